@@ -1,0 +1,23 @@
+//! The Kafka wire protocol, with no async runtime: every request and response of every
+//! version (generated from Kafka's message definitions), request and response headers
+//! and frames, the protocol's error codes, record batches (v2) and legacy message sets
+//! (v0/v1), and their compression codecs.
+//!
+//! Decoding reads out of a [`bytes::Bytes`] frame with `nom`; strings, keys, values and
+//! header values come out as zero-copy slices of it. Encoding computes sizes first and
+//! writes into a [`bytes::BytesMut`].
+
+pub mod compression;
+pub mod error;
+pub mod error_code;
+pub mod messages;
+pub mod protocol;
+pub mod records;
+pub mod types;
+pub mod wire;
+
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+
+pub use messages::ApiKey;
+pub use protocol::{Decode, Encode, Message, Request, Response, VersionRange};
+pub use types::{StrBytes, UnknownTaggedFields, Uuid};
