@@ -10,14 +10,20 @@
 pub mod compression;
 pub mod error;
 pub mod error_code;
+pub mod frame;
 pub mod messages;
 pub mod protocol;
 pub mod records;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod roundtrip_tests;
 pub mod types;
 pub mod wire;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 
-pub use messages::ApiKey;
+pub use error_code::ErrorCode;
+pub use messages::{ApiKey, RequestKind, ResponseKind};
 pub use protocol::{Decode, Encode, Message, Request, Response, VersionRange};
 pub use types::{StrBytes, UnknownTaggedFields, Uuid};

@@ -98,16 +98,3 @@ pub trait Response: Message {
     const API_KEY: ApiKey;
 }
 
-/// Checks that `version` is one the message has.
-pub(crate) fn check_decode_version<M: Message>(version: i16) -> Result<(), DecodeError> {
-    if M::VERSIONS.contains(version) {
-        Ok(())
-    } else {
-        Err(DecodeError::new(DecodeErrorKind::UnsupportedVersion {
-            version,
-            min: M::VERSIONS.min,
-            max: M::VERSIONS.max,
-        })
-        .within(M::NAME))
-    }
-}
