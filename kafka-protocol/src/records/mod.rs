@@ -1,1 +1,345 @@
-//! placeholder
+//! Record data: record batches (magic 2, [`RecordBatch`]), legacy message sets (magic 0
+//! and 1, [`MessageSet`]), control records, and [`decode_record_sets`] for the `records`
+//! bytes of a Fetch or Produce partition, which may mix the formats and end with a
+//! batch cut short.
+//!
+//! Decoding is zero-copy: keys, values and header values are slices of the input
+//! [`Bytes`] (or, in a compressed batch, of its decompressed records). Every count and
+//! length read from the input is checked against the bytes that are left before
+//! anything is allocated, so hostile input costs at most a small multiple of its own
+//! size (plus, for compressed data, [`DecodeOptions::max_decompressed_size`]).
+//!
+//! Encoding computes sizes up front and writes straight into a [`bytes::BytesMut`]; a
+//! compressed batch serializes its records once into a scratch buffer and compresses
+//! that into the output.
+
+mod batch;
+mod control;
+mod legacy;
+
+pub use batch::{Record, RecordBatch, RecordHeader};
+pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
+pub use legacy::{Message, MessageSet};
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::wire::Decoder;
+use bytes::Bytes;
+
+/// Where a timestamp came from: bit 3 of a batch's (or a v1 message's) attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TimestampType {
+    /// Set by the producer when the record was created (bit clear).
+    #[default]
+    CreateTime,
+    /// Set by the broker when it appended the batch (bit set); every record of the
+    /// batch then has the batch's `max_timestamp`.
+    LogAppendTime,
+}
+
+impl TimestampType {
+    /// The attributes bit that marks [`TimestampType::LogAppendTime`].
+    pub const ATTRIBUTE_BIT: i16 = 0x08;
+
+    /// The type the attributes name.
+    pub const fn from_attributes(attributes: i16) -> Self {
+        if attributes & Self::ATTRIBUTE_BIT != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// The attributes bits of this type.
+    pub const fn attribute_bits(self) -> i16 {
+        match self {
+            TimestampType::CreateTime => 0,
+            TimestampType::LogAppendTime => Self::ATTRIBUTE_BIT,
+        }
+    }
+}
+
+/// Options for decoding record data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecodeOptions {
+    /// Check each batch's CRC-32C (and each legacy message's CRC-32). Default `true`.
+    /// Turning it off saves a pass over the data when the bytes were already checked.
+    pub verify_crc: bool,
+    /// The most bytes decompressing one compressed batch (or one legacy wrapper
+    /// message) may produce; more is an error. Default [`DEFAULT_MAX_DECOMPRESSED_SIZE`]
+    /// (64 MiB), well above the broker's default `message.max.bytes` (1 MiB) at any
+    /// realistic compression ratio. Bounds the memory a decompression bomb can take.
+    pub max_decompressed_size: usize,
+}
+
+/// The default of [`DecodeOptions::max_decompressed_size`]: 64 MiB.
+pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 64 << 20;
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            verify_crc: true,
+            max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
+        }
+    }
+}
+
+impl DecodeOptions {
+    /// Sets [`verify_crc`](DecodeOptions::verify_crc).
+    #[must_use]
+    pub fn with_verify_crc(mut self, verify_crc: bool) -> Self {
+        self.verify_crc = verify_crc;
+        self
+    }
+
+    /// Sets [`max_decompressed_size`](DecodeOptions::max_decompressed_size).
+    #[must_use]
+    pub fn with_max_decompressed_size(mut self, max: usize) -> Self {
+        self.max_decompressed_size = max;
+        self
+    }
+}
+
+/// One unit of decoded record data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordSet {
+    /// A record batch (magic 2).
+    Batch(RecordBatch),
+    /// A run of consecutive legacy messages (magic 0 or 1), compressed wrappers already
+    /// replaced by their inner messages.
+    Legacy(MessageSet),
+}
+
+/// What [`decode_record_sets`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordSets {
+    /// The complete batches and message runs, in order.
+    pub sets: Vec<RecordSet>,
+    /// True when the input ended inside a batch or message (a fetch response cut at
+    /// its size limit); that partial one is not in `sets`.
+    pub truncated: bool,
+    /// Bytes of the input that the complete entries took; the partial tail, if any,
+    /// starts here.
+    pub bytes_read: usize,
+}
+
+impl RecordSets {
+    /// True when nothing complete was found.
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+}
+
+/// Bytes before the magic byte in both formats: offset (8), length (4), then the
+/// partition leader epoch (v2) or the CRC (v0/v1).
+pub const MAGIC_OFFSET: usize = 16;
+
+/// Offset and length: the part of every entry before its length-counted body.
+const LOG_OVERHEAD: usize = 12;
+
+/// The magic byte of the entry at the start of `bytes`, or `None` when fewer than 17
+/// bytes are there.
+pub fn peek_magic(bytes: &[u8]) -> Option<i8> {
+    bytes.get(MAGIC_OFFSET).map(|&b| b as i8)
+}
+
+/// Decodes the `records` bytes of a Fetch or Produce partition: record batches and legacy
+/// messages in any mix (each entry's magic byte, at offset 16, says which).
+///
+/// A tail too short to hold its entry, as a fetch response cut at `max_bytes` ends, is
+/// not an error: decoding stops before it and [`RecordSets::truncated`] is set. Any
+/// entry that is complete but malformed is an error naming its byte position and base
+/// offset.
+pub fn decode_record_sets(bytes: &Bytes, options: &DecodeOptions) -> Result<RecordSets, DecodeError> {
+    let mut d = Decoder::new(bytes);
+    let mut out = RecordSets::default();
+    while !d.is_empty() {
+        let position = d.position();
+        let rest = d.rest();
+        let (Some(magic), Some(len)) = (peek_magic(rest), rest.get(8..12)) else {
+            out.truncated = true;
+            break;
+        };
+        let mut offset = [0u8; 8];
+        offset.copy_from_slice(&rest[..8]);
+        let offset = i64::from_be_bytes(offset);
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        let context = || match magic {
+            2 => format!("record batch at byte {position} (base offset {offset})"),
+            _ => format!("message at byte {position} (offset {offset})"),
+        };
+        let min = match magic {
+            2 => RecordBatch::MIN_BATCH_LENGTH,
+            0 | 1 => Message::min_size(magic),
+            _ => {
+                return Err(DecodeError::new(DecodeErrorKind::Invalid(format!(
+                    "unknown magic {magic}"
+                )))
+                .within(context()));
+            }
+        };
+        if len < min as i32 {
+            return Err(DecodeError::new(DecodeErrorKind::Invalid(format!(
+                "length {len} is below the minimum {min}"
+            )))
+            .within(context()));
+        }
+        let total = LOG_OVERHEAD + len as usize;
+        if total > rest.len() {
+            out.truncated = true;
+            break;
+        }
+        let mut entry = d.sub(total)?;
+        if magic == 2 {
+            let batch = RecordBatch::decode(&mut entry, options).map_err(|e| e.within(context()))?;
+            out.sets.push(RecordSet::Batch(batch));
+        } else {
+            if !matches!(out.sets.last(), Some(RecordSet::Legacy(_))) {
+                out.sets.push(RecordSet::Legacy(MessageSet::default()));
+            }
+            let Some(RecordSet::Legacy(set)) = out.sets.last_mut() else {
+                unreachable!("a legacy set was just pushed")
+            };
+            set.decode_entry(&mut entry, options).map_err(|e| e.within(context()))?;
+        }
+        out.bytes_read = d.position();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::compression::Compression;
+    use bytes::BytesMut;
+
+    fn batch(base: i64, n: usize, compression: Compression) -> RecordBatch {
+        let records = (0..n)
+            .map(|i| Record {
+                offset: base + i as i64,
+                timestamp: 1_700_000_000_000 + i as i64,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(vec![i as u8; 50])),
+                headers: Vec::new(),
+            })
+            .collect();
+        let mut b = RecordBatch::new(base, records);
+        b.compression = compression;
+        b
+    }
+
+    fn legacy(base: i64, n: usize, magic: i8) -> MessageSet {
+        MessageSet {
+            messages: (0..n)
+                .map(|i| Message {
+                    offset: base + i as i64,
+                    magic,
+                    timestamp: if magic == 0 { -1 } else { 1000 + i as i64 },
+                    key: None,
+                    value: Some(Bytes::from(format!("legacy {i}"))),
+                    ..Message::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn mixed_magics_decode_in_order() {
+        let mut buf = BytesMut::new();
+        legacy(0, 2, 0).encode(&mut buf, Compression::None).unwrap();
+        legacy(2, 3, 1).encode(&mut buf, Compression::Gzip).unwrap();
+        batch(5, 4, Compression::None).encode(&mut buf).unwrap();
+        legacy(9, 1, 1).encode(&mut buf, Compression::None).unwrap();
+        batch(10, 3, Compression::Lz4).encode(&mut buf).unwrap();
+        let bytes = buf.freeze();
+        let sets = decode_record_sets(&bytes, &DecodeOptions::default()).unwrap();
+        assert!(!sets.truncated);
+        assert_eq!(sets.bytes_read, bytes.len());
+        assert_eq!(sets.sets.len(), 4);
+        let mut offsets = Vec::new();
+        for set in &sets.sets {
+            match set {
+                RecordSet::Batch(b) => offsets.extend(b.records.iter().map(|r| r.offset)),
+                RecordSet::Legacy(s) => offsets.extend(s.messages.iter().map(|m| m.offset)),
+            }
+        }
+        assert_eq!(offsets, (0..13).collect::<Vec<i64>>());
+        let RecordSet::Legacy(first) = &sets.sets[0] else { panic!() };
+        assert_eq!(first.messages.len(), 5, "consecutive legacy entries form one run");
+    }
+
+    #[test]
+    fn truncated_tail_is_reported_not_an_error() {
+        let mut buf = BytesMut::new();
+        batch(0, 3, Compression::None).encode(&mut buf).unwrap();
+        let first_len = buf.len();
+        batch(3, 3, Compression::Snappy).encode(&mut buf).unwrap();
+        let second_end = buf.len();
+        legacy(6, 2, 1).encode(&mut buf, Compression::None).unwrap();
+        let message_len = (buf.len() - second_end) / 2;
+        let boundaries = [0, first_len, second_end, second_end + message_len, buf.len()];
+        let bytes = buf.freeze();
+        for cut in 0..=bytes.len() {
+            let part = bytes.slice(..cut);
+            let sets = decode_record_sets(&part, &DecodeOptions::default()).unwrap();
+            let expected_read = *boundaries.iter().filter(|&&b| b <= cut).max().unwrap();
+            assert_eq!(sets.bytes_read, expected_read, "{cut}");
+            assert_eq!(sets.truncated, expected_read != cut, "{cut}");
+            if cut < first_len {
+                assert!(sets.is_empty());
+            } else {
+                assert!(!sets.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_corrupt_complete_batch_is_an_error_with_its_position() {
+        let mut buf = BytesMut::new();
+        batch(0, 2, Compression::None).encode(&mut buf).unwrap();
+        let second = buf.len();
+        batch(2, 2, Compression::None).encode(&mut buf).unwrap();
+        // The last byte of the last record's value (the byte after it is the header count).
+        let at = buf.len() - 2;
+        buf[at] ^= 0xff;
+        let bytes = buf.freeze();
+        let err = decode_record_sets(&bytes, &DecodeOptions::default()).unwrap_err();
+        assert!(matches!(err.kind(), DecodeErrorKind::CrcMismatch { .. }), "{err}");
+        let path: Vec<&str> = err.context().collect();
+        assert_eq!(path[0], format!("record batch at byte {second} (base offset 2)"));
+        // Without the CRC check the damage goes unnoticed (it is in a value).
+        let sets = decode_record_sets(&bytes, &DecodeOptions::default().with_verify_crc(false)).unwrap();
+        assert_eq!(sets.sets.len(), 2);
+    }
+
+    #[test]
+    fn unknown_magic_and_short_lengths_are_errors() {
+        let mut buf = BytesMut::new();
+        batch(0, 1, Compression::None).encode(&mut buf).unwrap();
+        let mut bad = buf.clone();
+        bad[16] = 3;
+        assert!(decode_record_sets(&bad.freeze(), &DecodeOptions::default()).is_err());
+        let mut bad = buf.clone();
+        bad[8..12].copy_from_slice(&10i32.to_be_bytes());
+        assert!(decode_record_sets(&bad.freeze(), &DecodeOptions::default()).is_err());
+        let mut bad = buf;
+        bad[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+        assert!(decode_record_sets(&bad.freeze(), &DecodeOptions::default()).is_err());
+    }
+
+    #[test]
+    fn hostile_length_only_means_truncated() {
+        let mut buf = BytesMut::new();
+        batch(0, 1, Compression::None).encode(&mut buf).unwrap();
+        buf[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
+        let sets = decode_record_sets(&buf.freeze(), &DecodeOptions::default()).unwrap();
+        assert!(sets.truncated && sets.is_empty());
+    }
+
+    #[test]
+    fn empty_input_is_empty() {
+        let sets = decode_record_sets(&Bytes::new(), &DecodeOptions::default()).unwrap();
+        assert!(sets.is_empty() && !sets.truncated);
+    }
+}
