@@ -60,10 +60,16 @@ fn default_expr(f: &FieldDef) -> Result<String, String> {
         if text.as_deref() == Some("null") {
             return Ok("None".into());
         }
-        return Ok(format!("Some({})", base_default(&f.ty, text.as_deref(), &f.schema_name)?));
+        return Ok(format!(
+            "Some({})",
+            base_default(&f.ty, text.as_deref(), &f.schema_name)?
+        ));
     }
     if text.as_deref() == Some("null") {
-        return Err(format!("field {} defaults to null but is never nullable", f.schema_name));
+        return Err(format!(
+            "field {} defaults to null but is never nullable",
+            f.schema_name
+        ));
     }
     base_default(&f.ty, text.as_deref(), &f.schema_name)
 }
@@ -100,14 +106,19 @@ fn base_default(ty: &Ty, text: Option<&str>, name: &str) -> Result<String, Strin
                 _ => true,
             };
             if !fits {
-                return Err(format!("field {name}: default {v} does not fit {}", ty.rust()));
+                return Err(format!(
+                    "field {name}: default {v} does not fit {}",
+                    ty.rust()
+                ));
             }
             v.to_string()
         }
         Ty::F64 => {
             let v: f64 = match text {
                 None => 0.0,
-                Some(t) => t.parse().map_err(|e| format!("field {name}: bad default: {e}"))?,
+                Some(t) => t
+                    .parse()
+                    .map_err(|e| format!("field {name}: bad default: {e}"))?,
             };
             format!("{v:?}")
         }
@@ -117,7 +128,10 @@ fn base_default(ty: &Ty, text: Option<&str>, name: &str) -> Result<String, Strin
         },
         Ty::Uuid | Ty::Bytes | Ty::Records | Ty::Array(_) | Ty::Struct(_) => {
             if text.is_some_and(|t| !t.is_empty()) {
-                return Err(format!("field {name}: default {text:?} is not supported for {}", ty.rust()));
+                return Err(format!(
+                    "field {name}: default {text:?} is not supported for {}",
+                    ty.rust()
+                ));
             }
             format!("<{}>::default()", ty.rust())
         }
@@ -198,7 +212,11 @@ fn dec_items(inner: &Ty, n: &str, fx: &str) -> String {
     } else {
         item
     };
-    let var = if matches!(inner, Ty::Struct(_)) { "i" } else { "_" };
+    let var = if matches!(inner, Ty::Struct(_)) {
+        "i"
+    } else {
+        "_"
+    };
     format!("{{ let mut items = Vec::with_capacity({n}); for {var} in 0..{n} {{ items.push({item}); }} items }}")
 }
 
@@ -208,7 +226,10 @@ fn dec_value(ty: &Ty, fx: &str) -> String {
         t if t.fixed_size().is_some() => dec_fixed(t).into(),
         Ty::String => format!("d.string({fx})?"),
         Ty::Bytes | Ty::Records => format!("d.bytes({fx})?"),
-        Ty::Array(inner) => format!("{{ let n = d.array_len({fx})?; {} }}", dec_items(inner, "n", fx)),
+        Ty::Array(inner) => format!(
+            "{{ let n = d.array_len({fx})?; {} }}",
+            dec_items(inner, "n", fx)
+        ),
         Ty::Struct(s) => format!("{s}::decode(d, version)?"),
         _ => unreachable!(),
     }
@@ -223,7 +244,9 @@ fn dec_nullable(ty: &Ty, fx: &str) -> String {
             "match d.nullable_array_len({fx})? {{ None => None, Some(n) => Some({}) }}",
             dec_items(inner, "n", fx)
         ),
-        Ty::Struct(s) => format!("if d.i8()? < 0 {{ None }} else {{ Some({s}::decode(d, version)?) }}"),
+        Ty::Struct(s) => {
+            format!("if d.i8()? < 0 {{ None }} else {{ Some({s}::decode(d, version)?) }}")
+        }
         _ => unreachable!(),
     }
 }
@@ -254,20 +277,29 @@ fn enc_field(cx: &Ctx<'_>, f: &FieldDef) -> String {
     if !f.is_option() {
         return enc_value(&f.ty, &format!("(&{e})"), fx);
     }
-    let some_prefix = if matches!(f.ty, Ty::Struct(_)) { "buf.put_i8(1);" } else { "" };
-    let null_check = match cx.cond(f.nullable) {
-        _ if f.nullable.contains_all(&f.versions.intersect(&cx.valid)) => String::new(),
-        None => String::new(),
-        Some(c) => format!(
-            "if !({c}) {{ return Err(null_not_allowed(version, \"{}\")); }}",
-            f.nullable
-        ),
+    let some_prefix = if matches!(f.ty, Ty::Struct(_)) {
+        "buf.put_i8(1);"
+    } else {
+        ""
     };
+    let null_check = null_check(cx, f);
     format!(
         "match &{e} {{ Some(v) => {{ {some_prefix} {} }} None => {{ {null_check} {} }} }}",
         enc_value(&f.ty, "v", fx),
         null_enc(&f.ty, fx)
     )
+}
+
+/// The check that a null field may be null in this version, if it may not be in all.
+fn null_check(cx: &Ctx<'_>, f: &FieldDef) -> String {
+    match cx.cond(f.nullable) {
+        _ if f.nullable.contains_all(&f.versions.intersect(&cx.valid)) => String::new(),
+        None => String::new(),
+        Some(c) => format!(
+            "if !({c}) {{ Err(null_not_allowed(version, \"{}\"))?; }}",
+            f.nullable
+        ),
+    }
 }
 
 fn len_field(cx: &Ctx<'_>, f: &FieldDef) -> String {
@@ -276,10 +308,15 @@ fn len_field(cx: &Ctx<'_>, f: &FieldDef) -> String {
     if !f.is_option() {
         return len_value(&f.ty, &format!("(&{e})"), fx);
     }
-    let some_prefix = if matches!(f.ty, Ty::Struct(_)) { "1 + " } else { "" };
+    let some_prefix = if matches!(f.ty, Ty::Struct(_)) {
+        "1 + "
+    } else {
+        ""
+    };
     format!(
-        "match &{e} {{ Some(v) => {some_prefix}{}, None => {} }}",
+        "match &{e} {{ Some(v) => {some_prefix}{}, None => {{ {} {} }} }}",
         len_value(&f.ty, "v", fx),
+        null_check(cx, f),
         null_len(&f.ty, fx)
     )
 }
@@ -320,7 +357,12 @@ fn with_field<'a>(code: &'a str, name: &str) -> std::borrow::Cow<'a, str> {
 }
 
 fn doc_field(f: &FieldDef) -> String {
-    let mut s = format!("`{}`: {}, versions {}", f.schema_name, f.ty.schema(), f.versions);
+    let mut s = format!(
+        "`{}`: {}, versions {}",
+        f.schema_name,
+        f.ty.schema(),
+        f.versions
+    );
     if !f.nullable.is_empty() {
         let _ = write!(s, ", nullable in {}", f.nullable);
     }
@@ -343,7 +385,11 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
         if let Some(k) = spec.api_key {
             let _ = write!(out, " (API key {k})");
         }
-        let _ = writeln!(out, ", versions {}; flexible in {}.", spec.valid_versions, spec.flexible_versions);
+        let _ = writeln!(
+            out,
+            ", versions {}; flexible in {}.",
+            spec.valid_versions, spec.flexible_versions
+        );
         if let Some(d) = spec.deprecated_versions {
             let _ = writeln!(out, "///\n/// Versions {d} are deprecated.");
         }
@@ -353,9 +399,19 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
     } else {
         let _ = writeln!(out, "/// `{}`, part of `{}`.", s.name, cx.msg.spec.name);
     }
-    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]\npub struct {} {{", s.name);
+    let _ = writeln!(
+        out,
+        "#[derive(Debug, Clone, PartialEq)]\npub struct {} {{",
+        s.name
+    );
     for f in &s.fields {
-        let _ = writeln!(out, "/// {}\npub {}: {},", doc_field(f), f.rust_name, f.rust_type());
+        let _ = writeln!(
+            out,
+            "/// {}\npub {}: {},",
+            doc_field(f),
+            f.rust_name,
+            f.rust_type()
+        );
     }
     if has_tags {
         let _ = writeln!(out, "/// Tagged fields this codec does not know, kept to be written back.\npub unknown_tagged_fields: UnknownTaggedFields,");
@@ -363,7 +419,11 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
     out.push_str("}\n\n");
 
     // Default.
-    let _ = writeln!(out, "impl Default for {} {{ fn default() -> Self {{ {} {{", s.name, s.name);
+    let _ = writeln!(
+        out,
+        "impl Default for {} {{ fn default() -> Self {{ {} {{",
+        s.name, s.name
+    );
     for f in &s.fields {
         let _ = writeln!(out, "{}: {},", f.rust_name, default_expr(f)?);
     }
@@ -424,7 +484,7 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
             "let {m}count = self.unknown_tagged_fields.len(); let {m}tn = unknown_tagged_len(&self.unknown_tagged_fields);\n",
         );
         let mut enc_count = format!("let {m}count = self.unknown_tagged_fields.len();\n");
-        let mut enc_tags = if tagged.is_empty() {
+        let mut enc_tags = if !tagged.iter().any(|f| f.tagged.is_some_and(|t| t.0 > 0)) {
             String::from("let unknown = self.unknown_tagged_fields.0.iter();\n")
         } else {
             String::from("let mut unknown = self.unknown_tagged_fields.0.iter().peekable();\n")
@@ -445,10 +505,15 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
             );
             let _ = writeln!(enc_count, "if {set} {{ count += 1; }}");
             let enc = enc_field(cx, f);
+            if tag > 0 {
+                let _ = writeln!(
+                    enc_tags,
+                    "while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < {tag}) {{ put_unknown_tagged(buf, *tag, data); }}"
+                );
+            }
             let _ = writeln!(
                 enc_tags,
-                "while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < {tag}) {{ put_unknown_tagged(buf, *tag, data); }}\n\
-                 if {set} {{ (|| -> Result<(), EncodeError> {{ put_uvarint(buf, {tag}); let s = {len}; put_uvarint(buf, s as u64); {enc} Ok(()) }})().map_err(|e| e.within(\"{}\"))?; }}",
+                "if {set} {{ (|| -> Result<(), EncodeError> {{ put_uvarint(buf, {tag}); let s = {len}; put_uvarint(buf, s as u64); {enc} Ok(()) }})().map_err(|e| e.within(\"{}\"))?; }}",
                 f.rust_name
             );
         }
@@ -611,16 +676,33 @@ fn emit_fill(cx: &Ctx<'_>, s: &StructDef, out: &mut String) {
         if conds.is_empty() {
             let _ = writeln!(body, "this.{} = {value};", f.rust_name);
         } else {
-            let _ = writeln!(body, "if {} {{ this.{} = {value}; }}", conds.join(" && "), f.rust_name);
+            let _ = writeln!(
+                body,
+                "if {} {{ this.{} = {value}; }}",
+                conds.join(" && "),
+                f.rust_name
+            );
         }
     }
     if !cx.flexible.is_empty() {
-        let first = s.fields.iter().filter_map(|f| f.tagged.map(|t| t.0 + 1)).max().unwrap_or(0);
-        let cond = cx.cond(cx.flexible).map(|c| format!("{c} && ")).unwrap_or_default();
+        let first = s
+            .fields
+            .iter()
+            .filter_map(|f| f.tagged.map(|t| t.0 + 1))
+            .max()
+            .unwrap_or(0);
+        let cond = cx
+            .cond(cx.flexible)
+            .map(|c| format!("{c} && "))
+            .unwrap_or_default();
         let _ = writeln!(body, "if {cond}r.bool() {{ this.unknown_tagged_fields = r.unknown_tagged_fields({first}); }}");
     }
     body.push_str("this");
-    let v = if uses_ident(&body, "version") { "version" } else { "_version" };
+    let v = if uses_ident(&body, "version") {
+        "version"
+    } else {
+        "_version"
+    };
     let _ = writeln!(
         out,
         "#[cfg(test)]\nimpl crate::testing::Fill for {} {{ fn fill(r: &mut crate::testing::Rng, {v}: i16) -> Self {{ use crate::testing::Fill; {body} }} }}\n",
@@ -638,7 +720,11 @@ pub fn message_module(msg: &MessageDef) -> Result<String, String> {
     };
     let mut out = String::new();
     out.push_str(HEADER);
-    let _ = writeln!(out, "\n//! `{}`: versions {}.\n", spec.name, spec.valid_versions);
+    let _ = writeln!(
+        out,
+        "\n//! `{}`: versions {}.\n",
+        spec.name, spec.valid_versions
+    );
     out.push_str("#![allow(unused_imports, unused_parens, clippy::all)]\n\n");
     out.push_str(
         "use crate::error::{DecodeError, EncodeError};\n\

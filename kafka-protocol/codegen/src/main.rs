@@ -115,7 +115,11 @@ fn run() -> Result<(), String> {
     if !status.success() {
         return Err("rustfmt failed on the generated code".into());
     }
-    println!("generated {} messages into {}", messages.len(), dir.display());
+    println!(
+        "generated {} messages into {}",
+        messages.len(),
+        dir.display()
+    );
     Ok(())
 }
 

@@ -233,7 +233,10 @@ impl MessageDef {
                 }
                 if let Ty::Struct(name) = t {
                     if !seen.contains_key(name) {
-                        return Err(format!("{}.{}: struct {name} is not defined", s.name, f.schema_name));
+                        return Err(format!(
+                            "{}.{}: struct {name} is not defined",
+                            s.name, f.schema_name
+                        ));
                     }
                 }
             }
@@ -285,12 +288,20 @@ fn collect(
             Ty::String | Ty::Bytes | Ty::Records | Ty::Array(_) | Ty::Struct(_)
         );
         if !nullable.is_empty() && !nullable_ok {
-            return Err(format!("field {}: type {} cannot be nullable", f.name, f.ty));
+            return Err(format!(
+                "field {}: type {} cannot be nullable",
+                f.name, f.ty
+            ));
         }
         let tagged = match (f.tag, f.tagged_versions) {
             (Some(tag), Some(v)) => Some((tag, v.intersect(&f.versions))),
             (None, None) => None,
-            _ => return Err(format!("field {}: tag and taggedVersions go together", f.name)),
+            _ => {
+                return Err(format!(
+                    "field {}: tag and taggedVersions go together",
+                    f.name
+                ))
+            }
         };
         if let Some((_, tv)) = tagged {
             if tv != f.versions {

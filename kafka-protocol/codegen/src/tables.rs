@@ -15,13 +15,19 @@ struct Api<'a> {
 pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
     let mut apis: Vec<Api<'_>> = Vec::new();
     for req in messages.iter().filter(|m| m.spec.kind == "request") {
-        let key = req.spec.api_key.ok_or_else(|| format!("{} has no apiKey", req.spec.name))?;
+        let key = req
+            .spec
+            .api_key
+            .ok_or_else(|| format!("{} has no apiKey", req.spec.name))?;
         let resp = messages
             .iter()
             .find(|m| m.spec.kind == "response" && m.spec.api_key == Some(key))
             .ok_or_else(|| format!("{} has no response", req.spec.name))?;
         if resp.spec.valid_versions != req.spec.valid_versions {
-            return Err(format!("{}: request and response versions differ", req.spec.name));
+            return Err(format!(
+                "{}: request and response versions differ",
+                req.spec.name
+            ));
         }
         let variant = req
             .spec
@@ -29,7 +35,12 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
             .strip_suffix("Request")
             .ok_or_else(|| format!("{} does not end in Request", req.spec.name))?
             .to_string();
-        apis.push(Api { key, variant, req, resp });
+        apis.push(Api {
+            key,
+            variant,
+            req,
+            resp,
+        });
     }
     apis.sort_by_key(|a| a.key);
 
@@ -65,7 +76,9 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
     for a in &apis {
         let _ = write!(out, "ApiKey::{},", a.variant);
     }
-    out.push_str("];\n\n/// The key as sent on the wire.\npub const fn key(self) -> i16 { self as i16 }\n\n");
+    out.push_str(
+        "];\n\n/// The key as sent on the wire.\npub const fn key(self) -> i16 { self as i16 }\n\n",
+    );
     out.push_str("/// The API key for a wire value, if this codec knows it.\npub const fn from_key(key: i16) -> Option<ApiKey> { match key {");
     for a in &apis {
         let _ = write!(out, "{} => Some(ApiKey::{}),", a.key, a.variant);
@@ -77,11 +90,19 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
     out.push_str("} }\n\n/// The versions this codec encodes and decodes.\npub const fn versions(self) -> VersionRange { match self {");
     for a in &apis {
         let v = a.req.spec.valid_versions;
-        let _ = write!(out, "ApiKey::{} => VersionRange::new({}, {}),", a.variant, v.min, v.max);
+        let _ = write!(
+            out,
+            "ApiKey::{} => VersionRange::new({}, {}),",
+            a.variant, v.min, v.max
+        );
     }
     out.push_str("} }\n\n/// The first flexible version of the request, if any.\npub const fn first_flexible(self) -> Option<i16> { match self {");
     for a in &apis {
-        let f = a.req.spec.flexible_versions.intersect(&a.req.spec.valid_versions);
+        let f = a
+            .req
+            .spec
+            .flexible_versions
+            .intersect(&a.req.spec.valid_versions);
         if f.is_empty() {
             let _ = write!(out, "ApiKey::{} => None,", a.variant);
         } else {
@@ -100,11 +121,19 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
          pub const fn response_header_version(self, version: i16) -> i16 { match self {\n",
     );
     for a in &apis {
-        let f = a.resp.spec.flexible_versions.intersect(&a.resp.spec.valid_versions);
+        let f = a
+            .resp
+            .spec
+            .flexible_versions
+            .intersect(&a.resp.spec.valid_versions);
         if a.variant == "ApiVersions" || f.is_empty() {
             let _ = write!(out, "ApiKey::{} => 0,", a.variant);
         } else {
-            let _ = write!(out, "ApiKey::{} => if version >= {} {{ 1 }} else {{ 0 }},", a.variant, f.min);
+            let _ = write!(
+                out,
+                "ApiKey::{} => if version >= {} {{ 1 }} else {{ 0 }},",
+                a.variant, f.min
+            );
         }
     }
     out.push_str("} }\n}\n\n");
@@ -143,7 +172,13 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
              fake broker, a dissector).\n#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\npub enum {kind} {{"
         );
         for a in apis.iter() {
-            let _ = writeln!(out, "/// A `{}`.\n{}({}),", name_of(a), a.variant, name_of(a));
+            let _ = writeln!(
+                out,
+                "/// A `{}`.\n{}({}),",
+                name_of(a),
+                a.variant,
+                name_of(a)
+            );
         }
         let _ = writeln!(out, "}}\n\nimpl {kind} {{\n/// The API key of the {what}.\npub fn api_key(&self) -> ApiKey {{ match self {{");
         for a in &apis {
@@ -155,7 +190,13 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
              pub fn decode(api_key: ApiKey, d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {{ Ok(match api_key {{"
         );
         for a in &apis {
-            let _ = write!(out, "ApiKey::{} => {kind}::{}({}::decode(d, version)?),", a.variant, a.variant, name_of(a));
+            let _ = write!(
+                out,
+                "ApiKey::{} => {kind}::{}({}::decode(d, version)?),",
+                a.variant,
+                a.variant,
+                name_of(a)
+            );
         }
         let _ = writeln!(
             out,
@@ -179,7 +220,13 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
              #[cfg(test)]\npub(crate) fn fill(api_key: ApiKey, r: &mut crate::testing::Rng, version: i16) -> Self {{ use crate::testing::Fill; match api_key {{"
         );
         for a in &apis {
-            let _ = write!(out, "ApiKey::{} => {kind}::{}({}::fill(r, version)),", a.variant, a.variant, name_of(a));
+            let _ = write!(
+                out,
+                "ApiKey::{} => {kind}::{}({}::fill(r, version)),",
+                a.variant,
+                a.variant,
+                name_of(a)
+            );
         }
         out.push_str("} }\n}\n");
         for a in &apis {
@@ -218,7 +265,10 @@ pub fn error_codes(tsv: &str) -> Result<String, String> {
         let [code, name, retriable] = cols[..] else {
             return Err(format!("error codes line {}: expected 3 columns", i + 1));
         };
-        let code: i16 = code.trim().parse().map_err(|e| format!("error codes line {}: {e}", i + 1))?;
+        let code: i16 = code
+            .trim()
+            .parse()
+            .map_err(|e| format!("error codes line {}: {e}", i + 1))?;
         let retriable = match retriable.trim() {
             "yes" => true,
             "no" => false,

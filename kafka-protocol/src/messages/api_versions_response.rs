@@ -204,9 +204,6 @@ impl ApiVersionsResponse {
             }
             put_uvarint(buf, count as u64);
             let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
             if (version >= 3) && self.supported_features != <Vec<SupportedFeatureKey>>::default() {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);

@@ -354,10 +354,7 @@ impl Encode for CreatableTopicResult {
                 count += 1;
             }
             put_uvarint(buf, count as u64);
-            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
+            let unknown = self.unknown_tagged_fields.0.iter();
             if (version >= 5) && self.topic_config_error_code != 0 {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);

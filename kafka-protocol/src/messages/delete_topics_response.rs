@@ -200,10 +200,18 @@ impl Encode for DeletableTopicResult {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         let flexible = version >= 4;
         let mut n = 0usize;
-        n += match &self.name {
-            Some(v) => string_len(Some(v.as_str()), flexible),
-            None => len_prefix_len(None, flexible, false),
-        };
+        n += (|| {
+            Ok::<_, _>(match &self.name {
+                Some(v) => string_len(Some(v.as_str()), flexible),
+                None => {
+                    if !(version >= 6) {
+                        Err(null_not_allowed(version, "6+"))?;
+                    }
+                    len_prefix_len(None, flexible, false)
+                }
+            })
+        })()
+        .map_err(|e: EncodeError| e.within("name"))?;
         if !(version >= 6) && self.topic_id != <Uuid>::default() {
             return Err(not_in_version("topic_id", version, "6+"));
         }
@@ -239,7 +247,7 @@ impl Encode for DeletableTopicResult {
                 }
                 None => {
                     if !(version >= 6) {
-                        return Err(null_not_allowed(version, "6+"));
+                        Err(null_not_allowed(version, "6+"))?;
                     }
                     put_string(buf, None, flexible)?;
                 }

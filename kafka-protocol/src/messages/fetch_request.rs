@@ -275,9 +275,6 @@ impl FetchRequest {
             }
             put_uvarint(buf, count as u64);
             let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
             if (version >= 12) && self.cluster_id != None {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
@@ -841,10 +838,7 @@ impl Encode for FetchPartition {
                 count += 1;
             }
             put_uvarint(buf, count as u64);
-            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
+            let unknown = self.unknown_tagged_fields.0.iter();
             if (version >= 17) && self.replica_directory_id != <Uuid>::default() {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);

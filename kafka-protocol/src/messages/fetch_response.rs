@@ -165,10 +165,7 @@ impl FetchResponse {
                 count += 1;
             }
             put_uvarint(buf, count as u64);
-            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
+            let unknown = self.unknown_tagged_fields.0.iter();
             if (version >= 16) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
@@ -674,9 +671,6 @@ impl Encode for PartitionData {
             }
             put_uvarint(buf, count as u64);
             let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
             if (version >= 12) && self.diverging_epoch != <EpochEndOffset>::default() {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);

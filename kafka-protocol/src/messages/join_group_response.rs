@@ -95,10 +95,18 @@ impl JoinGroupResponse {
                 None => len_prefix_len(None, flexible, false),
             };
         }
-        n += match &self.protocol_name {
-            Some(v) => string_len(Some(v.as_str()), flexible),
-            None => len_prefix_len(None, flexible, false),
-        };
+        n += (|| {
+            Ok::<_, _>(match &self.protocol_name {
+                Some(v) => string_len(Some(v.as_str()), flexible),
+                None => {
+                    if !(version >= 7) {
+                        Err(null_not_allowed(version, "7+"))?;
+                    }
+                    len_prefix_len(None, flexible, false)
+                }
+            })
+        })()
+        .map_err(|e: EncodeError| e.within("protocol_name"))?;
         n += string_len(Some((&self.leader).as_str()), flexible);
         if !(version >= 9) && self.skip_assignment != false {
             return Err(not_in_version("skip_assignment", version, "9+"));
@@ -163,7 +171,7 @@ impl JoinGroupResponse {
                 }
                 None => {
                     if !(version >= 7) {
-                        return Err(null_not_allowed(version, "7+"));
+                        Err(null_not_allowed(version, "7+"))?;
                     }
                     put_string(buf, None, flexible)?;
                 }

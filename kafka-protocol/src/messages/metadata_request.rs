@@ -76,7 +76,12 @@ impl MetadataRequest {
                         n
                     }
                 }
-                None => len_prefix_len(None, flexible, true),
+                None => {
+                    if !(version >= 1) {
+                        Err(null_not_allowed(version, "1+"))?;
+                    }
+                    len_prefix_len(None, flexible, true)
+                }
             })
         })()
         .map_err(|e: EncodeError| e.within("topics"))?;
@@ -128,7 +133,7 @@ impl MetadataRequest {
                 }
                 None => {
                     if !(version >= 1) {
-                        return Err(null_not_allowed(version, "1+"));
+                        Err(null_not_allowed(version, "1+"))?;
                     }
                     put_len_prefix(buf, None, flexible, true)?;
                 }
@@ -300,10 +305,18 @@ impl Encode for MetadataRequestTopic {
         if version >= 10 {
             n += 16;
         }
-        n += match &self.name {
-            Some(v) => string_len(Some(v.as_str()), flexible),
-            None => len_prefix_len(None, flexible, false),
-        };
+        n += (|| {
+            Ok::<_, _>(match &self.name {
+                Some(v) => string_len(Some(v.as_str()), flexible),
+                None => {
+                    if !(version >= 10) {
+                        Err(null_not_allowed(version, "10+"))?;
+                    }
+                    len_prefix_len(None, flexible, false)
+                }
+            })
+        })()
+        .map_err(|e: EncodeError| e.within("name"))?;
         if !flexible && !self.unknown_tagged_fields.is_empty() {
             return Err(not_in_version("unknown_tagged_fields", version, "9-12"));
         }
@@ -329,7 +342,7 @@ impl Encode for MetadataRequestTopic {
                 }
                 None => {
                     if !(version >= 10) {
-                        return Err(null_not_allowed(version, "10+"));
+                        Err(null_not_allowed(version, "10+"))?;
                     }
                     put_string(buf, None, flexible)?;
                 }

@@ -479,10 +479,18 @@ impl Encode for MetadataResponseTopic {
         let flexible = version >= 9;
         let mut n = 0usize;
         n += 2;
-        n += match &self.name {
-            Some(v) => string_len(Some(v.as_str()), flexible),
-            None => len_prefix_len(None, flexible, false),
-        };
+        n += (|| {
+            Ok::<_, _>(match &self.name {
+                Some(v) => string_len(Some(v.as_str()), flexible),
+                None => {
+                    if !(version >= 12) {
+                        Err(null_not_allowed(version, "12+"))?;
+                    }
+                    len_prefix_len(None, flexible, false)
+                }
+            })
+        })()
+        .map_err(|e: EncodeError| e.within("name"))?;
         if !(version >= 10) && self.topic_id != <Uuid>::default() {
             return Err(not_in_version("topic_id", version, "10+"));
         }
@@ -533,7 +541,7 @@ impl Encode for MetadataResponseTopic {
                 }
                 None => {
                     if !(version >= 12) {
-                        return Err(null_not_allowed(version, "12+"));
+                        Err(null_not_allowed(version, "12+"))?;
                     }
                     put_string(buf, None, flexible)?;
                 }

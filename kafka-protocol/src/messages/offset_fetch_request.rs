@@ -87,7 +87,12 @@ impl OffsetFetchRequest {
                             n
                         }
                     }
-                    None => len_prefix_len(None, flexible, true),
+                    None => {
+                        if !((2..=7).contains(&version)) {
+                            Err(null_not_allowed(version, "2-7"))?;
+                        }
+                        len_prefix_len(None, flexible, true)
+                    }
                 })
             })()
             .map_err(|e: EncodeError| e.within("topics"))?;
@@ -151,7 +156,7 @@ impl OffsetFetchRequest {
                     }
                     None => {
                         if !((2..=7).contains(&version)) {
-                            return Err(null_not_allowed(version, "2-7"));
+                            Err(null_not_allowed(version, "2-7"))?;
                         }
                         put_len_prefix(buf, None, flexible, true)?;
                     }

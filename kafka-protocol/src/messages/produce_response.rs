@@ -135,10 +135,7 @@ impl ProduceResponse {
                 count += 1;
             }
             put_uvarint(buf, count as u64);
-            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
+            let unknown = self.unknown_tagged_fields.0.iter();
             if (version >= 10) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
@@ -544,10 +541,7 @@ impl Encode for PartitionProduceResponse {
                 count += 1;
             }
             put_uvarint(buf, count as u64);
-            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 0) {
-                put_unknown_tagged(buf, *tag, data);
-            }
+            let unknown = self.unknown_tagged_fields.0.iter();
             if (version >= 10) && self.current_leader != <LeaderIdAndEpoch>::default() {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
