@@ -25,7 +25,11 @@ fn check_request(api: ApiKey, version: i16, seed: u64) {
     let mut d = Decoder::new(&bytes);
     let back = RequestKind::decode(api, &mut d, version)
         .unwrap_or_else(|e| panic!("{api} v{version} seed {seed}: {e}"));
-    assert!(d.is_empty(), "{api} v{version}: {} bytes left", d.remaining());
+    assert!(
+        d.is_empty(),
+        "{api} v{version}: {} bytes left",
+        d.remaining()
+    );
     assert_eq!(back, value, "{api} v{version} seed {seed}");
     let again = encode_kind(len, |b| back.encode(b, version).unwrap());
     assert_eq!(again, bytes);
@@ -43,7 +47,9 @@ fn check_response(api: ApiKey, version: i16, seed: u64) {
     assert_eq!(back, value, "{api} v{version} seed {seed}");
     let again = encode_kind(len, |b| back.encode(b, version).unwrap());
     assert_eq!(again, bytes);
-    check_truncations(&bytes, |d| ResponseKind::decode(api, d, version).map(|_| ()));
+    check_truncations(&bytes, |d| {
+        ResponseKind::decode(api, d, version).map(|_| ())
+    });
 }
 
 /// Every strict prefix of a message fails cleanly (the message has no optional tail).
@@ -54,7 +60,11 @@ fn check_truncations(bytes: &Bytes, decode: impl Fn(&mut Decoder<'_>) -> Result<
         }
         let prefix = bytes.slice(..cut);
         let mut d = Decoder::new(&prefix);
-        assert!(decode(&mut d).is_err(), "a {cut}-byte prefix of {} decoded", bytes.len());
+        assert!(
+            decode(&mut d).is_err(),
+            "a {cut}-byte prefix of {} decoded",
+            bytes.len()
+        );
     }
 }
 
@@ -108,13 +118,19 @@ fn a_set_field_missing_from_the_version_is_an_error() {
         ..Default::default()
     };
     let err = req.encoded_len(2).unwrap_err();
-    assert!(matches!(err.kind(), EncodeErrorKind::FieldNotInVersion { version: 2, .. }));
+    assert!(matches!(
+        err.kind(),
+        EncodeErrorKind::FieldNotInVersion { version: 2, .. }
+    ));
     assert_eq!(
         err.to_string(),
         "encoding ProduceRequest v2.transactional_id: field has a non-default value but exists only in versions 3+, not in 2"
     );
     let mut buf = BytesMut::new();
-    assert!(req.encode(&mut buf, 2).is_err(), "encode checks too, not only encoded_len");
+    assert!(
+        req.encode(&mut buf, 2).is_err(),
+        "encode checks too, not only encoded_len"
+    );
     // The default (null) is fine in every version.
     assert!(ProduceRequest::default().encoded_len(2).is_ok());
 }
@@ -127,14 +143,22 @@ fn a_null_where_the_version_allows_none_is_an_error() {
         ..Default::default()
     };
     let err = req.encoded_len(0).unwrap_err();
-    assert!(matches!(err.kind(), EncodeErrorKind::NullNotAllowed { version: 0, .. }), "{err}");
+    assert!(
+        matches!(
+            err.kind(),
+            EncodeErrorKind::NullNotAllowed { version: 0, .. }
+        ),
+        "{err}"
+    );
     assert!(req.encoded_len(1).is_ok());
 }
 
 #[test]
 fn unknown_tagged_fields_in_a_non_flexible_version_are_an_error() {
     let mut req = MetadataRequest::default();
-    req.unknown_tagged_fields.0.push((7, Bytes::from_static(b"x")));
+    req.unknown_tagged_fields
+        .0
+        .push((7, Bytes::from_static(b"x")));
     assert!(req.encoded_len(8).is_err());
     assert!(req.encoded_len(9).is_ok());
 }
@@ -142,7 +166,11 @@ fn unknown_tagged_fields_in_a_non_flexible_version_are_an_error() {
 #[test]
 fn versions_outside_the_range_are_rejected() {
     let err = ProduceRequest::default().encoded_len(12).unwrap_err();
-    assert!(err.to_string().contains("version 12 is not supported (valid versions 0-11)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("version 12 is not supported (valid versions 0-11)"),
+        "{err}"
+    );
     let empty = Bytes::new();
     let err = ProduceRequest::decode_bytes(&empty, -1).unwrap_err();
     assert!(err.to_string().contains("ProduceRequest"), "{err}");
@@ -161,4 +189,36 @@ fn tagged_fields_are_written_only_when_set() {
     assert!(tagged.len() > plain.len());
     let back = FetchRequest::decode_bytes(&tagged, 15).unwrap();
     assert_eq!(back.cluster_id.as_deref(), Some("c"));
+}
+
+#[test]
+fn a_known_tag_sent_with_its_default_value_round_trips_and_yields_to_a_set_field() {
+    // ApiVersionsResponse v3 with ZkMigrationReady (tag 3) sent explicitly as false.
+    let mut wire = BytesMut::new();
+    let plain = ApiVersionsResponse::default().encode_to_bytes(3).unwrap();
+    wire.extend_from_slice(&plain[..plain.len() - 1]);
+    wire.extend_from_slice(&[1, 3, 1, 0]); // one tagged field: tag 3, size 1, false
+    let wire = wire.freeze();
+    let decoded = ApiVersionsResponse::decode_bytes(&wire, 3).unwrap();
+    assert!(!decoded.zk_migration_ready);
+    assert_eq!(
+        decoded.encode_to_bytes(3).unwrap(),
+        wire,
+        "re-encodes byte for byte"
+    );
+
+    let mut set = decoded.clone();
+    set.zk_migration_ready = true;
+    let bytes = set.encode_to_bytes(3).unwrap();
+    assert_eq!(bytes.len(), set.encoded_len(3).unwrap());
+    assert_eq!(
+        &bytes[bytes.len() - 4..],
+        &[1, 3, 1, 1],
+        "the field replaces the raw copy"
+    );
+    assert!(
+        ApiVersionsResponse::decode_bytes(&bytes, 3)
+            .unwrap()
+            .zk_migration_ready
+    );
 }

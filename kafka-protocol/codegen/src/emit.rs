@@ -484,11 +484,14 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
             "let {m}count = self.unknown_tagged_fields.len(); let {m}tn = unknown_tagged_len(&self.unknown_tagged_fields);\n",
         );
         let mut enc_count = format!("let {m}count = self.unknown_tagged_fields.len();\n");
-        let mut enc_tags = if !tagged.iter().any(|f| f.tagged.is_some_and(|t| t.0 > 0)) {
+        let mut enc_tags = if tagged.is_empty() {
             String::from("let unknown = self.unknown_tagged_fields.0.iter();\n")
         } else {
             String::from("let mut unknown = self.unknown_tagged_fields.0.iter().peekable();\n")
         };
+        // A known tag that arrived holding its default value is kept raw among the
+        // unknown ones (so re-encoding reproduces the input); when the field is set,
+        // the field wins and the raw copy is dropped.
         for f in &tagged {
             let Some((tag, tv)) = f.tagged else { continue };
             let set = match cx.cond(tv) {
@@ -501,9 +504,13 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
             let len = with_field(&len_field(cx, f), &f.rust_name).into_owned();
             let _ = writeln!(
                 len_tags,
-                "if {set} {{ count += 1; let s = {len}; tn += uvarint_len({tag}) + uvarint_len(s as u64) + s; }}"
+                "if {set} {{ let s = {len}; let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, {tag}); \
+                 count = count + 1 - raw_count; tn = tn + uvarint_len({tag}) + uvarint_len(s as u64) + s - raw_len; }}"
             );
-            let _ = writeln!(enc_count, "if {set} {{ count += 1; }}");
+            let _ = writeln!(
+                enc_count,
+                "if {set} {{ count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, {tag}).0; }}"
+            );
             let enc = enc_field(cx, f);
             if tag > 0 {
                 let _ = writeln!(
@@ -513,7 +520,9 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
             }
             let _ = writeln!(
                 enc_tags,
-                "if {set} {{ (|| -> Result<(), EncodeError> {{ put_uvarint(buf, {tag}); let s = {len}; put_uvarint(buf, s as u64); {enc} Ok(()) }})().map_err(|e| e.within(\"{}\"))?; }}",
+                "let set = {set};\n\
+                 while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == {tag}) {{ if !set {{ put_unknown_tagged(buf, *tag, data); }} }}\n\
+                 if set {{ (|| -> Result<(), EncodeError> {{ put_uvarint(buf, {tag}); let s = {len}; put_uvarint(buf, s as u64); {enc} Ok(()) }})().map_err(|e| e.within(\"{}\"))?; }}",
                 f.rust_name
             );
         }
@@ -563,12 +572,15 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
         for f in &tagged {
             let Some((tag, tv)) = f.tagged else { continue };
             let guard = cx.cond(tv).map(|c| format!(" if {c}")).unwrap_or_default();
+            // A tag holding its default value stays raw (see the encoder).
             let _ = writeln!(
                 arms,
-                "{tag}{guard} => {{ this.{} = (|| Ok::<_, DecodeError>({}))().map_err(|e| e.within(\"{}\"))?; Ok(true) }}",
-                f.rust_name,
+                "{tag}{guard} => {{ let v = (|| Ok::<_, DecodeError>({}))().map_err(|e| e.within(\"{}\"))?; \
+                 if v == {} {{ Ok(false) }} else {{ this.{} = v; Ok(true) }} }}",
                 dec_field(cx, f),
-                f.rust_name
+                f.rust_name,
+                default_expr(f)?,
+                f.rust_name,
             );
         }
         let closure = if arms.is_empty() {

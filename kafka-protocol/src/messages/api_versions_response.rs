@@ -111,7 +111,6 @@ impl ApiVersionsResponse {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 3) && self.supported_features != <Vec<SupportedFeatureKey>>::default() {
-                count += 1;
                 let s = (|| {
                     Ok::<_, _>(
                         len_prefix_len(Some((&self.supported_features).len()), flexible, true) + {
@@ -124,15 +123,17 @@ impl ApiVersionsResponse {
                     )
                 })()
                 .map_err(|e: EncodeError| e.within("supported_features"))?;
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             if (version >= 3) && self.finalized_features_epoch != -1 {
-                count += 1;
                 let s = 8;
-                tn += uvarint_len(1) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 1);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(1) + uvarint_len(s as u64) + s - raw_len;
             }
             if (version >= 3) && self.finalized_features != <Vec<FinalizedFeatureKey>>::default() {
-                count += 1;
                 let s = (|| {
                     Ok::<_, _>(
                         len_prefix_len(Some((&self.finalized_features).len()), flexible, true) + {
@@ -145,12 +146,15 @@ impl ApiVersionsResponse {
                     )
                 })()
                 .map_err(|e: EncodeError| e.within("finalized_features"))?;
-                tn += uvarint_len(2) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 2);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(2) + uvarint_len(s as u64) + s - raw_len;
             }
             if (version >= 3) && self.zk_migration_ready != false {
-                count += 1;
                 let s = 1;
-                tn += uvarint_len(3) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 3);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(3) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -191,20 +195,27 @@ impl ApiVersionsResponse {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 3) && self.supported_features != <Vec<SupportedFeatureKey>>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             if (version >= 3) && self.finalized_features_epoch != -1 {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 1).0;
             }
             if (version >= 3) && self.finalized_features != <Vec<FinalizedFeatureKey>>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 2).0;
             }
             if (version >= 3) && self.zk_migration_ready != false {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 3).0;
             }
             put_uvarint(buf, count as u64);
             let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            if (version >= 3) && self.supported_features != <Vec<SupportedFeatureKey>>::default() {
+            let set =
+                (version >= 3) && self.supported_features != <Vec<SupportedFeatureKey>>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = (|| {
@@ -232,7 +243,13 @@ impl ApiVersionsResponse {
             while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 1) {
                 put_unknown_tagged(buf, *tag, data);
             }
-            if (version >= 3) && self.finalized_features_epoch != -1 {
+            let set = (version >= 3) && self.finalized_features_epoch != -1;
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 1) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 1);
                     let s = 8;
@@ -245,7 +262,14 @@ impl ApiVersionsResponse {
             while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 2) {
                 put_unknown_tagged(buf, *tag, data);
             }
-            if (version >= 3) && self.finalized_features != <Vec<FinalizedFeatureKey>>::default() {
+            let set =
+                (version >= 3) && self.finalized_features != <Vec<FinalizedFeatureKey>>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 2) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 2);
                     let s = (|| {
@@ -273,7 +297,13 @@ impl ApiVersionsResponse {
             while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 3) {
                 put_unknown_tagged(buf, *tag, data);
             }
-            if (version >= 3) && self.zk_migration_ready != false {
+            let set = (version >= 3) && self.zk_migration_ready != false;
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 3) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 3);
                     let s = 1;
@@ -318,7 +348,7 @@ impl ApiVersionsResponse {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 3 => {
-                    this.supported_features = (|| {
+                    let v = (|| {
                         Ok::<_, DecodeError>({
                             let n = d.array_len(flexible)?;
                             {
@@ -340,15 +370,25 @@ impl ApiVersionsResponse {
                         })
                     })()
                     .map_err(|e| e.within("supported_features"))?;
-                    Ok(true)
+                    if v == <Vec<SupportedFeatureKey>>::default() {
+                        Ok(false)
+                    } else {
+                        this.supported_features = v;
+                        Ok(true)
+                    }
                 }
                 1 if version >= 3 => {
-                    this.finalized_features_epoch = (|| Ok::<_, DecodeError>(d.i64()?))()
+                    let v = (|| Ok::<_, DecodeError>(d.i64()?))()
                         .map_err(|e| e.within("finalized_features_epoch"))?;
-                    Ok(true)
+                    if v == -1 {
+                        Ok(false)
+                    } else {
+                        this.finalized_features_epoch = v;
+                        Ok(true)
+                    }
                 }
                 2 if version >= 3 => {
-                    this.finalized_features = (|| {
+                    let v = (|| {
                         Ok::<_, DecodeError>({
                             let n = d.array_len(flexible)?;
                             {
@@ -370,12 +410,22 @@ impl ApiVersionsResponse {
                         })
                     })()
                     .map_err(|e| e.within("finalized_features"))?;
-                    Ok(true)
+                    if v == <Vec<FinalizedFeatureKey>>::default() {
+                        Ok(false)
+                    } else {
+                        this.finalized_features = v;
+                        Ok(true)
+                    }
                 }
                 3 if version >= 3 => {
-                    this.zk_migration_ready = (|| Ok::<_, DecodeError>(d.bool()?))()
+                    let v = (|| Ok::<_, DecodeError>(d.bool()?))()
                         .map_err(|e| e.within("zk_migration_ready"))?;
-                    Ok(true)
+                    if v == false {
+                        Ok(false)
+                    } else {
+                        this.zk_migration_ready = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;

@@ -271,9 +271,10 @@ impl Encode for CreatableTopicResult {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 5) && self.topic_config_error_code != 0 {
-                count += 1;
                 let s = 2;
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -351,11 +352,17 @@ impl Encode for CreatableTopicResult {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 5) && self.topic_config_error_code != 0 {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             put_uvarint(buf, count as u64);
-            let unknown = self.unknown_tagged_fields.0.iter();
-            if (version >= 5) && self.topic_config_error_code != 0 {
+            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
+            let set = (version >= 5) && self.topic_config_error_code != 0;
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = 2;
@@ -425,9 +432,14 @@ impl Decode for CreatableTopicResult {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 5 => {
-                    this.topic_config_error_code = (|| Ok::<_, DecodeError>(d.i16()?))()
+                    let v = (|| Ok::<_, DecodeError>(d.i16()?))()
                         .map_err(|e| e.within("topic_config_error_code"))?;
-                    Ok(true)
+                    if v == 0 {
+                        Ok(false)
+                    } else {
+                        this.topic_config_error_code = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;

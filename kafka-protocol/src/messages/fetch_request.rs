@@ -169,18 +169,20 @@ impl FetchRequest {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 12) && self.cluster_id != None {
-                count += 1;
                 let s = match &self.cluster_id {
                     Some(v) => string_len(Some(v.as_str()), flexible),
                     None => len_prefix_len(None, flexible, false),
                 };
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             if (version >= 15) && self.replica_state != <ReplicaState>::default() {
-                count += 1;
                 let s = (|| Ok::<_, _>((&self.replica_state).encoded_len(version)?))()
                     .map_err(|e: EncodeError| e.within("replica_state"))?;
-                tn += uvarint_len(1) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 1);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(1) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -268,14 +270,20 @@ impl FetchRequest {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 12) && self.cluster_id != None {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             if (version >= 15) && self.replica_state != <ReplicaState>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 1).0;
             }
             put_uvarint(buf, count as u64);
             let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            if (version >= 12) && self.cluster_id != None {
+            let set = (version >= 12) && self.cluster_id != None;
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = match &self.cluster_id {
@@ -298,7 +306,13 @@ impl FetchRequest {
             while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 1) {
                 put_unknown_tagged(buf, *tag, data);
             }
-            if (version >= 15) && self.replica_state != <ReplicaState>::default() {
+            let set = (version >= 15) && self.replica_state != <ReplicaState>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 1) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 1);
                     let s = (|| Ok::<_, _>((&self.replica_state).encoded_len(version)?))()
@@ -386,15 +400,24 @@ impl FetchRequest {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 12 => {
-                    this.cluster_id = (|| Ok::<_, DecodeError>(d.nullable_string(flexible)?))()
+                    let v = (|| Ok::<_, DecodeError>(d.nullable_string(flexible)?))()
                         .map_err(|e| e.within("cluster_id"))?;
-                    Ok(true)
+                    if v == None {
+                        Ok(false)
+                    } else {
+                        this.cluster_id = v;
+                        Ok(true)
+                    }
                 }
                 1 if version >= 15 => {
-                    this.replica_state =
-                        (|| Ok::<_, DecodeError>(ReplicaState::decode(d, version)?))()
-                            .map_err(|e| e.within("replica_state"))?;
-                    Ok(true)
+                    let v = (|| Ok::<_, DecodeError>(ReplicaState::decode(d, version)?))()
+                        .map_err(|e| e.within("replica_state"))?;
+                    if v == <ReplicaState>::default() {
+                        Ok(false)
+                    } else {
+                        this.replica_state = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;
@@ -795,9 +818,10 @@ impl Encode for FetchPartition {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 17) && self.replica_directory_id != <Uuid>::default() {
-                count += 1;
                 let s = 16;
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -835,11 +859,17 @@ impl Encode for FetchPartition {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 17) && self.replica_directory_id != <Uuid>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             put_uvarint(buf, count as u64);
-            let unknown = self.unknown_tagged_fields.0.iter();
-            if (version >= 17) && self.replica_directory_id != <Uuid>::default() {
+            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
+            let set = (version >= 17) && self.replica_directory_id != <Uuid>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = 16;
@@ -883,9 +913,14 @@ impl Decode for FetchPartition {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 17 => {
-                    this.replica_directory_id = (|| Ok::<_, DecodeError>(d.uuid()?))()
+                    let v = (|| Ok::<_, DecodeError>(d.uuid()?))()
                         .map_err(|e| e.within("replica_directory_id"))?;
-                    Ok(true)
+                    if v == <Uuid>::default() {
+                        Ok(false)
+                    } else {
+                        this.replica_directory_id = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;

@@ -106,7 +106,6 @@ impl FetchResponse {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 16) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
-                count += 1;
                 let s = (|| {
                     Ok::<_, _>(
                         len_prefix_len(Some((&self.node_endpoints).len()), flexible, true) + {
@@ -119,7 +118,9 @@ impl FetchResponse {
                     )
                 })()
                 .map_err(|e: EncodeError| e.within("node_endpoints"))?;
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -162,11 +163,17 @@ impl FetchResponse {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 16) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             put_uvarint(buf, count as u64);
-            let unknown = self.unknown_tagged_fields.0.iter();
-            if (version >= 16) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
+            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
+            let set = (version >= 16) && self.node_endpoints != <Vec<NodeEndpoint>>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = (|| {
@@ -237,7 +244,7 @@ impl FetchResponse {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 16 => {
-                    this.node_endpoints = (|| {
+                    let v = (|| {
                         Ok::<_, DecodeError>({
                             let n = d.array_len(flexible)?;
                             {
@@ -259,7 +266,12 @@ impl FetchResponse {
                         })
                     })()
                     .map_err(|e| e.within("node_endpoints"))?;
-                    Ok(true)
+                    if v == <Vec<NodeEndpoint>>::default() {
+                        Ok(false)
+                    } else {
+                        this.node_endpoints = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;
@@ -568,22 +580,25 @@ impl Encode for PartitionData {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 12) && self.diverging_epoch != <EpochEndOffset>::default() {
-                count += 1;
                 let s = (|| Ok::<_, _>((&self.diverging_epoch).encoded_len(version)?))()
                     .map_err(|e: EncodeError| e.within("diverging_epoch"))?;
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             if (version >= 12) && self.current_leader != <LeaderIdAndEpoch>::default() {
-                count += 1;
                 let s = (|| Ok::<_, _>((&self.current_leader).encoded_len(version)?))()
                     .map_err(|e: EncodeError| e.within("current_leader"))?;
-                tn += uvarint_len(1) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 1);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(1) + uvarint_len(s as u64) + s - raw_len;
             }
             if (version >= 12) && self.snapshot_id != <SnapshotId>::default() {
-                count += 1;
                 let s = (|| Ok::<_, _>((&self.snapshot_id).encoded_len(version)?))()
                     .map_err(|e: EncodeError| e.within("snapshot_id"))?;
-                tn += uvarint_len(2) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 2);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(2) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -661,17 +676,23 @@ impl Encode for PartitionData {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 12) && self.diverging_epoch != <EpochEndOffset>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             if (version >= 12) && self.current_leader != <LeaderIdAndEpoch>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 1).0;
             }
             if (version >= 12) && self.snapshot_id != <SnapshotId>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 2).0;
             }
             put_uvarint(buf, count as u64);
             let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
-            if (version >= 12) && self.diverging_epoch != <EpochEndOffset>::default() {
+            let set = (version >= 12) && self.diverging_epoch != <EpochEndOffset>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = (|| Ok::<_, _>((&self.diverging_epoch).encoded_len(version)?))()
@@ -685,7 +706,13 @@ impl Encode for PartitionData {
             while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 1) {
                 put_unknown_tagged(buf, *tag, data);
             }
-            if (version >= 12) && self.current_leader != <LeaderIdAndEpoch>::default() {
+            let set = (version >= 12) && self.current_leader != <LeaderIdAndEpoch>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 1) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 1);
                     let s = (|| Ok::<_, _>((&self.current_leader).encoded_len(version)?))()
@@ -699,7 +726,13 @@ impl Encode for PartitionData {
             while let Some((tag, data)) = unknown.next_if(|(t, _)| *t < 2) {
                 put_unknown_tagged(buf, *tag, data);
             }
-            if (version >= 12) && self.snapshot_id != <SnapshotId>::default() {
+            let set = (version >= 12) && self.snapshot_id != <SnapshotId>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 2) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 2);
                     let s = (|| Ok::<_, _>((&self.snapshot_id).encoded_len(version)?))()
@@ -770,21 +803,34 @@ impl Decode for PartitionData {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 12 => {
-                    this.diverging_epoch =
-                        (|| Ok::<_, DecodeError>(EpochEndOffset::decode(d, version)?))()
-                            .map_err(|e| e.within("diverging_epoch"))?;
-                    Ok(true)
+                    let v = (|| Ok::<_, DecodeError>(EpochEndOffset::decode(d, version)?))()
+                        .map_err(|e| e.within("diverging_epoch"))?;
+                    if v == <EpochEndOffset>::default() {
+                        Ok(false)
+                    } else {
+                        this.diverging_epoch = v;
+                        Ok(true)
+                    }
                 }
                 1 if version >= 12 => {
-                    this.current_leader =
-                        (|| Ok::<_, DecodeError>(LeaderIdAndEpoch::decode(d, version)?))()
-                            .map_err(|e| e.within("current_leader"))?;
-                    Ok(true)
+                    let v = (|| Ok::<_, DecodeError>(LeaderIdAndEpoch::decode(d, version)?))()
+                        .map_err(|e| e.within("current_leader"))?;
+                    if v == <LeaderIdAndEpoch>::default() {
+                        Ok(false)
+                    } else {
+                        this.current_leader = v;
+                        Ok(true)
+                    }
                 }
                 2 if version >= 12 => {
-                    this.snapshot_id = (|| Ok::<_, DecodeError>(SnapshotId::decode(d, version)?))()
+                    let v = (|| Ok::<_, DecodeError>(SnapshotId::decode(d, version)?))()
                         .map_err(|e| e.within("snapshot_id"))?;
-                    Ok(true)
+                    if v == <SnapshotId>::default() {
+                        Ok(false)
+                    } else {
+                        this.snapshot_id = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;

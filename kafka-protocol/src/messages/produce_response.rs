@@ -88,7 +88,6 @@ impl ProduceResponse {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 10) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
-                count += 1;
                 let s = (|| {
                     Ok::<_, _>(
                         len_prefix_len(Some((&self.node_endpoints).len()), flexible, true) + {
@@ -101,7 +100,9 @@ impl ProduceResponse {
                     )
                 })()
                 .map_err(|e: EncodeError| e.within("node_endpoints"))?;
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -132,11 +133,17 @@ impl ProduceResponse {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 10) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             put_uvarint(buf, count as u64);
-            let unknown = self.unknown_tagged_fields.0.iter();
-            if (version >= 10) && self.node_endpoints != <Vec<NodeEndpoint>>::default() {
+            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
+            let set = (version >= 10) && self.node_endpoints != <Vec<NodeEndpoint>>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = (|| {
@@ -199,7 +206,7 @@ impl ProduceResponse {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 10 => {
-                    this.node_endpoints = (|| {
+                    let v = (|| {
                         Ok::<_, DecodeError>({
                             let n = d.array_len(flexible)?;
                             {
@@ -221,7 +228,12 @@ impl ProduceResponse {
                         })
                     })()
                     .map_err(|e| e.within("node_endpoints"))?;
-                    Ok(true)
+                    if v == <Vec<NodeEndpoint>>::default() {
+                        Ok(false)
+                    } else {
+                        this.node_endpoints = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;
@@ -473,10 +485,11 @@ impl Encode for PartitionProduceResponse {
             let mut count = self.unknown_tagged_fields.len();
             let mut tn = unknown_tagged_len(&self.unknown_tagged_fields);
             if (version >= 10) && self.current_leader != <LeaderIdAndEpoch>::default() {
-                count += 1;
                 let s = (|| Ok::<_, _>((&self.current_leader).encoded_len(version)?))()
                     .map_err(|e: EncodeError| e.within("current_leader"))?;
-                tn += uvarint_len(0) + uvarint_len(s as u64) + s;
+                let (raw_count, raw_len) = raw_tagged_len(&self.unknown_tagged_fields, 0);
+                count = count + 1 - raw_count;
+                tn = tn + uvarint_len(0) + uvarint_len(s as u64) + s - raw_len;
             }
             n += uvarint_len(count as u64) + tn;
         }
@@ -538,11 +551,17 @@ impl Encode for PartitionProduceResponse {
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 10) && self.current_leader != <LeaderIdAndEpoch>::default() {
-                count += 1;
+                count = count + 1 - raw_tagged_len(&self.unknown_tagged_fields, 0).0;
             }
             put_uvarint(buf, count as u64);
-            let unknown = self.unknown_tagged_fields.0.iter();
-            if (version >= 10) && self.current_leader != <LeaderIdAndEpoch>::default() {
+            let mut unknown = self.unknown_tagged_fields.0.iter().peekable();
+            let set = (version >= 10) && self.current_leader != <LeaderIdAndEpoch>::default();
+            while let Some((tag, data)) = unknown.next_if(|(t, _)| *t == 0) {
+                if !set {
+                    put_unknown_tagged(buf, *tag, data);
+                }
+            }
+            if set {
                 (|| -> Result<(), EncodeError> {
                     put_uvarint(buf, 0);
                     let s = (|| Ok::<_, _>((&self.current_leader).encoded_len(version)?))()
@@ -610,10 +629,14 @@ impl Decode for PartitionProduceResponse {
             let mut unknown = UnknownTaggedFields::default();
             d.tagged_fields(&mut unknown, |tag, d| match tag {
                 0 if version >= 10 => {
-                    this.current_leader =
-                        (|| Ok::<_, DecodeError>(LeaderIdAndEpoch::decode(d, version)?))()
-                            .map_err(|e| e.within("current_leader"))?;
-                    Ok(true)
+                    let v = (|| Ok::<_, DecodeError>(LeaderIdAndEpoch::decode(d, version)?))()
+                        .map_err(|e| e.within("current_leader"))?;
+                    if v == <LeaderIdAndEpoch>::default() {
+                        Ok(false)
+                    } else {
+                        this.current_leader = v;
+                        Ok(true)
+                    }
                 }
                 _ => Ok(false),
             })?;

@@ -68,3 +68,18 @@ pub(crate) fn put_unknown_tagged(buf: &mut BytesMut, tag: u32, data: &Bytes) {
     put_uvarint(buf, data.len() as u64);
     buf.put_slice(data);
 }
+
+/// How many raw entries carry `tag`, and the bytes they take: a known tag kept raw
+/// because it arrived holding its default value.
+pub(crate) fn raw_tagged_len(unknown: &UnknownTaggedFields, tag: u32) -> (usize, usize) {
+    unknown
+        .0
+        .iter()
+        .filter(|(t, _)| *t == tag)
+        .fold((0, 0), |(count, len), (t, data)| {
+            (
+                count + 1,
+                len + uvarint_len(u64::from(*t)) + uvarint_len(data.len() as u64) + data.len(),
+            )
+        })
+}
