@@ -147,7 +147,9 @@ pub enum EncodeErrorKind {
     },
     /// A field holds a non-default value but does not exist in this version: writing
     /// would silently lose it.
-    #[error("field has a non-default value but exists only in versions {versions}, not in {version}")]
+    #[error(
+        "field has a non-default value but exists only in versions {versions}, not in {version}"
+    )]
     FieldNotInVersion {
         /// The version asked for.
         version: i16,

@@ -20,7 +20,9 @@ pub fn frame_size(buf: &[u8], max_size: usize) -> Result<Option<usize>, DecodeEr
     };
     let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
     if size < 0 {
-        return Err(DecodeError::new(DecodeErrorKind::InvalidLength(i64::from(size))).within("frame size"));
+        return Err(
+            DecodeError::new(DecodeErrorKind::InvalidLength(i64::from(size))).within("frame size"),
+        );
     }
     if size as usize > max_size {
         return Err(DecodeError::new(DecodeErrorKind::Invalid(format!(
@@ -56,8 +58,9 @@ fn encode_frame(
 ) -> Result<(), EncodeError> {
     let header_len = header.encoded_len(header_version)?;
     let size = header_len + body_len;
-    let size_i32 = i32::try_from(size)
-        .map_err(|_| EncodeError::new(crate::error::EncodeErrorKind::TooLong(size)).within("frame"))?;
+    let size_i32 = i32::try_from(size).map_err(|_| {
+        EncodeError::new(crate::error::EncodeErrorKind::TooLong(size)).within("frame")
+    })?;
     buf.reserve(4 + size);
     buf.put_i32(size_i32);
     header.encode(buf, header_version)?;
@@ -156,7 +159,10 @@ pub fn decode_request(frame: &Bytes) -> Result<(RequestHeader, RequestKind), Dec
 
 /// Decodes a response frame (without its size prefix) to a request of type `R` that
 /// was sent in `version`.
-pub fn decode_response<R: Response>(frame: &Bytes, version: i16) -> Result<(ResponseHeader, R), DecodeError> {
+pub fn decode_response<R: Response>(
+    frame: &Bytes,
+    version: i16,
+) -> Result<(ResponseHeader, R), DecodeError> {
     let mut d = Decoder::new(frame);
     let header = ResponseHeader::decode(&mut d, R::API_KEY.response_header_version(version))?;
     let body = R::decode(&mut d, version)?;

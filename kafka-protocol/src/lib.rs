@@ -15,9 +15,9 @@ pub mod messages;
 pub mod protocol;
 pub mod records;
 #[cfg(test)]
-mod testing;
-#[cfg(test)]
 mod roundtrip_tests;
+#[cfg(test)]
+mod testing;
 pub mod types;
 pub mod wire;
 

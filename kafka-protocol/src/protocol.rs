@@ -67,7 +67,9 @@ pub trait Decode: Sized {
         let mut d = Decoder::new(bytes);
         let value = Self::decode(&mut d, version)?;
         if !d.is_empty() {
-            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(d.remaining())));
+            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(
+                d.remaining(),
+            )));
         }
         Ok(value)
     }
@@ -97,4 +99,3 @@ pub trait Response: Message {
     /// The API this response belongs to.
     const API_KEY: ApiKey;
 }
-

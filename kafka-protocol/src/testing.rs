@@ -100,7 +100,9 @@ impl Fill for StrBytes {
     fn fill(r: &mut Rng, _: i16) -> Self {
         const CHARS: &[char] = &['a', 'Z', '0', '-', '.', '_', 'é', '✓'];
         let n = r.below(9) as usize;
-        let s: String = (0..n).map(|_| CHARS[r.below(CHARS.len() as u64) as usize]).collect();
+        let s: String = (0..n)
+            .map(|_| CHARS[r.below(CHARS.len() as u64) as usize])
+            .collect();
         StrBytes::from(s)
     }
 }

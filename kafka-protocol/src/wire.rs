@@ -366,7 +366,10 @@ pub fn put_len_prefix(
     match (flexible, wide, len) {
         (true, _, None) => buf.put_u8(0),
         (true, _, Some(n)) => {
-            let n = u32::try_from(n).ok().filter(|&n| n < u32::MAX).ok_or_else(|| too_long(n))?;
+            let n = u32::try_from(n)
+                .ok()
+                .filter(|&n| n < u32::MAX)
+                .ok_or_else(|| too_long(n))?;
             put_uvarint(buf, u64::from(n) + 1);
         }
         (false, false, None) => buf.put_i16(-1),
@@ -415,7 +418,18 @@ mod tests {
 
     #[test]
     fn varints_round_trip_at_their_edges() {
-        for v in [0i64, 1, -1, 63, -64, 64, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN] {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let mut buf = BytesMut::new();
             put_varlong(&mut buf, v);
             assert_eq!(buf.len(), varlong_len(v));
@@ -447,7 +461,13 @@ mod tests {
         // An array of 2^31 - 1 elements announced in a 6-byte input.
         let frame = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
         let err = Decoder::new(&frame).array_len(false).unwrap_err();
-        assert!(matches!(err.kind(), DecodeErrorKind::LengthTooLarge { length: 2147483647, remaining: 2 }));
+        assert!(matches!(
+            err.kind(),
+            DecodeErrorKind::LengthTooLarge {
+                length: 2147483647,
+                remaining: 2
+            }
+        ));
         let frame = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]);
         assert!(Decoder::new(&frame).bytes(false).is_err());
     }
