@@ -27,3 +27,8 @@ pub use error_code::ErrorCode;
 pub use messages::{ApiKey, RequestKind, ResponseKind};
 pub use protocol::{Decode, Encode, Message, Request, Response, VersionRange};
 pub use types::{StrBytes, UnknownTaggedFields, Uuid};
+
+/// The workspace README's code runs as a doctest, so its example cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
