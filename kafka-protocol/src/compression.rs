@@ -385,10 +385,16 @@ fn lz4_frame<'a>(
     let (fixed, _) = split(rest, 2, "frame descriptor")?;
     let (flg, bd) = (fixed[0], fixed[1]);
     if flg & 0xC0 != LZ4_FLG_VERSION {
-        return Err(decode_err("lz4", format_args!("unsupported version in FLG {flg:#04x}")));
+        return Err(decode_err(
+            "lz4",
+            format_args!("unsupported version in FLG {flg:#04x}"),
+        ));
     }
     if flg & 0x02 != 0 || bd & 0x8F != 0 {
-        return Err(decode_err("lz4", "reserved bits set in the frame descriptor"));
+        return Err(decode_err(
+            "lz4",
+            "reserved bits set in the frame descriptor",
+        ));
     }
     if flg & LZ4_FLG_DICT_ID != 0 {
         return Err(decode_err("lz4", "dictionaries are not supported"));
@@ -398,9 +404,18 @@ fn lz4_frame<'a>(
         5 => 256 * 1024,
         6 => 1024 * 1024,
         7 => 4 * 1024 * 1024,
-        other => return Err(decode_err("lz4", format_args!("unsupported block size {other}"))),
+        other => {
+            return Err(decode_err(
+                "lz4",
+                format_args!("unsupported block size {other}"),
+            ))
+        }
     };
-    let descriptor_len = 2 + if flg & LZ4_FLG_CONTENT_SIZE != 0 { 8 } else { 0 };
+    let descriptor_len = 2 + if flg & LZ4_FLG_CONTENT_SIZE != 0 {
+        8
+    } else {
+        0
+    };
     let (descriptor, rest) = split(rest, descriptor_len, "frame descriptor")?;
     let (hc, mut rest) = split(rest, 1, "header checksum")?;
     if !ignore_header_checksum && hc[0] != lz4_header_checksum(descriptor) {
@@ -598,9 +613,10 @@ fn zstd_frame<'a>(
         if !frame.is_finished() {
             return Err(decode_err("zstd", "frame did not finish"));
         }
-        if let (Some(stored), Some(computed)) =
-            (frame.get_checksum_from_data(), frame.get_calculated_checksum())
-        {
+        if let (Some(stored), Some(computed)) = (
+            frame.get_checksum_from_data(),
+            frame.get_calculated_checksum(),
+        ) {
             if stored != computed {
                 return Err(decode_err("zstd", "content checksum mismatch"));
             }
@@ -638,7 +654,10 @@ mod tests {
     fn codes_match_the_attributes_bits() {
         for c in ALL {
             assert_eq!(Compression::from_code(c.code()), Some(c));
-            assert_eq!(Compression::from_attributes(0x78 | i16::from(c.code())).unwrap(), c);
+            assert_eq!(
+                Compression::from_attributes(0x78 | i16::from(c.code())).unwrap(),
+                c
+            );
         }
         for code in 5..8 {
             assert!(Compression::from_attributes(code).is_err());
@@ -695,16 +714,22 @@ mod tests {
         }
         let back = Compression::Snappy.decompress(&framed, data.len()).unwrap();
         assert_eq!(back.as_ref(), &data[..]);
-        assert!(Compression::Snappy.decompress(&framed, data.len() - 1).is_err());
+        assert!(Compression::Snappy
+            .decompress(&framed, data.len() - 1)
+            .is_err());
         // A truncated block length is an error, not a panic.
-        assert!(Compression::Snappy.decompress(&framed[..18], data.len()).is_err());
+        assert!(Compression::Snappy
+            .decompress(&framed[..18], data.len())
+            .is_err());
     }
 
     #[test]
     fn snappy_claiming_a_huge_length_fails_before_allocating() {
         // Varint length 2^31 in a 5-byte stream.
         let hostile = [0x80, 0x80, 0x80, 0x80, 0x08];
-        assert!(Compression::Snappy.decompress(&hostile, usize::MAX).is_err());
+        assert!(Compression::Snappy
+            .decompress(&hostile, usize::MAX)
+            .is_err());
     }
 
     #[test]
@@ -817,7 +842,9 @@ mod tests {
             if c != Compression::None {
                 assert!(c.decompress(&[], 100).is_err(), "{c}");
             }
-            assert!(c.decompress(b"\x00\x01\x02\x03garbage!", 100).is_err() || c == Compression::None);
+            assert!(
+                c.decompress(b"\x00\x01\x02\x03garbage!", 100).is_err() || c == Compression::None
+            );
         }
     }
 

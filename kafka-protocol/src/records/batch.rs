@@ -6,7 +6,7 @@ use super::{DecodeOptions, TimestampType};
 use crate::compression::Compression;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use crate::types::StrBytes;
-use crate::wire::{put_varint, put_varlong, varint_len, varlong_len, Decoder};
+use crate::wire::{varint_len, varlong_len, Decoder};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// A header of a record: a UTF-8 key and an optional value.
@@ -162,7 +162,8 @@ impl RecordBatch {
 
     /// Offset of the last record the batch accounts for: `base_offset + last_offset_delta`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
     }
 
     /// Bytes the records section takes before compression.
@@ -273,12 +274,15 @@ impl RecordBatch {
         if options.verify_crc {
             let computed = crc32c::crc32c(d.rest());
             if computed != stored {
-                return Err(DecodeError::new(DecodeErrorKind::CrcMismatch { stored, computed })
-                    .within("crc"));
+                return Err(
+                    DecodeError::new(DecodeErrorKind::CrcMismatch { stored, computed })
+                        .within("crc"),
+                );
             }
         }
         let attributes = d.i16()?;
-        let compression = Compression::from_attributes(attributes).map_err(|e| e.within("attributes"))?;
+        let compression =
+            Compression::from_attributes(attributes).map_err(|e| e.within("attributes"))?;
         let timestamp_type = TimestampType::from_attributes(attributes);
         let last_offset_delta = d.i32()?;
         let first_timestamp = d.i64()?;
@@ -287,8 +291,9 @@ impl RecordBatch {
         let producer_epoch = d.i16()?;
         let base_sequence = d.i32()?;
         let count = d.i32()?;
-        let count = usize::try_from(count)
-            .map_err(|_| invalid(format!("negative records count {count}")).within("records_count"))?;
+        let count = usize::try_from(count).map_err(|_| {
+            invalid(format!("negative records count {count}")).within("records_count")
+        })?;
         let ctx = RecordContext {
             base_offset,
             first_timestamp,
@@ -386,13 +391,45 @@ fn nullable_bytes_len(b: Option<&Bytes>) -> usize {
     }
 }
 
-#[inline]
+/// Writes an unsigned varint. `BytesMut`'s `BufMut::put_u8`/`put_slice` are not
+/// inlined across crates (each is a call and a `memmove`); its inherent
+/// `extend_from_slice` is, so the varint is assembled on the stack and copied once.
+#[inline(always)]
+fn put_uvarint(buf: &mut BytesMut, mut v: u64) {
+    if v < 0x80 {
+        buf.extend_from_slice(&[v as u8]);
+        return;
+    }
+    let mut tmp = [0u8; 10];
+    let mut i = 0;
+    while v >= 0x80 {
+        tmp[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    tmp[i] = v as u8;
+    buf.extend_from_slice(&tmp[..=i]);
+}
+
+/// Writes a zigzag `VARINT`.
+#[inline(always)]
+fn put_varint(buf: &mut BytesMut, v: i32) {
+    put_uvarint(buf, ((v << 1) ^ (v >> 31)) as u32 as u64);
+}
+
+/// Writes a zigzag `VARLONG`.
+#[inline(always)]
+fn put_varlong(buf: &mut BytesMut, v: i64) {
+    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+#[inline(always)]
 fn put_nullable_bytes(buf: &mut BytesMut, b: Option<&Bytes>) {
     match b {
-        None => put_varint(buf, -1),
+        None => buf.extend_from_slice(&[1]), // -1, zigzag
         Some(b) => {
             put_varint(buf, b.len() as i32);
-            buf.put_slice(b);
+            buf.extend_from_slice(b);
         }
     }
 }
@@ -408,13 +445,19 @@ impl Record {
             + nullable_bytes_len(self.value.as_ref())
             + varint_len(self.headers.len() as i32);
         for h in &self.headers {
-            n += varint_len(h.key.len() as i32) + h.key.len() + nullable_bytes_len(h.value.as_ref());
+            n +=
+                varint_len(h.key.len() as i32) + h.key.len() + nullable_bytes_len(h.value.as_ref());
         }
         n
     }
 
     #[inline]
-    fn put(&self, buf: &mut BytesMut, base_offset: i64, first_timestamp: i64) -> Result<(), EncodeError> {
+    fn put(
+        &self,
+        buf: &mut BytesMut,
+        base_offset: i64,
+        first_timestamp: i64,
+    ) -> Result<(), EncodeError> {
         let offset_delta = i32::try_from(self.offset.wrapping_sub(base_offset)).map_err(|_| {
             encode_invalid(format!(
                 "offset {} is not within i32 of the base offset {base_offset}",
@@ -424,9 +467,10 @@ impl Record {
         let timestamp_delta = self.timestamp.wrapping_sub(first_timestamp);
         let body = self.body_len(base_offset, first_timestamp);
         // Every length inside is at most the body's, so this one check covers them.
-        let body = i32::try_from(body).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(body)))?;
+        let body =
+            i32::try_from(body).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(body)))?;
         put_varint(buf, body);
-        buf.put_u8(0); // attributes, unused
+        buf.extend_from_slice(&[0]); // attributes, unused
         put_varlong(buf, timestamp_delta);
         put_varint(buf, offset_delta);
         put_nullable_bytes(buf, self.key.as_ref());
@@ -434,7 +478,7 @@ impl Record {
         put_varint(buf, self.headers.len() as i32);
         for h in &self.headers {
             put_varint(buf, h.key.len() as i32);
-            buf.put_slice(h.key.as_bytes());
+            buf.extend_from_slice(h.key.as_bytes());
             put_nullable_bytes(buf, h.value.as_ref());
         }
         Ok(())
@@ -443,7 +487,9 @@ impl Record {
     #[inline]
     fn decode(d: &mut Decoder<'_>, ctx: &RecordContext) -> Result<Self, DecodeError> {
         let len = d.varint().map_err(|e| e.within("length"))?;
-        let len = d.check_len(i64::from(len)).map_err(|e| e.within("length"))?;
+        let len = d
+            .check_len(i64::from(len))
+            .map_err(|e| e.within("length"))?;
         let mut r = d.sub(len)?;
         let _attributes = r.i8().map_err(|e| e.within("attributes"))?;
         let timestamp_delta = r.varlong().map_err(|e| e.within("timestamp_delta"))?;
@@ -457,7 +503,9 @@ impl Record {
             decode_headers(&mut r, header_count)?
         };
         if !r.is_empty() {
-            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(r.remaining())));
+            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(
+                r.remaining(),
+            )));
         }
         Ok(Record {
             offset: ctx.base_offset.wrapping_add(i64::from(offset_delta)),
@@ -494,9 +542,13 @@ fn decode_headers(r: &mut Decoder<'_>, count: i32) -> Result<Vec<RecordHeader>, 
 fn decode_header(r: &mut Decoder<'_>) -> Result<RecordHeader, DecodeError> {
     let key_len = r.varint().map_err(|e| e.within("key"))?;
     if key_len < 0 {
-        return Err(DecodeError::new(DecodeErrorKind::InvalidLength(i64::from(key_len))).within("key"));
+        return Err(
+            DecodeError::new(DecodeErrorKind::InvalidLength(i64::from(key_len))).within("key"),
+        );
     }
-    let key_len = r.check_len(i64::from(key_len)).map_err(|e| e.within("key"))?;
+    let key_len = r
+        .check_len(i64::from(key_len))
+        .map_err(|e| e.within("key"))?;
     let key = r.take(key_len)?;
     let key = StrBytes::from_utf8(key)
         .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8).within("key"))?;
@@ -529,7 +581,11 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -583,13 +639,22 @@ mod tests {
         assert_eq!(batch.base_offset, 100);
         assert_eq!(batch.partition_leader_epoch, 7);
         assert!(batch.is_transactional && !batch.is_control);
-        assert_eq!((batch.producer_id, batch.producer_epoch, batch.base_sequence), (42, 3, 9));
+        assert_eq!(
+            (batch.producer_id, batch.producer_epoch, batch.base_sequence),
+            (42, 3, 9)
+        );
         assert_eq!(batch.last_offset(), 101);
         let r = &batch.records[0];
         assert_eq!((r.offset, r.timestamp), (101, 1005));
         assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(r.value.as_deref(), Some(&b"hello"[..]));
-        assert_eq!(r.headers, vec![RecordHeader { key: "h".into(), value: Some(Bytes::from_static(b"v")) }]);
+        assert_eq!(
+            r.headers,
+            vec![RecordHeader {
+                key: "h".into(),
+                value: Some(Bytes::from_static(b"v"))
+            }]
+        );
         // Zero-copy: the value is a slice of the input.
         let value = r.value.as_ref().unwrap();
         assert!(bytes.as_ptr_range().contains(&value.as_ptr()));
@@ -629,7 +694,12 @@ mod tests {
 
     #[test]
     fn records_count_must_match_the_records() {
-        for (count, what) in [(2i32, "records"), (0, "records"), (-1, "records_count"), (i32::MAX, "records_count")] {
+        for (count, what) in [
+            (2i32, "records"),
+            (0, "records"),
+            (-1, "records_count"),
+            (i32::MAX, "records_count"),
+        ] {
             let mut raw = hand_built();
             raw[57..61].copy_from_slice(&count.to_be_bytes());
             patch_crc(&mut raw);
@@ -671,7 +741,14 @@ mod tests {
 
     #[test]
     fn negative_key_length_is_null_as_in_the_java_client() {
-        let b = RecordBatch::new(0, vec![Record { key: None, value: None, ..Record::default() }]);
+        let b = RecordBatch::new(
+            0,
+            vec![Record {
+                key: None,
+                value: None,
+                ..Record::default()
+            }],
+        );
         let bytes = encode(&b);
         // Length 6, attributes, deltas 0, key -1, value -1, no headers.
         assert_eq!(&bytes[61..], &[0x0c, 0, 0, 0, 1, 1, 0]);
@@ -684,7 +761,12 @@ mod tests {
 
     #[test]
     fn compressed_batches_slice_the_decompressed_data() {
-        for c in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let records = (0..100)
                 .map(|i| Record {
                     offset: i,
@@ -707,13 +789,22 @@ mod tests {
             // A decompression limit below the records section is an error.
             let opts = DecodeOptions::default().with_max_decompressed_size(5000);
             let err = RecordBatch::decode(&mut Decoder::new(&bytes), &opts).unwrap_err();
-            assert!(matches!(err.kind(), DecodeErrorKind::Compression(_)), "{err}");
+            assert!(
+                matches!(err.kind(), DecodeErrorKind::Compression(_)),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn offsets_too_far_from_the_base_fail_to_encode_and_leave_the_buffer() {
-        let b = RecordBatch::new(0, vec![Record { offset: 1 << 40, ..Record::default() }]);
+        let b = RecordBatch::new(
+            0,
+            vec![Record {
+                offset: 1 << 40,
+                ..Record::default()
+            }],
+        );
         let mut buf = BytesMut::from(&b"keep"[..]);
         let err = b.encode(&mut buf).unwrap_err();
         assert!(err.to_string().contains("records[0]"), "{err}");
@@ -722,7 +813,13 @@ mod tests {
 
     #[test]
     fn control_flag_round_trips() {
-        let mut b = RecordBatch::new(5, vec![Record { offset: 5, ..Record::default() }]);
+        let mut b = RecordBatch::new(
+            5,
+            vec![Record {
+                offset: 5,
+                ..Record::default()
+            }],
+        );
         b.is_control = true;
         b.has_delete_horizon = true;
         let back = decode(&encode(&b)).unwrap();
@@ -761,7 +858,10 @@ mod tests {
                             value,
                             headers: headers
                                 .into_iter()
-                                .map(|(k, v)| RecordHeader { key: k.into(), value: v })
+                                .map(|(k, v)| RecordHeader {
+                                    key: k.into(),
+                                    value: v,
+                                })
                                 .collect(),
                         }
                     })
@@ -777,7 +877,12 @@ mod tests {
                         r.timestamp = b.max_timestamp;
                     }
                 }
-                (b.partition_leader_epoch, b.producer_id, b.producer_epoch, b.base_sequence) = producer;
+                (
+                    b.partition_leader_epoch,
+                    b.producer_id,
+                    b.producer_epoch,
+                    b.base_sequence,
+                ) = producer;
                 b
             })
     }

@@ -105,7 +105,9 @@ impl ControlRecord {
     pub fn from_record(record: &Record) -> Result<Self, DecodeError> {
         match &record.key {
             Some(key) => Self::decode(key),
-            None => Err(DecodeError::new(DecodeErrorKind::UnexpectedNull).within("control record key")),
+            None => {
+                Err(DecodeError::new(DecodeErrorKind::UnexpectedNull).within("control record key"))
+            }
         }
     }
 
@@ -185,10 +187,15 @@ mod tests {
         let mut buf = BytesMut::new();
         batch.encode(&mut buf).unwrap();
         let sets = decode_record_sets(&buf.freeze(), &DecodeOptions::default()).unwrap();
-        let RecordSet::Batch(b) = &sets.sets[0] else { panic!() };
+        let RecordSet::Batch(b) = &sets.sets[0] else {
+            panic!()
+        };
         assert!(b.is_control);
         let r = &b.records[0];
-        assert_eq!(ControlRecord::from_record(r).unwrap(), ControlRecord::COMMIT);
+        assert_eq!(
+            ControlRecord::from_record(r).unwrap(),
+            ControlRecord::COMMIT
+        );
         let value = EndTransactionMarker::decode(r.value.as_ref().unwrap()).unwrap();
         assert_eq!(value, marker);
     }

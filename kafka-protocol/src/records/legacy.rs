@@ -78,7 +78,8 @@ fn put_bytes(buf: &mut BytesMut, b: Option<&Bytes>) -> Result<(), EncodeError> {
     match b {
         None => buf.put_i32(-1),
         Some(b) => {
-            let len = i32::try_from(b.len()).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(b.len())))?;
+            let len = i32::try_from(b.len())
+                .map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(b.len())))?;
             buf.put_i32(len);
             buf.put_slice(b);
         }
@@ -108,7 +109,9 @@ impl Message {
 
     /// The counted size: CRC through value.
     fn size(&self) -> usize {
-        Self::min_size(self.magic) - 8 + bytes_len(self.key.as_ref()) + bytes_len(self.value.as_ref())
+        Self::min_size(self.magic) - 8
+            + bytes_len(self.key.as_ref())
+            + bytes_len(self.value.as_ref())
     }
 
     /// Bytes [`encode`](Message::encode) writes, offset and size included.
@@ -119,13 +122,17 @@ impl Message {
     /// Appends the message as it is (offset, size, CRC-32 and fields) to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
         if !matches!(self.magic, 0 | 1) {
-            return Err(encode_invalid(format!("magic {} is not a legacy message", self.magic)));
+            return Err(encode_invalid(format!(
+                "magic {} is not a legacy message",
+                self.magic
+            )));
         }
         if self.compression == Compression::Zstd {
             return Err(encode_invalid("zstd needs record batches (magic 2)".into()));
         }
         let size = self.size();
-        let size = i32::try_from(size).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(size)))?;
+        let size =
+            i32::try_from(size).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(size)))?;
         let start = buf.len();
         buf.reserve(self.encoded_len());
         buf.put_i64(self.offset);
@@ -136,7 +143,8 @@ impl Message {
         if self.magic >= 1 {
             buf.put_i64(self.timestamp);
         }
-        let fields = put_bytes(buf, self.key.as_ref()).and_then(|()| put_bytes(buf, self.value.as_ref()));
+        let fields =
+            put_bytes(buf, self.key.as_ref()).and_then(|()| put_bytes(buf, self.value.as_ref()));
         if let Err(e) = fields {
             buf.truncate(start);
             return Err(e);
@@ -152,15 +160,22 @@ impl Message {
         let offset = d.i64().map_err(|e| e.within("offset"))?;
         let size = d.i32().map_err(|e| e.within("message_size"))?;
         if (size as i64) < Self::min_size(0) as i64 {
-            return Err(invalid(format!("message size {size} is below the minimum")).within("message_size"));
+            return Err(
+                invalid(format!("message size {size} is below the minimum")).within("message_size")
+            );
         }
-        let n = d.check_len(i64::from(size)).map_err(|e| e.within("message_size"))?;
+        let n = d
+            .check_len(i64::from(size))
+            .map_err(|e| e.within("message_size"))?;
         let mut m = d.sub(n)?;
         let stored = m.u32()?;
         if options.verify_crc {
             let computed = crc32fast::hash(m.rest());
             if computed != stored {
-                return Err(DecodeError::new(DecodeErrorKind::CrcMismatch { stored, computed }).within("crc"));
+                return Err(
+                    DecodeError::new(DecodeErrorKind::CrcMismatch { stored, computed })
+                        .within("crc"),
+                );
             }
         }
         let magic = m.i8()?;
@@ -168,8 +183,8 @@ impl Message {
             return Err(invalid(format!("magic {magic} is not a legacy message")).within("magic"));
         }
         let attributes = m.i8()?;
-        let compression =
-            Compression::from_attributes(i16::from(attributes)).map_err(|e| e.within("attributes"))?;
+        let compression = Compression::from_attributes(i16::from(attributes))
+            .map_err(|e| e.within("attributes"))?;
         if compression == Compression::Zstd {
             return Err(invalid("zstd in a legacy message".into()).within("attributes"));
         }
@@ -182,7 +197,9 @@ impl Message {
         let key = m.nullable_bytes(false).map_err(|e| e.within("key"))?;
         let value = m.nullable_bytes(false).map_err(|e| e.within("value"))?;
         if !m.is_empty() {
-            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(m.remaining())));
+            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(
+                m.remaining(),
+            )));
         }
         Ok(Message {
             offset,
@@ -220,13 +237,18 @@ impl MessageSet {
     }
 
     /// Reads one top-level message onto the set, expanding a wrapper.
-    pub(crate) fn decode_entry(&mut self, d: &mut Decoder<'_>, options: &DecodeOptions) -> Result<(), DecodeError> {
+    pub(crate) fn decode_entry(
+        &mut self,
+        d: &mut Decoder<'_>,
+        options: &DecodeOptions,
+    ) -> Result<(), DecodeError> {
         let message = Message::decode(d, options)?;
         if message.compression == Compression::None {
             self.messages.push(message);
             return Ok(());
         }
-        self.expand(&message, options).map_err(|e| e.within("value"))
+        self.expand(&message, options)
+            .map_err(|e| e.within("value"))
     }
 
     fn expand(&mut self, wrapper: &Message, options: &DecodeOptions) -> Result<(), DecodeError> {
@@ -246,7 +268,10 @@ impl MessageSet {
             let i = self.messages.len() - start;
             let inner = Message::decode(&mut d, options).map_err(|e| e.within(format!("[{i}]")))?;
             if inner.compression != Compression::None {
-                return Err(invalid("compressed message inside a compressed message".into()).within(format!("[{i}]")));
+                return Err(
+                    invalid("compressed message inside a compressed message".into())
+                        .within(format!("[{i}]")),
+                );
             }
             if inner.magic != wrapper.magic {
                 return Err(invalid(format!(
@@ -306,7 +331,11 @@ impl MessageSet {
         result.map_err(|e| e.within("message set"))
     }
 
-    fn encode_wrapped(&self, buf: &mut BytesMut, compression: Compression) -> Result<(), EncodeError> {
+    fn encode_wrapped(
+        &self,
+        buf: &mut BytesMut,
+        compression: Compression,
+    ) -> Result<(), EncodeError> {
         let (Some(first), Some(last)) = (self.messages.first(), self.messages.last()) else {
             return Ok(());
         };
@@ -321,10 +350,19 @@ impl MessageSet {
                 ))));
             }
             if m.compression != Compression::None {
-                return Err(within(encode_invalid("a compressed message cannot be wrapped".into())));
+                return Err(within(encode_invalid(
+                    "a compressed message cannot be wrapped".into(),
+                )));
             }
-            let offset = if magic >= 1 { m.offset.wrapping_sub(first.offset) } else { m.offset };
-            let m = Message { offset, ..m.clone() };
+            let offset = if magic >= 1 {
+                m.offset.wrapping_sub(first.offset)
+            } else {
+                m.offset
+            };
+            let m = Message {
+                offset,
+                ..m.clone()
+            };
             m.encode(&mut inner).map_err(within)?;
         }
         let mut value = BytesMut::new();
@@ -335,7 +373,11 @@ impl MessageSet {
             compression,
             timestamp_type: first.timestamp_type,
             timestamp: if magic >= 1 {
-                self.messages.iter().map(|m| m.timestamp).max().unwrap_or(-1)
+                self.messages
+                    .iter()
+                    .map(|m| m.timestamp)
+                    .max()
+                    .unwrap_or(-1)
             } else {
                 -1
             },
@@ -411,15 +453,21 @@ mod tests {
     fn v1_wrapper_has_relative_inner_offsets_and_the_last_offset() {
         let set = messages(1, 4, 1000);
         let bytes = encode(&set, Compression::Gzip);
-        let wrapper = Message::decode(&mut Decoder::new(&bytes), &DecodeOptions::default()).unwrap();
+        let wrapper =
+            Message::decode(&mut Decoder::new(&bytes), &DecodeOptions::default()).unwrap();
         assert_eq!(wrapper.offset, 1006);
         assert_eq!(wrapper.timestamp, 53);
         assert_eq!(wrapper.compression, Compression::Gzip);
-        let inner = Compression::Gzip.decompress(wrapper.value.as_ref().unwrap(), 1 << 20).unwrap();
+        let inner = Compression::Gzip
+            .decompress(wrapper.value.as_ref().unwrap(), 1 << 20)
+            .unwrap();
         let inner = MessageSet::decode(&inner, &DecodeOptions::default()).unwrap();
         let rel: Vec<i64> = inner.messages.iter().map(|m| m.offset).collect();
         assert_eq!(rel, [0, 2, 4, 6]);
-        assert_eq!(MessageSet::decode(&bytes, &DecodeOptions::default()).unwrap(), set);
+        assert_eq!(
+            MessageSet::decode(&bytes, &DecodeOptions::default()).unwrap(),
+            set
+        );
     }
 
     #[test]
@@ -433,7 +481,10 @@ mod tests {
         raw[12..16].copy_from_slice(&crc.to_be_bytes());
         let back = MessageSet::decode(&Bytes::from(raw), &DecodeOptions::default()).unwrap();
         for m in &back.messages {
-            assert_eq!((m.timestamp, m.timestamp_type), (999, TimestampType::LogAppendTime));
+            assert_eq!(
+                (m.timestamp, m.timestamp_type),
+                (999, TimestampType::LogAppendTime)
+            );
         }
     }
 
@@ -456,7 +507,10 @@ mod tests {
             }],
         };
         let bytes = encode(&wrapper, Compression::None);
-        assert_eq!(MessageSet::decode(&bytes, &DecodeOptions::default()).unwrap(), set);
+        assert_eq!(
+            MessageSet::decode(&bytes, &DecodeOptions::default()).unwrap(),
+            set
+        );
         // The same frame in a v1 wrapper must carry a correct checksum.
         let mut v1 = wrapper.clone();
         v1.messages[0].magic = 1;
@@ -476,7 +530,9 @@ mod tests {
             }],
         };
         let mut value = BytesMut::new();
-        Compression::Gzip.compress(&encode(&nested, Compression::None), &mut value).unwrap();
+        Compression::Gzip
+            .compress(&encode(&nested, Compression::None), &mut value)
+            .unwrap();
         let outer = MessageSet {
             messages: vec![Message {
                 offset: 0,
@@ -485,13 +541,24 @@ mod tests {
                 ..Message::default()
             }],
         };
-        let err = MessageSet::decode(&encode(&outer, Compression::None), &DecodeOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("compressed message inside"), "{err}");
+        let err = MessageSet::decode(
+            &encode(&outer, Compression::None),
+            &DecodeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("compressed message inside"),
+            "{err}"
+        );
 
         let mut mixed = messages(1, 2, 0);
         mixed.messages[1].magic = 0;
-        assert!(mixed.encode(&mut BytesMut::new(), Compression::Gzip).is_err());
-        assert!(messages(1, 1, 0).encode(&mut BytesMut::new(), Compression::Zstd).is_err());
+        assert!(mixed
+            .encode(&mut BytesMut::new(), Compression::Gzip)
+            .is_err());
+        assert!(messages(1, 1, 0)
+            .encode(&mut BytesMut::new(), Compression::Zstd)
+            .is_err());
     }
 
     #[test]
@@ -505,7 +572,10 @@ mod tests {
         let bytes = encode(&set, Compression::Gzip);
         let opts = DecodeOptions::default().with_max_decompressed_size(1 << 19);
         let err = MessageSet::decode(&bytes, &opts).unwrap_err();
-        assert!(matches!(err.kind(), DecodeErrorKind::Compression(_)), "{err}");
+        assert!(
+            matches!(err.kind(), DecodeErrorKind::Compression(_)),
+            "{err}"
+        );
     }
 
     #[test]
@@ -518,7 +588,11 @@ mod tests {
         }
         let mut raw = bytes.to_vec();
         raw[26..30].copy_from_slice(&i32::MAX.to_be_bytes()); // key length
-        let err = MessageSet::decode(&Bytes::from(raw), &DecodeOptions::default().with_verify_crc(false)).unwrap_err();
+        let err = MessageSet::decode(
+            &Bytes::from(raw),
+            &DecodeOptions::default().with_verify_crc(false),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("key"), "{err}");
     }
 
@@ -529,7 +603,12 @@ mod tests {
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..30)),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..60)),
         );
-        (0i8..2, proptest::collection::vec(msg, 1..12), 0u8..4, any::<i64>().prop_map(|o| o >> 4))
+        (
+            0i8..2,
+            proptest::collection::vec(msg, 1..12),
+            0u8..4,
+            any::<i64>().prop_map(|o| o >> 4),
+        )
             .prop_map(|(magic, msgs, codec, base)| {
                 let mut offset = base;
                 let messages = msgs
@@ -546,7 +625,10 @@ mod tests {
                         }
                     })
                     .collect();
-                (MessageSet { messages }, Compression::from_code(codec).unwrap())
+                (
+                    MessageSet { messages },
+                    Compression::from_code(codec).unwrap(),
+                )
             })
     }
 

@@ -150,7 +150,10 @@ pub fn peek_magic(bytes: &[u8]) -> Option<i8> {
 /// not an error: decoding stops before it and [`RecordSets::truncated`] is set. Any
 /// entry that is complete but malformed is an error naming its byte position and base
 /// offset.
-pub fn decode_record_sets(bytes: &Bytes, options: &DecodeOptions) -> Result<RecordSets, DecodeError> {
+pub fn decode_record_sets(
+    bytes: &Bytes,
+    options: &DecodeOptions,
+) -> Result<RecordSets, DecodeError> {
     let mut d = Decoder::new(bytes);
     let mut out = RecordSets::default();
     while !d.is_empty() {
@@ -191,7 +194,8 @@ pub fn decode_record_sets(bytes: &Bytes, options: &DecodeOptions) -> Result<Reco
         }
         let mut entry = d.sub(total)?;
         if magic == 2 {
-            let batch = RecordBatch::decode(&mut entry, options).map_err(|e| e.within(context()))?;
+            let batch =
+                RecordBatch::decode(&mut entry, options).map_err(|e| e.within(context()))?;
             out.sets.push(RecordSet::Batch(batch));
         } else {
             if !matches!(out.sets.last(), Some(RecordSet::Legacy(_))) {
@@ -200,7 +204,8 @@ pub fn decode_record_sets(bytes: &Bytes, options: &DecodeOptions) -> Result<Reco
             let Some(RecordSet::Legacy(set)) = out.sets.last_mut() else {
                 unreachable!("a legacy set was just pushed")
             };
-            set.decode_entry(&mut entry, options).map_err(|e| e.within(context()))?;
+            set.decode_entry(&mut entry, options)
+                .map_err(|e| e.within(context()))?;
         }
         out.bytes_read = d.position();
     }
@@ -265,8 +270,14 @@ mod tests {
             }
         }
         assert_eq!(offsets, (0..13).collect::<Vec<i64>>());
-        let RecordSet::Legacy(first) = &sets.sets[0] else { panic!() };
-        assert_eq!(first.messages.len(), 5, "consecutive legacy entries form one run");
+        let RecordSet::Legacy(first) = &sets.sets[0] else {
+            panic!()
+        };
+        assert_eq!(
+            first.messages.len(),
+            5,
+            "consecutive legacy entries form one run"
+        );
     }
 
     #[test]
@@ -278,7 +289,13 @@ mod tests {
         let second_end = buf.len();
         legacy(6, 2, 1).encode(&mut buf, Compression::None).unwrap();
         let message_len = (buf.len() - second_end) / 2;
-        let boundaries = [0, first_len, second_end, second_end + message_len, buf.len()];
+        let boundaries = [
+            0,
+            first_len,
+            second_end,
+            second_end + message_len,
+            buf.len(),
+        ];
         let bytes = buf.freeze();
         for cut in 0..=bytes.len() {
             let part = bytes.slice(..cut);
@@ -305,11 +322,18 @@ mod tests {
         buf[at] ^= 0xff;
         let bytes = buf.freeze();
         let err = decode_record_sets(&bytes, &DecodeOptions::default()).unwrap_err();
-        assert!(matches!(err.kind(), DecodeErrorKind::CrcMismatch { .. }), "{err}");
+        assert!(
+            matches!(err.kind(), DecodeErrorKind::CrcMismatch { .. }),
+            "{err}"
+        );
         let path: Vec<&str> = err.context().collect();
-        assert_eq!(path[0], format!("record batch at byte {second} (base offset 2)"));
+        assert_eq!(
+            path[0],
+            format!("record batch at byte {second} (base offset 2)")
+        );
         // Without the CRC check the damage goes unnoticed (it is in a value).
-        let sets = decode_record_sets(&bytes, &DecodeOptions::default().with_verify_crc(false)).unwrap();
+        let sets =
+            decode_record_sets(&bytes, &DecodeOptions::default().with_verify_crc(false)).unwrap();
         assert_eq!(sets.sets.len(), 2);
     }
 
