@@ -232,10 +232,11 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
         for a in &apis {
             let _ = writeln!(
                 out,
-                "impl From<{}> for {kind} {{ fn from(m: {}) -> Self {{ {kind}::{}(m) }} }}",
-                name_of(a),
-                name_of(a),
-                a.variant
+                "impl From<{n}> for {kind} {{ fn from(m: {n}) -> Self {{ {kind}::{v}(m) }} }}\n\
+                 impl TryFrom<{kind}> for {n} {{ type Error = {kind}; \
+                 fn try_from(m: {kind}) -> Result<Self, {kind}> {{ match m {{ {kind}::{v}(m) => Ok(m), other => Err(other) }} }} }}",
+                n = name_of(a),
+                v = a.variant
             );
         }
     }

@@ -2657,9 +2657,27 @@ impl From<ProduceRequest> for RequestKind {
         RequestKind::Produce(m)
     }
 }
+impl TryFrom<RequestKind> for ProduceRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::Produce(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<FetchRequest> for RequestKind {
     fn from(m: FetchRequest) -> Self {
         RequestKind::Fetch(m)
+    }
+}
+impl TryFrom<RequestKind> for FetchRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::Fetch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListOffsetsRequest> for RequestKind {
@@ -2667,9 +2685,27 @@ impl From<ListOffsetsRequest> for RequestKind {
         RequestKind::ListOffsets(m)
     }
 }
+impl TryFrom<RequestKind> for ListOffsetsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ListOffsets(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<MetadataRequest> for RequestKind {
     fn from(m: MetadataRequest) -> Self {
         RequestKind::Metadata(m)
+    }
+}
+impl TryFrom<RequestKind> for MetadataRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::Metadata(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<OffsetCommitRequest> for RequestKind {
@@ -2677,9 +2713,27 @@ impl From<OffsetCommitRequest> for RequestKind {
         RequestKind::OffsetCommit(m)
     }
 }
+impl TryFrom<RequestKind> for OffsetCommitRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::OffsetCommit(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<OffsetFetchRequest> for RequestKind {
     fn from(m: OffsetFetchRequest) -> Self {
         RequestKind::OffsetFetch(m)
+    }
+}
+impl TryFrom<RequestKind> for OffsetFetchRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::OffsetFetch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<FindCoordinatorRequest> for RequestKind {
@@ -2687,9 +2741,27 @@ impl From<FindCoordinatorRequest> for RequestKind {
         RequestKind::FindCoordinator(m)
     }
 }
+impl TryFrom<RequestKind> for FindCoordinatorRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::FindCoordinator(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<JoinGroupRequest> for RequestKind {
     fn from(m: JoinGroupRequest) -> Self {
         RequestKind::JoinGroup(m)
+    }
+}
+impl TryFrom<RequestKind> for JoinGroupRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::JoinGroup(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<HeartbeatRequest> for RequestKind {
@@ -2697,9 +2769,27 @@ impl From<HeartbeatRequest> for RequestKind {
         RequestKind::Heartbeat(m)
     }
 }
+impl TryFrom<RequestKind> for HeartbeatRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::Heartbeat(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<LeaveGroupRequest> for RequestKind {
     fn from(m: LeaveGroupRequest) -> Self {
         RequestKind::LeaveGroup(m)
+    }
+}
+impl TryFrom<RequestKind> for LeaveGroupRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::LeaveGroup(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<SyncGroupRequest> for RequestKind {
@@ -2707,9 +2797,27 @@ impl From<SyncGroupRequest> for RequestKind {
         RequestKind::SyncGroup(m)
     }
 }
+impl TryFrom<RequestKind> for SyncGroupRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::SyncGroup(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeGroupsRequest> for RequestKind {
     fn from(m: DescribeGroupsRequest) -> Self {
         RequestKind::DescribeGroups(m)
+    }
+}
+impl TryFrom<RequestKind> for DescribeGroupsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeGroups(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListGroupsRequest> for RequestKind {
@@ -2717,9 +2825,27 @@ impl From<ListGroupsRequest> for RequestKind {
         RequestKind::ListGroups(m)
     }
 }
+impl TryFrom<RequestKind> for ListGroupsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ListGroups(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<SaslHandshakeRequest> for RequestKind {
     fn from(m: SaslHandshakeRequest) -> Self {
         RequestKind::SaslHandshake(m)
+    }
+}
+impl TryFrom<RequestKind> for SaslHandshakeRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::SaslHandshake(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ApiVersionsRequest> for RequestKind {
@@ -2727,9 +2853,27 @@ impl From<ApiVersionsRequest> for RequestKind {
         RequestKind::ApiVersions(m)
     }
 }
+impl TryFrom<RequestKind> for ApiVersionsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ApiVersions(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<CreateTopicsRequest> for RequestKind {
     fn from(m: CreateTopicsRequest) -> Self {
         RequestKind::CreateTopics(m)
+    }
+}
+impl TryFrom<RequestKind> for CreateTopicsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::CreateTopics(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DeleteTopicsRequest> for RequestKind {
@@ -2737,9 +2881,27 @@ impl From<DeleteTopicsRequest> for RequestKind {
         RequestKind::DeleteTopics(m)
     }
 }
+impl TryFrom<RequestKind> for DeleteTopicsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DeleteTopics(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DeleteRecordsRequest> for RequestKind {
     fn from(m: DeleteRecordsRequest) -> Self {
         RequestKind::DeleteRecords(m)
+    }
+}
+impl TryFrom<RequestKind> for DeleteRecordsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DeleteRecords(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<InitProducerIdRequest> for RequestKind {
@@ -2747,9 +2909,27 @@ impl From<InitProducerIdRequest> for RequestKind {
         RequestKind::InitProducerId(m)
     }
 }
+impl TryFrom<RequestKind> for InitProducerIdRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::InitProducerId(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<OffsetForLeaderEpochRequest> for RequestKind {
     fn from(m: OffsetForLeaderEpochRequest) -> Self {
         RequestKind::OffsetForLeaderEpoch(m)
+    }
+}
+impl TryFrom<RequestKind> for OffsetForLeaderEpochRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::OffsetForLeaderEpoch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<AddPartitionsToTxnRequest> for RequestKind {
@@ -2757,9 +2937,27 @@ impl From<AddPartitionsToTxnRequest> for RequestKind {
         RequestKind::AddPartitionsToTxn(m)
     }
 }
+impl TryFrom<RequestKind> for AddPartitionsToTxnRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AddPartitionsToTxn(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AddOffsetsToTxnRequest> for RequestKind {
     fn from(m: AddOffsetsToTxnRequest) -> Self {
         RequestKind::AddOffsetsToTxn(m)
+    }
+}
+impl TryFrom<RequestKind> for AddOffsetsToTxnRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AddOffsetsToTxn(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<EndTxnRequest> for RequestKind {
@@ -2767,9 +2965,27 @@ impl From<EndTxnRequest> for RequestKind {
         RequestKind::EndTxn(m)
     }
 }
+impl TryFrom<RequestKind> for EndTxnRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::EndTxn(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<WriteTxnMarkersRequest> for RequestKind {
     fn from(m: WriteTxnMarkersRequest) -> Self {
         RequestKind::WriteTxnMarkers(m)
+    }
+}
+impl TryFrom<RequestKind> for WriteTxnMarkersRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::WriteTxnMarkers(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<TxnOffsetCommitRequest> for RequestKind {
@@ -2777,9 +2993,27 @@ impl From<TxnOffsetCommitRequest> for RequestKind {
         RequestKind::TxnOffsetCommit(m)
     }
 }
+impl TryFrom<RequestKind> for TxnOffsetCommitRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::TxnOffsetCommit(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeAclsRequest> for RequestKind {
     fn from(m: DescribeAclsRequest) -> Self {
         RequestKind::DescribeAcls(m)
+    }
+}
+impl TryFrom<RequestKind> for DescribeAclsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeAcls(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<CreateAclsRequest> for RequestKind {
@@ -2787,9 +3021,27 @@ impl From<CreateAclsRequest> for RequestKind {
         RequestKind::CreateAcls(m)
     }
 }
+impl TryFrom<RequestKind> for CreateAclsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::CreateAcls(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DeleteAclsRequest> for RequestKind {
     fn from(m: DeleteAclsRequest) -> Self {
         RequestKind::DeleteAcls(m)
+    }
+}
+impl TryFrom<RequestKind> for DeleteAclsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DeleteAcls(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeConfigsRequest> for RequestKind {
@@ -2797,9 +3049,27 @@ impl From<DescribeConfigsRequest> for RequestKind {
         RequestKind::DescribeConfigs(m)
     }
 }
+impl TryFrom<RequestKind> for DescribeConfigsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeConfigs(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterConfigsRequest> for RequestKind {
     fn from(m: AlterConfigsRequest) -> Self {
         RequestKind::AlterConfigs(m)
+    }
+}
+impl TryFrom<RequestKind> for AlterConfigsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AlterConfigs(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<AlterReplicaLogDirsRequest> for RequestKind {
@@ -2807,9 +3077,27 @@ impl From<AlterReplicaLogDirsRequest> for RequestKind {
         RequestKind::AlterReplicaLogDirs(m)
     }
 }
+impl TryFrom<RequestKind> for AlterReplicaLogDirsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AlterReplicaLogDirs(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeLogDirsRequest> for RequestKind {
     fn from(m: DescribeLogDirsRequest) -> Self {
         RequestKind::DescribeLogDirs(m)
+    }
+}
+impl TryFrom<RequestKind> for DescribeLogDirsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeLogDirs(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<SaslAuthenticateRequest> for RequestKind {
@@ -2817,9 +3105,27 @@ impl From<SaslAuthenticateRequest> for RequestKind {
         RequestKind::SaslAuthenticate(m)
     }
 }
+impl TryFrom<RequestKind> for SaslAuthenticateRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::SaslAuthenticate(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<CreatePartitionsRequest> for RequestKind {
     fn from(m: CreatePartitionsRequest) -> Self {
         RequestKind::CreatePartitions(m)
+    }
+}
+impl TryFrom<RequestKind> for CreatePartitionsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::CreatePartitions(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<CreateDelegationTokenRequest> for RequestKind {
@@ -2827,9 +3133,27 @@ impl From<CreateDelegationTokenRequest> for RequestKind {
         RequestKind::CreateDelegationToken(m)
     }
 }
+impl TryFrom<RequestKind> for CreateDelegationTokenRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::CreateDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<RenewDelegationTokenRequest> for RequestKind {
     fn from(m: RenewDelegationTokenRequest) -> Self {
         RequestKind::RenewDelegationToken(m)
+    }
+}
+impl TryFrom<RequestKind> for RenewDelegationTokenRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::RenewDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ExpireDelegationTokenRequest> for RequestKind {
@@ -2837,9 +3161,27 @@ impl From<ExpireDelegationTokenRequest> for RequestKind {
         RequestKind::ExpireDelegationToken(m)
     }
 }
+impl TryFrom<RequestKind> for ExpireDelegationTokenRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ExpireDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeDelegationTokenRequest> for RequestKind {
     fn from(m: DescribeDelegationTokenRequest) -> Self {
         RequestKind::DescribeDelegationToken(m)
+    }
+}
+impl TryFrom<RequestKind> for DescribeDelegationTokenRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DeleteGroupsRequest> for RequestKind {
@@ -2847,9 +3189,27 @@ impl From<DeleteGroupsRequest> for RequestKind {
         RequestKind::DeleteGroups(m)
     }
 }
+impl TryFrom<RequestKind> for DeleteGroupsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DeleteGroups(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ElectLeadersRequest> for RequestKind {
     fn from(m: ElectLeadersRequest) -> Self {
         RequestKind::ElectLeaders(m)
+    }
+}
+impl TryFrom<RequestKind> for ElectLeadersRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ElectLeaders(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<IncrementalAlterConfigsRequest> for RequestKind {
@@ -2857,9 +3217,27 @@ impl From<IncrementalAlterConfigsRequest> for RequestKind {
         RequestKind::IncrementalAlterConfigs(m)
     }
 }
+impl TryFrom<RequestKind> for IncrementalAlterConfigsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::IncrementalAlterConfigs(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterPartitionReassignmentsRequest> for RequestKind {
     fn from(m: AlterPartitionReassignmentsRequest) -> Self {
         RequestKind::AlterPartitionReassignments(m)
+    }
+}
+impl TryFrom<RequestKind> for AlterPartitionReassignmentsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AlterPartitionReassignments(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListPartitionReassignmentsRequest> for RequestKind {
@@ -2867,9 +3245,27 @@ impl From<ListPartitionReassignmentsRequest> for RequestKind {
         RequestKind::ListPartitionReassignments(m)
     }
 }
+impl TryFrom<RequestKind> for ListPartitionReassignmentsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ListPartitionReassignments(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<OffsetDeleteRequest> for RequestKind {
     fn from(m: OffsetDeleteRequest) -> Self {
         RequestKind::OffsetDelete(m)
+    }
+}
+impl TryFrom<RequestKind> for OffsetDeleteRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::OffsetDelete(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeClientQuotasRequest> for RequestKind {
@@ -2877,9 +3273,27 @@ impl From<DescribeClientQuotasRequest> for RequestKind {
         RequestKind::DescribeClientQuotas(m)
     }
 }
+impl TryFrom<RequestKind> for DescribeClientQuotasRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeClientQuotas(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterClientQuotasRequest> for RequestKind {
     fn from(m: AlterClientQuotasRequest) -> Self {
         RequestKind::AlterClientQuotas(m)
+    }
+}
+impl TryFrom<RequestKind> for AlterClientQuotasRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AlterClientQuotas(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeUserScramCredentialsRequest> for RequestKind {
@@ -2887,9 +3301,27 @@ impl From<DescribeUserScramCredentialsRequest> for RequestKind {
         RequestKind::DescribeUserScramCredentials(m)
     }
 }
+impl TryFrom<RequestKind> for DescribeUserScramCredentialsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeUserScramCredentials(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterUserScramCredentialsRequest> for RequestKind {
     fn from(m: AlterUserScramCredentialsRequest) -> Self {
         RequestKind::AlterUserScramCredentials(m)
+    }
+}
+impl TryFrom<RequestKind> for AlterUserScramCredentialsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AlterUserScramCredentials(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeQuorumRequest> for RequestKind {
@@ -2897,9 +3329,27 @@ impl From<DescribeQuorumRequest> for RequestKind {
         RequestKind::DescribeQuorum(m)
     }
 }
+impl TryFrom<RequestKind> for DescribeQuorumRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeQuorum(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<UpdateFeaturesRequest> for RequestKind {
     fn from(m: UpdateFeaturesRequest) -> Self {
         RequestKind::UpdateFeatures(m)
+    }
+}
+impl TryFrom<RequestKind> for UpdateFeaturesRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::UpdateFeatures(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeClusterRequest> for RequestKind {
@@ -2907,9 +3357,27 @@ impl From<DescribeClusterRequest> for RequestKind {
         RequestKind::DescribeCluster(m)
     }
 }
+impl TryFrom<RequestKind> for DescribeClusterRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeCluster(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeProducersRequest> for RequestKind {
     fn from(m: DescribeProducersRequest) -> Self {
         RequestKind::DescribeProducers(m)
+    }
+}
+impl TryFrom<RequestKind> for DescribeProducersRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeProducers(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<UnregisterBrokerRequest> for RequestKind {
@@ -2917,9 +3385,27 @@ impl From<UnregisterBrokerRequest> for RequestKind {
         RequestKind::UnregisterBroker(m)
     }
 }
+impl TryFrom<RequestKind> for UnregisterBrokerRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::UnregisterBroker(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeTransactionsRequest> for RequestKind {
     fn from(m: DescribeTransactionsRequest) -> Self {
         RequestKind::DescribeTransactions(m)
+    }
+}
+impl TryFrom<RequestKind> for DescribeTransactionsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeTransactions(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListTransactionsRequest> for RequestKind {
@@ -2927,9 +3413,27 @@ impl From<ListTransactionsRequest> for RequestKind {
         RequestKind::ListTransactions(m)
     }
 }
+impl TryFrom<RequestKind> for ListTransactionsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ListTransactions(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ConsumerGroupHeartbeatRequest> for RequestKind {
     fn from(m: ConsumerGroupHeartbeatRequest) -> Self {
         RequestKind::ConsumerGroupHeartbeat(m)
+    }
+}
+impl TryFrom<RequestKind> for ConsumerGroupHeartbeatRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ConsumerGroupHeartbeat(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ConsumerGroupDescribeRequest> for RequestKind {
@@ -2937,9 +3441,27 @@ impl From<ConsumerGroupDescribeRequest> for RequestKind {
         RequestKind::ConsumerGroupDescribe(m)
     }
 }
+impl TryFrom<RequestKind> for ConsumerGroupDescribeRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ConsumerGroupDescribe(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<GetTelemetrySubscriptionsRequest> for RequestKind {
     fn from(m: GetTelemetrySubscriptionsRequest) -> Self {
         RequestKind::GetTelemetrySubscriptions(m)
+    }
+}
+impl TryFrom<RequestKind> for GetTelemetrySubscriptionsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::GetTelemetrySubscriptions(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<PushTelemetryRequest> for RequestKind {
@@ -2947,9 +3469,27 @@ impl From<PushTelemetryRequest> for RequestKind {
         RequestKind::PushTelemetry(m)
     }
 }
+impl TryFrom<RequestKind> for PushTelemetryRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::PushTelemetry(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ListClientMetricsResourcesRequest> for RequestKind {
     fn from(m: ListClientMetricsResourcesRequest) -> Self {
         RequestKind::ListClientMetricsResources(m)
+    }
+}
+impl TryFrom<RequestKind> for ListClientMetricsResourcesRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ListClientMetricsResources(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeTopicPartitionsRequest> for RequestKind {
@@ -2957,9 +3497,27 @@ impl From<DescribeTopicPartitionsRequest> for RequestKind {
         RequestKind::DescribeTopicPartitions(m)
     }
 }
+impl TryFrom<RequestKind> for DescribeTopicPartitionsRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DescribeTopicPartitions(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ShareGroupHeartbeatRequest> for RequestKind {
     fn from(m: ShareGroupHeartbeatRequest) -> Self {
         RequestKind::ShareGroupHeartbeat(m)
+    }
+}
+impl TryFrom<RequestKind> for ShareGroupHeartbeatRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ShareGroupHeartbeat(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ShareGroupDescribeRequest> for RequestKind {
@@ -2967,9 +3525,27 @@ impl From<ShareGroupDescribeRequest> for RequestKind {
         RequestKind::ShareGroupDescribe(m)
     }
 }
+impl TryFrom<RequestKind> for ShareGroupDescribeRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ShareGroupDescribe(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ShareFetchRequest> for RequestKind {
     fn from(m: ShareFetchRequest) -> Self {
         RequestKind::ShareFetch(m)
+    }
+}
+impl TryFrom<RequestKind> for ShareFetchRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ShareFetch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ShareAcknowledgeRequest> for RequestKind {
@@ -2977,9 +3553,27 @@ impl From<ShareAcknowledgeRequest> for RequestKind {
         RequestKind::ShareAcknowledge(m)
     }
 }
+impl TryFrom<RequestKind> for ShareAcknowledgeRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ShareAcknowledge(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AddRaftVoterRequest> for RequestKind {
     fn from(m: AddRaftVoterRequest) -> Self {
         RequestKind::AddRaftVoter(m)
+    }
+}
+impl TryFrom<RequestKind> for AddRaftVoterRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::AddRaftVoter(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<RemoveRaftVoterRequest> for RequestKind {
@@ -2987,9 +3581,27 @@ impl From<RemoveRaftVoterRequest> for RequestKind {
         RequestKind::RemoveRaftVoter(m)
     }
 }
+impl TryFrom<RequestKind> for RemoveRaftVoterRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::RemoveRaftVoter(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<InitializeShareGroupStateRequest> for RequestKind {
     fn from(m: InitializeShareGroupStateRequest) -> Self {
         RequestKind::InitializeShareGroupState(m)
+    }
+}
+impl TryFrom<RequestKind> for InitializeShareGroupStateRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::InitializeShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ReadShareGroupStateRequest> for RequestKind {
@@ -2997,9 +3609,27 @@ impl From<ReadShareGroupStateRequest> for RequestKind {
         RequestKind::ReadShareGroupState(m)
     }
 }
+impl TryFrom<RequestKind> for ReadShareGroupStateRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ReadShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<WriteShareGroupStateRequest> for RequestKind {
     fn from(m: WriteShareGroupStateRequest) -> Self {
         RequestKind::WriteShareGroupState(m)
+    }
+}
+impl TryFrom<RequestKind> for WriteShareGroupStateRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::WriteShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DeleteShareGroupStateRequest> for RequestKind {
@@ -3007,9 +3637,27 @@ impl From<DeleteShareGroupStateRequest> for RequestKind {
         RequestKind::DeleteShareGroupState(m)
     }
 }
+impl TryFrom<RequestKind> for DeleteShareGroupStateRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::DeleteShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ReadShareGroupStateSummaryRequest> for RequestKind {
     fn from(m: ReadShareGroupStateSummaryRequest) -> Self {
         RequestKind::ReadShareGroupStateSummary(m)
+    }
+}
+impl TryFrom<RequestKind> for ReadShareGroupStateSummaryRequest {
+    type Error = RequestKind;
+    fn try_from(m: RequestKind) -> Result<Self, RequestKind> {
+        match m {
+            RequestKind::ReadShareGroupStateSummary(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 
@@ -3795,9 +4443,27 @@ impl From<ProduceResponse> for ResponseKind {
         ResponseKind::Produce(m)
     }
 }
+impl TryFrom<ResponseKind> for ProduceResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::Produce(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<FetchResponse> for ResponseKind {
     fn from(m: FetchResponse) -> Self {
         ResponseKind::Fetch(m)
+    }
+}
+impl TryFrom<ResponseKind> for FetchResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::Fetch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListOffsetsResponse> for ResponseKind {
@@ -3805,9 +4471,27 @@ impl From<ListOffsetsResponse> for ResponseKind {
         ResponseKind::ListOffsets(m)
     }
 }
+impl TryFrom<ResponseKind> for ListOffsetsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ListOffsets(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<MetadataResponse> for ResponseKind {
     fn from(m: MetadataResponse) -> Self {
         ResponseKind::Metadata(m)
+    }
+}
+impl TryFrom<ResponseKind> for MetadataResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::Metadata(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<OffsetCommitResponse> for ResponseKind {
@@ -3815,9 +4499,27 @@ impl From<OffsetCommitResponse> for ResponseKind {
         ResponseKind::OffsetCommit(m)
     }
 }
+impl TryFrom<ResponseKind> for OffsetCommitResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::OffsetCommit(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<OffsetFetchResponse> for ResponseKind {
     fn from(m: OffsetFetchResponse) -> Self {
         ResponseKind::OffsetFetch(m)
+    }
+}
+impl TryFrom<ResponseKind> for OffsetFetchResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::OffsetFetch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<FindCoordinatorResponse> for ResponseKind {
@@ -3825,9 +4527,27 @@ impl From<FindCoordinatorResponse> for ResponseKind {
         ResponseKind::FindCoordinator(m)
     }
 }
+impl TryFrom<ResponseKind> for FindCoordinatorResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::FindCoordinator(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<JoinGroupResponse> for ResponseKind {
     fn from(m: JoinGroupResponse) -> Self {
         ResponseKind::JoinGroup(m)
+    }
+}
+impl TryFrom<ResponseKind> for JoinGroupResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::JoinGroup(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<HeartbeatResponse> for ResponseKind {
@@ -3835,9 +4555,27 @@ impl From<HeartbeatResponse> for ResponseKind {
         ResponseKind::Heartbeat(m)
     }
 }
+impl TryFrom<ResponseKind> for HeartbeatResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::Heartbeat(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<LeaveGroupResponse> for ResponseKind {
     fn from(m: LeaveGroupResponse) -> Self {
         ResponseKind::LeaveGroup(m)
+    }
+}
+impl TryFrom<ResponseKind> for LeaveGroupResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::LeaveGroup(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<SyncGroupResponse> for ResponseKind {
@@ -3845,9 +4583,27 @@ impl From<SyncGroupResponse> for ResponseKind {
         ResponseKind::SyncGroup(m)
     }
 }
+impl TryFrom<ResponseKind> for SyncGroupResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::SyncGroup(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeGroupsResponse> for ResponseKind {
     fn from(m: DescribeGroupsResponse) -> Self {
         ResponseKind::DescribeGroups(m)
+    }
+}
+impl TryFrom<ResponseKind> for DescribeGroupsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeGroups(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListGroupsResponse> for ResponseKind {
@@ -3855,9 +4611,27 @@ impl From<ListGroupsResponse> for ResponseKind {
         ResponseKind::ListGroups(m)
     }
 }
+impl TryFrom<ResponseKind> for ListGroupsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ListGroups(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<SaslHandshakeResponse> for ResponseKind {
     fn from(m: SaslHandshakeResponse) -> Self {
         ResponseKind::SaslHandshake(m)
+    }
+}
+impl TryFrom<ResponseKind> for SaslHandshakeResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::SaslHandshake(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ApiVersionsResponse> for ResponseKind {
@@ -3865,9 +4639,27 @@ impl From<ApiVersionsResponse> for ResponseKind {
         ResponseKind::ApiVersions(m)
     }
 }
+impl TryFrom<ResponseKind> for ApiVersionsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ApiVersions(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<CreateTopicsResponse> for ResponseKind {
     fn from(m: CreateTopicsResponse) -> Self {
         ResponseKind::CreateTopics(m)
+    }
+}
+impl TryFrom<ResponseKind> for CreateTopicsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::CreateTopics(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DeleteTopicsResponse> for ResponseKind {
@@ -3875,9 +4667,27 @@ impl From<DeleteTopicsResponse> for ResponseKind {
         ResponseKind::DeleteTopics(m)
     }
 }
+impl TryFrom<ResponseKind> for DeleteTopicsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DeleteTopics(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DeleteRecordsResponse> for ResponseKind {
     fn from(m: DeleteRecordsResponse) -> Self {
         ResponseKind::DeleteRecords(m)
+    }
+}
+impl TryFrom<ResponseKind> for DeleteRecordsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DeleteRecords(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<InitProducerIdResponse> for ResponseKind {
@@ -3885,9 +4695,27 @@ impl From<InitProducerIdResponse> for ResponseKind {
         ResponseKind::InitProducerId(m)
     }
 }
+impl TryFrom<ResponseKind> for InitProducerIdResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::InitProducerId(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<OffsetForLeaderEpochResponse> for ResponseKind {
     fn from(m: OffsetForLeaderEpochResponse) -> Self {
         ResponseKind::OffsetForLeaderEpoch(m)
+    }
+}
+impl TryFrom<ResponseKind> for OffsetForLeaderEpochResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::OffsetForLeaderEpoch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<AddPartitionsToTxnResponse> for ResponseKind {
@@ -3895,9 +4723,27 @@ impl From<AddPartitionsToTxnResponse> for ResponseKind {
         ResponseKind::AddPartitionsToTxn(m)
     }
 }
+impl TryFrom<ResponseKind> for AddPartitionsToTxnResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AddPartitionsToTxn(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AddOffsetsToTxnResponse> for ResponseKind {
     fn from(m: AddOffsetsToTxnResponse) -> Self {
         ResponseKind::AddOffsetsToTxn(m)
+    }
+}
+impl TryFrom<ResponseKind> for AddOffsetsToTxnResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AddOffsetsToTxn(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<EndTxnResponse> for ResponseKind {
@@ -3905,9 +4751,27 @@ impl From<EndTxnResponse> for ResponseKind {
         ResponseKind::EndTxn(m)
     }
 }
+impl TryFrom<ResponseKind> for EndTxnResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::EndTxn(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<WriteTxnMarkersResponse> for ResponseKind {
     fn from(m: WriteTxnMarkersResponse) -> Self {
         ResponseKind::WriteTxnMarkers(m)
+    }
+}
+impl TryFrom<ResponseKind> for WriteTxnMarkersResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::WriteTxnMarkers(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<TxnOffsetCommitResponse> for ResponseKind {
@@ -3915,9 +4779,27 @@ impl From<TxnOffsetCommitResponse> for ResponseKind {
         ResponseKind::TxnOffsetCommit(m)
     }
 }
+impl TryFrom<ResponseKind> for TxnOffsetCommitResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::TxnOffsetCommit(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeAclsResponse> for ResponseKind {
     fn from(m: DescribeAclsResponse) -> Self {
         ResponseKind::DescribeAcls(m)
+    }
+}
+impl TryFrom<ResponseKind> for DescribeAclsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeAcls(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<CreateAclsResponse> for ResponseKind {
@@ -3925,9 +4807,27 @@ impl From<CreateAclsResponse> for ResponseKind {
         ResponseKind::CreateAcls(m)
     }
 }
+impl TryFrom<ResponseKind> for CreateAclsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::CreateAcls(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DeleteAclsResponse> for ResponseKind {
     fn from(m: DeleteAclsResponse) -> Self {
         ResponseKind::DeleteAcls(m)
+    }
+}
+impl TryFrom<ResponseKind> for DeleteAclsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DeleteAcls(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeConfigsResponse> for ResponseKind {
@@ -3935,9 +4835,27 @@ impl From<DescribeConfigsResponse> for ResponseKind {
         ResponseKind::DescribeConfigs(m)
     }
 }
+impl TryFrom<ResponseKind> for DescribeConfigsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeConfigs(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterConfigsResponse> for ResponseKind {
     fn from(m: AlterConfigsResponse) -> Self {
         ResponseKind::AlterConfigs(m)
+    }
+}
+impl TryFrom<ResponseKind> for AlterConfigsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AlterConfigs(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<AlterReplicaLogDirsResponse> for ResponseKind {
@@ -3945,9 +4863,27 @@ impl From<AlterReplicaLogDirsResponse> for ResponseKind {
         ResponseKind::AlterReplicaLogDirs(m)
     }
 }
+impl TryFrom<ResponseKind> for AlterReplicaLogDirsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AlterReplicaLogDirs(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeLogDirsResponse> for ResponseKind {
     fn from(m: DescribeLogDirsResponse) -> Self {
         ResponseKind::DescribeLogDirs(m)
+    }
+}
+impl TryFrom<ResponseKind> for DescribeLogDirsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeLogDirs(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<SaslAuthenticateResponse> for ResponseKind {
@@ -3955,9 +4891,27 @@ impl From<SaslAuthenticateResponse> for ResponseKind {
         ResponseKind::SaslAuthenticate(m)
     }
 }
+impl TryFrom<ResponseKind> for SaslAuthenticateResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::SaslAuthenticate(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<CreatePartitionsResponse> for ResponseKind {
     fn from(m: CreatePartitionsResponse) -> Self {
         ResponseKind::CreatePartitions(m)
+    }
+}
+impl TryFrom<ResponseKind> for CreatePartitionsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::CreatePartitions(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<CreateDelegationTokenResponse> for ResponseKind {
@@ -3965,9 +4919,27 @@ impl From<CreateDelegationTokenResponse> for ResponseKind {
         ResponseKind::CreateDelegationToken(m)
     }
 }
+impl TryFrom<ResponseKind> for CreateDelegationTokenResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::CreateDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<RenewDelegationTokenResponse> for ResponseKind {
     fn from(m: RenewDelegationTokenResponse) -> Self {
         ResponseKind::RenewDelegationToken(m)
+    }
+}
+impl TryFrom<ResponseKind> for RenewDelegationTokenResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::RenewDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ExpireDelegationTokenResponse> for ResponseKind {
@@ -3975,9 +4947,27 @@ impl From<ExpireDelegationTokenResponse> for ResponseKind {
         ResponseKind::ExpireDelegationToken(m)
     }
 }
+impl TryFrom<ResponseKind> for ExpireDelegationTokenResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ExpireDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeDelegationTokenResponse> for ResponseKind {
     fn from(m: DescribeDelegationTokenResponse) -> Self {
         ResponseKind::DescribeDelegationToken(m)
+    }
+}
+impl TryFrom<ResponseKind> for DescribeDelegationTokenResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeDelegationToken(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DeleteGroupsResponse> for ResponseKind {
@@ -3985,9 +4975,27 @@ impl From<DeleteGroupsResponse> for ResponseKind {
         ResponseKind::DeleteGroups(m)
     }
 }
+impl TryFrom<ResponseKind> for DeleteGroupsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DeleteGroups(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ElectLeadersResponse> for ResponseKind {
     fn from(m: ElectLeadersResponse) -> Self {
         ResponseKind::ElectLeaders(m)
+    }
+}
+impl TryFrom<ResponseKind> for ElectLeadersResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ElectLeaders(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<IncrementalAlterConfigsResponse> for ResponseKind {
@@ -3995,9 +5003,27 @@ impl From<IncrementalAlterConfigsResponse> for ResponseKind {
         ResponseKind::IncrementalAlterConfigs(m)
     }
 }
+impl TryFrom<ResponseKind> for IncrementalAlterConfigsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::IncrementalAlterConfigs(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterPartitionReassignmentsResponse> for ResponseKind {
     fn from(m: AlterPartitionReassignmentsResponse) -> Self {
         ResponseKind::AlterPartitionReassignments(m)
+    }
+}
+impl TryFrom<ResponseKind> for AlterPartitionReassignmentsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AlterPartitionReassignments(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListPartitionReassignmentsResponse> for ResponseKind {
@@ -4005,9 +5031,27 @@ impl From<ListPartitionReassignmentsResponse> for ResponseKind {
         ResponseKind::ListPartitionReassignments(m)
     }
 }
+impl TryFrom<ResponseKind> for ListPartitionReassignmentsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ListPartitionReassignments(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<OffsetDeleteResponse> for ResponseKind {
     fn from(m: OffsetDeleteResponse) -> Self {
         ResponseKind::OffsetDelete(m)
+    }
+}
+impl TryFrom<ResponseKind> for OffsetDeleteResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::OffsetDelete(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeClientQuotasResponse> for ResponseKind {
@@ -4015,9 +5059,27 @@ impl From<DescribeClientQuotasResponse> for ResponseKind {
         ResponseKind::DescribeClientQuotas(m)
     }
 }
+impl TryFrom<ResponseKind> for DescribeClientQuotasResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeClientQuotas(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterClientQuotasResponse> for ResponseKind {
     fn from(m: AlterClientQuotasResponse) -> Self {
         ResponseKind::AlterClientQuotas(m)
+    }
+}
+impl TryFrom<ResponseKind> for AlterClientQuotasResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AlterClientQuotas(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeUserScramCredentialsResponse> for ResponseKind {
@@ -4025,9 +5087,27 @@ impl From<DescribeUserScramCredentialsResponse> for ResponseKind {
         ResponseKind::DescribeUserScramCredentials(m)
     }
 }
+impl TryFrom<ResponseKind> for DescribeUserScramCredentialsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeUserScramCredentials(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AlterUserScramCredentialsResponse> for ResponseKind {
     fn from(m: AlterUserScramCredentialsResponse) -> Self {
         ResponseKind::AlterUserScramCredentials(m)
+    }
+}
+impl TryFrom<ResponseKind> for AlterUserScramCredentialsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AlterUserScramCredentials(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeQuorumResponse> for ResponseKind {
@@ -4035,9 +5115,27 @@ impl From<DescribeQuorumResponse> for ResponseKind {
         ResponseKind::DescribeQuorum(m)
     }
 }
+impl TryFrom<ResponseKind> for DescribeQuorumResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeQuorum(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<UpdateFeaturesResponse> for ResponseKind {
     fn from(m: UpdateFeaturesResponse) -> Self {
         ResponseKind::UpdateFeatures(m)
+    }
+}
+impl TryFrom<ResponseKind> for UpdateFeaturesResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::UpdateFeatures(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeClusterResponse> for ResponseKind {
@@ -4045,9 +5143,27 @@ impl From<DescribeClusterResponse> for ResponseKind {
         ResponseKind::DescribeCluster(m)
     }
 }
+impl TryFrom<ResponseKind> for DescribeClusterResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeCluster(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeProducersResponse> for ResponseKind {
     fn from(m: DescribeProducersResponse) -> Self {
         ResponseKind::DescribeProducers(m)
+    }
+}
+impl TryFrom<ResponseKind> for DescribeProducersResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeProducers(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<UnregisterBrokerResponse> for ResponseKind {
@@ -4055,9 +5171,27 @@ impl From<UnregisterBrokerResponse> for ResponseKind {
         ResponseKind::UnregisterBroker(m)
     }
 }
+impl TryFrom<ResponseKind> for UnregisterBrokerResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::UnregisterBroker(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<DescribeTransactionsResponse> for ResponseKind {
     fn from(m: DescribeTransactionsResponse) -> Self {
         ResponseKind::DescribeTransactions(m)
+    }
+}
+impl TryFrom<ResponseKind> for DescribeTransactionsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeTransactions(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ListTransactionsResponse> for ResponseKind {
@@ -4065,9 +5199,27 @@ impl From<ListTransactionsResponse> for ResponseKind {
         ResponseKind::ListTransactions(m)
     }
 }
+impl TryFrom<ResponseKind> for ListTransactionsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ListTransactions(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ConsumerGroupHeartbeatResponse> for ResponseKind {
     fn from(m: ConsumerGroupHeartbeatResponse) -> Self {
         ResponseKind::ConsumerGroupHeartbeat(m)
+    }
+}
+impl TryFrom<ResponseKind> for ConsumerGroupHeartbeatResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ConsumerGroupHeartbeat(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ConsumerGroupDescribeResponse> for ResponseKind {
@@ -4075,9 +5227,27 @@ impl From<ConsumerGroupDescribeResponse> for ResponseKind {
         ResponseKind::ConsumerGroupDescribe(m)
     }
 }
+impl TryFrom<ResponseKind> for ConsumerGroupDescribeResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ConsumerGroupDescribe(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<GetTelemetrySubscriptionsResponse> for ResponseKind {
     fn from(m: GetTelemetrySubscriptionsResponse) -> Self {
         ResponseKind::GetTelemetrySubscriptions(m)
+    }
+}
+impl TryFrom<ResponseKind> for GetTelemetrySubscriptionsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::GetTelemetrySubscriptions(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<PushTelemetryResponse> for ResponseKind {
@@ -4085,9 +5255,27 @@ impl From<PushTelemetryResponse> for ResponseKind {
         ResponseKind::PushTelemetry(m)
     }
 }
+impl TryFrom<ResponseKind> for PushTelemetryResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::PushTelemetry(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ListClientMetricsResourcesResponse> for ResponseKind {
     fn from(m: ListClientMetricsResourcesResponse) -> Self {
         ResponseKind::ListClientMetricsResources(m)
+    }
+}
+impl TryFrom<ResponseKind> for ListClientMetricsResourcesResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ListClientMetricsResources(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DescribeTopicPartitionsResponse> for ResponseKind {
@@ -4095,9 +5283,27 @@ impl From<DescribeTopicPartitionsResponse> for ResponseKind {
         ResponseKind::DescribeTopicPartitions(m)
     }
 }
+impl TryFrom<ResponseKind> for DescribeTopicPartitionsResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DescribeTopicPartitions(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ShareGroupHeartbeatResponse> for ResponseKind {
     fn from(m: ShareGroupHeartbeatResponse) -> Self {
         ResponseKind::ShareGroupHeartbeat(m)
+    }
+}
+impl TryFrom<ResponseKind> for ShareGroupHeartbeatResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ShareGroupHeartbeat(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ShareGroupDescribeResponse> for ResponseKind {
@@ -4105,9 +5311,27 @@ impl From<ShareGroupDescribeResponse> for ResponseKind {
         ResponseKind::ShareGroupDescribe(m)
     }
 }
+impl TryFrom<ResponseKind> for ShareGroupDescribeResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ShareGroupDescribe(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ShareFetchResponse> for ResponseKind {
     fn from(m: ShareFetchResponse) -> Self {
         ResponseKind::ShareFetch(m)
+    }
+}
+impl TryFrom<ResponseKind> for ShareFetchResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ShareFetch(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ShareAcknowledgeResponse> for ResponseKind {
@@ -4115,9 +5339,27 @@ impl From<ShareAcknowledgeResponse> for ResponseKind {
         ResponseKind::ShareAcknowledge(m)
     }
 }
+impl TryFrom<ResponseKind> for ShareAcknowledgeResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ShareAcknowledge(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<AddRaftVoterResponse> for ResponseKind {
     fn from(m: AddRaftVoterResponse) -> Self {
         ResponseKind::AddRaftVoter(m)
+    }
+}
+impl TryFrom<ResponseKind> for AddRaftVoterResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::AddRaftVoter(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<RemoveRaftVoterResponse> for ResponseKind {
@@ -4125,9 +5367,27 @@ impl From<RemoveRaftVoterResponse> for ResponseKind {
         ResponseKind::RemoveRaftVoter(m)
     }
 }
+impl TryFrom<ResponseKind> for RemoveRaftVoterResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::RemoveRaftVoter(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<InitializeShareGroupStateResponse> for ResponseKind {
     fn from(m: InitializeShareGroupStateResponse) -> Self {
         ResponseKind::InitializeShareGroupState(m)
+    }
+}
+impl TryFrom<ResponseKind> for InitializeShareGroupStateResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::InitializeShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<ReadShareGroupStateResponse> for ResponseKind {
@@ -4135,9 +5395,27 @@ impl From<ReadShareGroupStateResponse> for ResponseKind {
         ResponseKind::ReadShareGroupState(m)
     }
 }
+impl TryFrom<ResponseKind> for ReadShareGroupStateResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ReadShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<WriteShareGroupStateResponse> for ResponseKind {
     fn from(m: WriteShareGroupStateResponse) -> Self {
         ResponseKind::WriteShareGroupState(m)
+    }
+}
+impl TryFrom<ResponseKind> for WriteShareGroupStateResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::WriteShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }
 impl From<DeleteShareGroupStateResponse> for ResponseKind {
@@ -4145,8 +5423,26 @@ impl From<DeleteShareGroupStateResponse> for ResponseKind {
         ResponseKind::DeleteShareGroupState(m)
     }
 }
+impl TryFrom<ResponseKind> for DeleteShareGroupStateResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::DeleteShareGroupState(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+}
 impl From<ReadShareGroupStateSummaryResponse> for ResponseKind {
     fn from(m: ReadShareGroupStateSummaryResponse) -> Self {
         ResponseKind::ReadShareGroupStateSummary(m)
+    }
+}
+impl TryFrom<ResponseKind> for ReadShareGroupStateSummaryResponse {
+    type Error = ResponseKind;
+    fn try_from(m: ResponseKind) -> Result<Self, ResponseKind> {
+        match m {
+            ResponseKind::ReadShareGroupStateSummary(m) => Ok(m),
+            other => Err(other),
+        }
     }
 }

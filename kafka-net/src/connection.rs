@@ -1,0 +1,551 @@
+//! One connection to one broker: a writer task and a reader task, many requests in
+//! flight matched to their responses by correlation id.
+//!
+//! Dropping a request's future never desynchronizes the connection: the reader always
+//! consumes whole frames and discards answers nobody waits for. A malformed or
+//! oversized frame, a response to no request, an I/O error or a request timeout
+//! poisons the connection: every waiting request fails with that error and the
+//! connection is not used again (the broker pool opens a new one).
+
+use crate::config::ClientConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::BrokerMetrics;
+use crate::versions::VersionTable;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::frame::{
+    decode_response, decode_response_kind, encode_request, encode_request_kind, frame_size,
+    peek_correlation_id, request_header,
+};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, RequestHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
+use kafka_protocol::{ApiKey, Request, RequestKind, ResponseKind, StrBytes};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tracing::Instrument;
+
+/// A byte stream to a broker: plain TCP or TLS.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+enum Reply {
+    Response(oneshot::Sender<Result<Bytes>>),
+    Written(oneshot::Sender<Result<()>>),
+}
+
+struct Outgoing {
+    correlation_id: i32,
+    frame: Bytes,
+    reply: Reply,
+}
+
+struct Shared {
+    addr: String,
+    pending: Mutex<HashMap<i32, oneshot::Sender<Result<Bytes>>>>,
+    closed: Mutex<Option<Error>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+    metrics: Arc<BrokerMetrics>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Marks the connection dead with `err` and fails every waiting request.
+    fn poison(&self, err: Error) {
+        {
+            let mut closed = lock(&self.closed);
+            if closed.is_some() {
+                return;
+            }
+            tracing::debug!(broker = %self.addr, error = %err, "connection closed");
+            *closed = Some(err.clone());
+        }
+        let pending: Vec<_> = lock(&self.pending).drain().collect();
+        for (_, tx) in pending {
+            let _ = tx.send(Err(err.clone()));
+        }
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+
+    fn closed_error(&self) -> Option<Error> {
+        lock(&self.closed).clone()
+    }
+}
+
+/// A connection to one broker, with the versions negotiated on it.
+pub struct Connection {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Outgoing>,
+    next_id: AtomicI32,
+    versions: VersionTable,
+    client_id: StrBytes,
+    request_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.shared.addr)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.poison(Error::new(ErrorKind::ConnectionClosed(
+            "connection dropped".into(),
+        )));
+    }
+}
+
+impl Connection {
+    /// Opens a connection: TCP (and TLS), ApiVersions, then SASL when configured.
+    pub async fn connect(
+        addr: &str,
+        config: &ClientConfig,
+        metrics: Arc<BrokerMetrics>,
+    ) -> Result<Connection> {
+        let conn = Self::open(addr, config, metrics.clone()).await?;
+        match conn.negotiate().await {
+            Ok(table) => Self::finish(conn, table, config).await,
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionClosed(_)) => {
+                // Brokers older than 0.10 close the connection on ApiVersions.
+                let Some(fallback) = config.broker_version_fallback.clone() else {
+                    return Err(e);
+                };
+                tracing::debug!(
+                    broker = addr,
+                    "no ApiVersions; using the configured fallback versions"
+                );
+                let conn = Self::open(addr, config, metrics).await?;
+                Self::finish(conn, fallback, config).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn finish(
+        mut conn: Connection,
+        table: VersionTable,
+        config: &ClientConfig,
+    ) -> Result<Connection> {
+        conn.versions = table;
+        if let Some(sasl) = &config.sasl {
+            conn.authenticate(sasl).await?;
+        }
+        Ok(conn)
+    }
+
+    async fn open(
+        addr: &str,
+        config: &ClientConfig,
+        metrics: Arc<BrokerMetrics>,
+    ) -> Result<Connection> {
+        let connect = async {
+            let tcp = TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let stream: Box<dyn Stream> = match &config.tls {
+                Some(tls) => {
+                    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                    Box::new(tls.connect(host, tcp).await?)
+                }
+                None => Box::new(tcp),
+            };
+            Ok::<_, Error>(stream)
+        };
+        let stream = tokio::time::timeout(config.connect_timeout, connect)
+            .await
+            .map_err(|_| Error::new(ErrorKind::Timeout(config.connect_timeout)))?
+            .map_err(|e| e.with_broker(addr))?;
+        metrics.connected();
+        Ok(Self::start(stream, addr, config, metrics))
+    }
+
+    /// Starts the reader and writer tasks over an established stream.
+    pub(crate) fn start(
+        stream: Box<dyn Stream>,
+        addr: &str,
+        config: &ClientConfig,
+        metrics: Arc<BrokerMetrics>,
+    ) -> Connection {
+        let shared = Arc::new(Shared {
+            addr: addr.to_string(),
+            pending: Mutex::new(HashMap::new()),
+            closed: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            metrics,
+        });
+        let (read, write) = tokio::io::split(stream);
+        let (tx, rx) = mpsc::channel(1024);
+        let span = tracing::debug_span!("broker", addr = %addr);
+        let writer = tokio::spawn(write_loop(write, rx, shared.clone()).instrument(span.clone()));
+        let reader = tokio::spawn(
+            read_loop(read, shared.clone(), config.max_response_size).instrument(span),
+        );
+        lock(&shared.tasks).extend([writer.abort_handle(), reader.abort_handle()]);
+        Connection {
+            shared,
+            tx,
+            next_id: AtomicI32::new(0),
+            versions: VersionTable::default(),
+            client_id: StrBytes::from(config.client_id.clone()),
+            request_timeout: config.request_timeout,
+        }
+    }
+
+    /// The broker's address.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// True once the connection has failed or closed; it is then never used again.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.shared.closed).is_some()
+    }
+
+    /// The versions the broker offers.
+    pub fn versions(&self) -> &VersionTable {
+        &self.versions
+    }
+
+    /// Sends a request in the highest version both sides support and waits for its
+    /// response.
+    pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
+        let version = self.versions.version_for(R::API_KEY)?;
+        self.send_version(request, version).await
+    }
+
+    fn frame(
+        &self,
+        api: ApiKey,
+        version: i16,
+        encode: impl FnOnce(
+            &mut BytesMut,
+            &RequestHeader,
+        ) -> std::result::Result<(), kafka_protocol::EncodeError>,
+    ) -> Result<(i32, Bytes)> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let header = request_header(api, version, id, Some(self.client_id.clone()));
+        let mut buf = BytesMut::new();
+        encode(&mut buf, &header)?;
+        Ok((id, buf.freeze()))
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.shared.closed_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends a request in `version` and waits for its response.
+    pub async fn send_version<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
+        self.roundtrip(
+            R::API_KEY,
+            version,
+            |buf, header| encode_request(buf, header, request),
+            |frame| decode_response::<R::Response>(frame, version).map(|(_, body)| body),
+        )
+        .await
+    }
+
+    /// Sends a request whose type is chosen at run time, in the highest version both
+    /// sides support.
+    pub async fn send_kind(&self, request: &RequestKind) -> Result<ResponseKind> {
+        let api = request.api_key();
+        let version = self
+            .versions
+            .version_for(api)
+            .map_err(|e| e.with_broker(self.shared.addr.clone()))?;
+        self.roundtrip(
+            api,
+            version,
+            |buf, header| encode_request_kind(buf, header, request),
+            |frame| decode_response_kind(frame, api, version).map(|(_, body)| body),
+        )
+        .await
+    }
+
+    async fn roundtrip<T>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        encode: impl FnOnce(
+            &mut BytesMut,
+            &RequestHeader,
+        ) -> std::result::Result<(), kafka_protocol::EncodeError>,
+        decode: impl FnOnce(&Bytes) -> std::result::Result<T, kafka_protocol::DecodeError>,
+    ) -> Result<T> {
+        let fail = |e: Error| e.with_api(api).with_broker(self.shared.addr.clone());
+        self.check_open().map_err(fail)?;
+        let (id, frame) = self.frame(api, version, encode).map_err(fail)?;
+        let span = tracing::debug_span!("request", api = api.name(), version, correlation_id = id);
+        async {
+            let started = Instant::now();
+            let (tx, rx) = oneshot::channel();
+            let len = frame.len();
+            self.tx
+                .send(Outgoing {
+                    correlation_id: id,
+                    frame,
+                    reply: Reply::Response(tx),
+                })
+                .await
+                .map_err(|_| self.closed())?;
+            self.shared.metrics.sent(len, true);
+            let answer = match tokio::time::timeout(self.request_timeout, rx).await {
+                Err(_) => {
+                    // As the Java client does: a request that timed out closes the
+                    // connection, so its late answer cannot be mistaken for another.
+                    let e = Error::new(ErrorKind::Timeout(self.request_timeout));
+                    self.shared.poison(e.clone());
+                    Err(e)
+                }
+                Ok(Err(_)) => Err(self.closed()),
+                Ok(Ok(r)) => r,
+            };
+            let result = answer.and_then(|frame| {
+                decode(&frame).map_err(|e| {
+                    // A response that cannot be decoded means the broker and this client
+                    // disagree about the protocol: do not trust the connection further.
+                    let e = Error::from(e);
+                    self.shared.poison(e.clone());
+                    e
+                })
+            });
+            self.shared
+                .metrics
+                .finished(started.elapsed(), result.is_ok());
+            result
+        }
+        .instrument(span)
+        .await
+        .map_err(fail)
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0); returns once it
+    /// is written.
+    pub async fn send_without_response<R: Request>(&self, request: &R, version: i16) -> Result<()> {
+        let api = R::API_KEY;
+        let fail = |e: Error| e.with_api(api).with_broker(self.shared.addr.clone());
+        self.check_open().map_err(fail)?;
+        let (id, frame) = self
+            .frame(api, version, |buf, header| {
+                encode_request(buf, header, request)
+            })
+            .map_err(fail)?;
+        let (tx, rx) = oneshot::channel();
+        let len = frame.len();
+        self.tx
+            .send(Outgoing {
+                correlation_id: id,
+                frame,
+                reply: Reply::Written(tx),
+            })
+            .await
+            .map_err(|_| fail(self.closed()))?;
+        self.shared.metrics.sent(len, false);
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Err(_) => Err(fail(Error::new(ErrorKind::Timeout(self.request_timeout)))),
+            Ok(Err(_)) => Err(fail(self.closed())),
+            Ok(Ok(r)) => r.map_err(fail),
+        }
+    }
+
+    fn closed(&self) -> Error {
+        self.shared.closed_error().unwrap_or_else(|| {
+            Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
+        })
+    }
+
+    /// ApiVersions: the newest request first; a broker that rejects it answers in v0,
+    /// so fall back to v0.
+    async fn negotiate(&self) -> Result<VersionTable> {
+        let ours = ApiKey::ApiVersions.versions().max;
+        let request = ApiVersionsRequest {
+            client_software_name: StrBytes::from_static("kafka-rs"),
+            client_software_version: StrBytes::from_static(env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        let first = self.send_version(&request, ours).await;
+        let response: ApiVersionsResponse = match first {
+            Ok(r) if r.error_code == 0 => r,
+            Err(e) if !matches!(e.kind(), ErrorKind::Decode(_)) => return Err(e),
+            _ => {
+                tracing::debug!(broker = %self.shared.addr, "ApiVersions v{ours} rejected; retrying with v0");
+                self.send_version(&ApiVersionsRequest::default(), 0).await?
+            }
+        };
+        Error::check_code(response.error_code, None)
+            .map_err(|e| e.with_api(ApiKey::ApiVersions))?;
+        Ok(VersionTable::from_response(&response))
+    }
+
+    /// SaslHandshake, then SaslAuthenticate rounds until the mechanism is done.
+    async fn authenticate(&self, config: &crate::sasl::SaslConfig) -> Result<()> {
+        let mechanism = config.mechanism();
+        let sasl_err =
+            |m: String| Error::new(ErrorKind::Sasl(m)).with_broker(self.shared.addr.clone());
+        let handshake = self
+            .send(&SaslHandshakeRequest {
+                mechanism: StrBytes::from_static(mechanism),
+                ..Default::default()
+            })
+            .await?;
+        if handshake.error_code != 0 {
+            let enabled: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(sasl_err(format!(
+                "the broker does not enable {mechanism} (enabled: {})",
+                enabled.join(", ")
+            )));
+        }
+        let mut auth = crate::sasl::authenticator(config)
+            .await
+            .map_err(|e| sasl_err(e.to_string()))?;
+        let mut message = auth.initial().map_err(|e| sasl_err(e.to_string()))?;
+        loop {
+            let response = self
+                .send(&SaslAuthenticateRequest {
+                    auth_bytes: Bytes::from(message),
+                    ..Default::default()
+                })
+                .await?;
+            if response.error_code != 0 {
+                return Err(sasl_err(format!(
+                    "{mechanism} authentication failed: {}",
+                    response
+                        .error_message
+                        .as_deref()
+                        .unwrap_or(kafka_protocol::ErrorCode::from(response.error_code).name())
+                )));
+            }
+            match auth
+                .step(&response.auth_bytes)
+                .map_err(|e| sasl_err(e.to_string()))?
+            {
+                Some(next) => message = next,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    write: impl AsyncWrite + Unpin,
+    mut rx: mpsc::Receiver<Outgoing>,
+    shared: Arc<Shared>,
+) {
+    let mut out = BufWriter::with_capacity(64 * 1024, write);
+    while let Some(first) = rx.recv().await {
+        let mut written = Vec::new();
+        let mut next = Some(first);
+        // Write everything queued, then flush once.
+        while let Some(msg) = next.take() {
+            if let Some(e) = shared.closed_error() {
+                reply_error(msg.reply, e);
+            } else {
+                if let Reply::Response(tx) = msg.reply {
+                    lock(&shared.pending).insert(msg.correlation_id, tx);
+                } else if let Reply::Written(tx) = msg.reply {
+                    written.push(tx);
+                }
+                if let Err(e) = out.write_all(&msg.frame).await {
+                    shared.poison(Error::from(e));
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = out.flush().await {
+            shared.poison(Error::from(e));
+        }
+        let result = match shared.closed_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        for tx in written {
+            let _ = tx.send(result.clone());
+        }
+    }
+}
+
+fn reply_error(reply: Reply, e: Error) {
+    match reply {
+        Reply::Response(tx) => {
+            let _ = tx.send(Err(e));
+        }
+        Reply::Written(tx) => {
+            let _ = tx.send(Err(e));
+        }
+    }
+}
+
+async fn read_loop(mut read: impl AsyncRead + Unpin, shared: Arc<Shared>, max_size: usize) {
+    let err = loop {
+        match read_frame(&mut read, max_size).await {
+            Ok(frame) => {
+                shared.metrics.received(frame.len() + 4);
+                let id = match peek_correlation_id(&frame) {
+                    Ok(id) => id,
+                    Err(e) => break Error::new(ErrorKind::Malformed(e.to_string())),
+                };
+                let waiting = lock(&shared.pending).remove(&id);
+                match waiting {
+                    // A receiver that went away (its future was dropped) is fine.
+                    Some(tx) => drop(tx.send(Ok(frame))),
+                    None => {
+                        break Error::new(ErrorKind::Malformed(format!(
+                            "response with correlation id {id} matches no request in flight"
+                        )))
+                    }
+                }
+            }
+            Err(e) => break e,
+        }
+    };
+    shared.poison(err.with_broker(shared.addr.clone()));
+}
+
+/// Reads one frame; memory grows with the bytes that actually arrive, never with what
+/// the size prefix claims.
+async fn read_frame(read: &mut (impl AsyncRead + Unpin), max_size: usize) -> Result<Bytes> {
+    let mut prefix = [0u8; 4];
+    match read.read_exact(&mut prefix).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(Error::new(ErrorKind::ConnectionClosed(
+                "closed by the broker".into(),
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let size = frame_size(&prefix, max_size)
+        .map_err(|e| Error::new(ErrorKind::Malformed(e.to_string())))?
+        .unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(size.min(64 * 1024));
+    while buf.len() < size {
+        if buf.capacity() == buf.len() {
+            buf.reserve((size - buf.len()).min(buf.len().max(64 * 1024)));
+        }
+        let want = size - buf.len();
+        let n = (&mut *read).take(want as u64).read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::new(ErrorKind::ConnectionClosed(format!(
+                "closed by the broker in the middle of a {size}-byte response ({} bytes read)",
+                buf.len()
+            ))));
+        }
+    }
+    Ok(buf.freeze())
+}
