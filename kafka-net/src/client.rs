@@ -362,6 +362,16 @@ impl KafkaClient {
         self.node(node).await
     }
 
+    /// The version of `api` that requests to cluster brokers are sent in (the highest
+    /// one a broker shares with this client), for callers that build version-dependent
+    /// requests (Fetch names topics by id from v13).
+    pub async fn api_version(&self, api: ApiKey) -> Result<i16> {
+        self.any_broker(Purpose::Admin)
+            .await?
+            .versions()
+            .version_for(api)
+    }
+
     /// Forgets a cached coordinator.
     pub fn invalidate_coordinator(&self, key_type: i8, key: &str) {
         lock(&self.inner.coordinators).remove(&(key_type, key.to_string()));
