@@ -281,7 +281,7 @@ impl KafkaClient {
             return Ok(b);
         }
         let m = self.refresh_metadata().await?;
-        find(&*m)
+        find(&m)
             .ok_or_else(|| unavailable(format!("broker {node_id} is not in the cluster metadata")))
     }
 

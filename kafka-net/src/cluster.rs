@@ -176,9 +176,11 @@ struct SlotState {
 
 /// Connections by broker address and purpose, reopened on demand with exponential
 /// backoff and jitter after failures.
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+
 pub(crate) struct Pool {
     config: ClientConfig,
-    slots: Mutex<HashMap<(String, Purpose), Arc<tokio::sync::Mutex<SlotState>>>>,
+    slots: Mutex<HashMap<(String, Purpose), Slot>>,
     metrics: Mutex<BTreeMap<String, Arc<BrokerMetrics>>>,
 }
 

@@ -401,7 +401,6 @@ impl Connection {
         let handshake = self
             .send(&SaslHandshakeRequest {
                 mechanism: StrBytes::from_static(mechanism),
-                ..Default::default()
             })
             .await?;
         if handshake.error_code != 0 {
@@ -419,7 +418,7 @@ impl Connection {
             let response = self
                 .send(&SaslAuthenticateRequest {
                     auth_bytes: Bytes::from(message),
-                    ..Default::default()
+                    unknown_tagged_fields: Default::default(),
                 })
                 .await?;
             if response.error_code != 0 {
