@@ -8,6 +8,8 @@
 //! strictly only when `KAFKA_BOOTSTRAP` names a cluster and `KAFKA_QUIRKS` is not
 //! `tansu`.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::{Bytes, BytesMut};
 use kafka_net::{Client, ClientConfig, ClientExt, KafkaClient, NewTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};

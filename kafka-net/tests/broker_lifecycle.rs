@@ -3,6 +3,8 @@
 //! starts its own Tansu with `scripts/broker.sh` in its own state directory, so they
 //! never disturb the shared broker of the other suites.
 
+#![allow(clippy::unwrap_used)]
+
 use kafka_net::{Client, ClientConfig, KafkaClient, NewTopic, TlsConfig};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

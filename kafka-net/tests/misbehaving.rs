@@ -2,6 +2,8 @@
 //! answer ApiVersions properly and then break the protocol in one way each. Every case
 //! must end in a clear error: no panic, no hang, no unbounded memory.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_net::{BrokerMetrics, ClientConfig, Connection, ErrorKind, VersionTable};
 use kafka_protocol::frame::{decode_request, encode_response, frame_size};
