@@ -31,8 +31,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frame: Bytes = buf.freeze().slice(4..4 + size);
     let (header, body) = decode_request(&frame)?;
     if let RequestKind::Metadata(m) = &body {
-        let topics: Vec<_> = m.topics.iter().flatten().filter_map(|t| t.name.as_deref()).collect();
-        println!("decoded {} v{} asking for {topics:?}", body.api_key(), header.request_api_version);
+        let topics: Vec<_> = m
+            .topics
+            .iter()
+            .flatten()
+            .filter_map(|t| t.name.as_deref())
+            .collect();
+        println!(
+            "decoded {} v{} asking for {topics:?}",
+            body.api_key(),
+            header.request_api_version
+        );
     }
 
     // A record batch, compressed with zstd, and read back.
