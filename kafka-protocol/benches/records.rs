@@ -103,6 +103,11 @@ fn decode(c: &mut Criterion) {
         let mut buf = BytesMut::new();
         b.encode(&mut buf).unwrap();
         let bytes = buf.freeze();
+        eprintln!(
+            "{}: {data} bytes of record data encode to {} bytes",
+            codec.name(),
+            bytes.len()
+        );
         group.throughput(Throughput::Bytes(data));
         group.bench_function(codec.name(), |bench| {
             bench.iter(|| {

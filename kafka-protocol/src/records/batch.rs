@@ -383,7 +383,7 @@ fn nullable_bytes(d: &mut Decoder<'_>) -> Result<Option<Bytes>, DecodeError> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn nullable_bytes_len(b: Option<&Bytes>) -> usize {
     match b {
         None => 1,
@@ -436,7 +436,7 @@ fn put_nullable_bytes(buf: &mut BytesMut, b: Option<&Bytes>) {
 
 impl Record {
     /// Bytes of the record after its length prefix.
-    #[inline]
+    #[inline(always)]
     fn body_len(&self, base_offset: i64, first_timestamp: i64) -> usize {
         let mut n = 1 // attributes
             + varlong_len(self.timestamp.wrapping_sub(first_timestamp))
