@@ -520,7 +520,6 @@ impl Record {
     }
 }
 
-#[cold]
 fn decode_headers(r: &mut Decoder<'_>, count: i32) -> Result<Vec<RecordHeader>, DecodeError> {
     let count = usize::try_from(count)
         .map_err(|_| invalid(format!("negative header count {count}")).within("headers_count"))?;
