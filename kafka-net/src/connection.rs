@@ -404,11 +404,17 @@ impl Connection {
             })
             .await?;
         if handshake.error_code != 0 {
+            let code = kafka_protocol::ErrorCode::from(handshake.error_code);
             let enabled: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
-            return Err(sasl_err(format!(
-                "the broker does not enable {mechanism} (enabled: {})",
-                enabled.join(", ")
-            )));
+            let message = if code == kafka_protocol::ErrorCode::UnsupportedSaslMechanism {
+                format!(
+                    "the broker does not enable {mechanism} (enabled: {})",
+                    enabled.join(", ")
+                )
+            } else {
+                format!("SaslHandshake for {mechanism} failed")
+            };
+            return Err(broker_sasl_error(code, message).with_broker(self.shared.addr.clone()));
         }
         let mut auth = crate::sasl::authenticator(config)
             .await
@@ -422,23 +428,46 @@ impl Connection {
                 })
                 .await?;
             if response.error_code != 0 {
-                return Err(sasl_err(format!(
-                    "{mechanism} authentication failed: {}",
-                    response
-                        .error_message
-                        .as_deref()
-                        .unwrap_or(kafka_protocol::ErrorCode::from(response.error_code).name())
-                )));
+                let code = kafka_protocol::ErrorCode::from(response.error_code);
+                let said = response
+                    .error_message
+                    .as_deref()
+                    .map(sanitize)
+                    .unwrap_or_default();
+                return Err(broker_sasl_error(
+                    code,
+                    format!("{mechanism} authentication failed: {said}"),
+                )
+                .with_broker(self.shared.addr.clone()));
             }
-            match auth
-                .step(&response.auth_bytes)
-                .map_err(|e| sasl_err(e.to_string()))?
-            {
+            // SCRAM derives its keys with PBKDF2 here: keep that off the async workers.
+            let server = response.auth_bytes;
+            let (back, step) = tokio::task::spawn_blocking(move || {
+                let step = auth.step(&server);
+                (auth, step)
+            })
+            .await
+            .map_err(|e| sasl_err(format!("{mechanism} step failed: {e}")))?;
+            auth = back;
+            match step.map_err(|e| sasl_err(e.to_string()))? {
                 Some(next) => message = next,
                 None => return Ok(()),
             }
         }
     }
+}
+
+/// A SASL failure the broker reported with an error code, kept as its code.
+fn broker_sasl_error(code: kafka_protocol::ErrorCode, message: String) -> Error {
+    Error::new(ErrorKind::Broker {
+        code,
+        message: Some(message),
+    })
+}
+
+/// Broker text shown in errors: control characters removed, at most 512 characters.
+fn sanitize(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(512).collect()
 }
 
 async fn write_loop(

@@ -72,6 +72,8 @@ async fn answer(s: &mut TcpStream, frame: &Bytes) {
             }
             encode_response(&mut out, header.correlation_id, version, &r)
         }
+        // Produce with acks=0 gets no answer, as from Kafka.
+        RequestKind::Produce(p) if p.acks == 0 => return,
         other => panic!("unexpected request {:?}", other.api_key()),
     }
     .expect("encodes");
@@ -307,4 +309,29 @@ async fn unreachable_broker_is_a_clear_error() {
         .expect_err("nothing listens");
     assert!(e.to_string().contains(&addr), "{e}");
     assert!(e.is_retriable());
+}
+
+#[tokio::test]
+async fn produce_with_acks_zero_expects_no_answer() {
+    let addr = server(Misbehave::Echo).await;
+    let conn = connect(&addr).await;
+    let produce = kafka_protocol::messages::ProduceRequest {
+        acks: 0,
+        timeout_ms: 1000,
+        ..Default::default()
+    };
+    let version = conn.versions().version_for(ApiKey::Produce).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        conn.send_without_response(&produce, version),
+    )
+    .await
+    .expect("returns once written")
+    .expect("written");
+    // The next request's answer is matched to it, not to the produce.
+    let r = conn
+        .send(&metadata("after-acks-0"))
+        .await
+        .expect("answered");
+    assert_eq!(r.topics[0].name.as_deref(), Some("after-acks-0"));
 }

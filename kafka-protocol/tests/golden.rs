@@ -159,7 +159,10 @@ fn all_records(codecs: &[&str]) -> BTreeSet<(String, i64)> {
         .collect()
 }
 
-fn produced_and_fetched(d: &Decoded) -> (BTreeSet<(String, i64)>, BTreeSet<(String, i64)>) {
+/// (codec, index) of records seen.
+type Seen = BTreeSet<(String, i64)>;
+
+fn produced_and_fetched(d: &Decoded) -> (Seen, Seen) {
     let mut produced = BTreeSet::new();
     for (_, req) in &d.requests {
         if let RequestKind::Produce(ProduceRequest { topic_data, .. }) = req {
