@@ -219,7 +219,7 @@ impl Pool {
             .clone();
         let mut state = slot.lock().await;
         if let Some(conn) = &state.conn {
-            if !conn.is_closed() {
+            if conn.is_usable() {
                 return Ok(conn.clone());
             }
         }

@@ -91,6 +91,9 @@ pub struct Connection {
     versions: VersionTable,
     client_id: StrBytes,
     request_timeout: Duration,
+    /// When SASL re-authentication is due (KIP-368: the broker's session lifetime);
+    /// the pool replaces the connection before then.
+    reauth_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -202,6 +205,7 @@ impl Connection {
             versions: VersionTable::default(),
             client_id: StrBytes::from(config.client_id.clone()),
             request_timeout: config.request_timeout,
+            reauth_at: None,
         }
     }
 
@@ -213,6 +217,12 @@ impl Connection {
     /// True once the connection has failed or closed; it is then never used again.
     pub fn is_closed(&self) -> bool {
         lock(&self.shared.closed).is_some()
+    }
+
+    /// True while the connection may take new requests: open, and its SASL session
+    /// (when the broker limits it) not about to expire.
+    pub fn is_usable(&self) -> bool {
+        !self.is_closed() && self.reauth_at.is_none_or(|at| Instant::now() < at)
     }
 
     /// The versions the broker offers.
@@ -394,7 +404,7 @@ impl Connection {
     }
 
     /// SaslHandshake, then SaslAuthenticate rounds until the mechanism is done.
-    async fn authenticate(&self, config: &crate::sasl::SaslConfig) -> Result<()> {
+    async fn authenticate(&mut self, config: &crate::sasl::SaslConfig) -> Result<()> {
         let mechanism = config.mechanism();
         let sasl_err =
             |m: String| Error::new(ErrorKind::Sasl(m)).with_broker(self.shared.addr.clone());
@@ -439,6 +449,11 @@ impl Connection {
                     format!("{mechanism} authentication failed: {said}"),
                 )
                 .with_broker(self.shared.addr.clone()));
+            }
+            if response.session_lifetime_ms > 0 {
+                // Replace the connection at 85% of the session, as librdkafka re-authenticates.
+                let lifetime = Duration::from_millis(response.session_lifetime_ms as u64);
+                self.reauth_at = Some(Instant::now() + lifetime.mul_f64(0.85));
             }
             // SCRAM derives its keys with PBKDF2 here: keep that off the async workers.
             let server = response.auth_bytes;

@@ -270,6 +270,8 @@ struct Broker {
     /// An impostor that does not know the SCRAM credentials: it accepts any proof
     /// and signs with its own (wrong) server key.
     impostor: bool,
+    /// The session lifetime (KIP-368) PLAIN logins get; 0 for none.
+    session_lifetime_ms: i64,
 }
 
 impl Broker {
@@ -279,6 +281,7 @@ impl Broker {
             users: Vec::new(),
             token: None,
             impostor: false,
+            session_lifetime_ms: 0,
         }
     }
 
@@ -422,7 +425,13 @@ fn authenticate(
                 );
             }
             seen.principal = Some(String::from_utf8_lossy(user).into_owned());
-            (authenticated(Bytes::new()), true)
+            (
+                SaslAuthenticateResponse {
+                    session_lifetime_ms: broker.session_lifetime_ms,
+                    ..authenticated(Bytes::new())
+                },
+                true,
+            )
         }
         Auth::Mechanism(m @ ("SCRAM-SHA-256" | "SCRAM-SHA-512")) => {
             let hash = Hash::of(m).unwrap();
@@ -970,6 +979,24 @@ async fn a_bad_password_error_names_the_mechanism_and_is_final() {
             assert!(!err.is_retriable());
             assert!(err.broker().is_some(), "names the broker: {err}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_connection_is_replaced_before_its_sasl_session_expires() {
+    within(async {
+        let mut broker = alice();
+        broker.session_lifetime_ms = 400;
+        let (addr, _server) = start(broker).await;
+        let conn = connect(&addr, SaslConfig::plain("alice", PASSWORD))
+            .await
+            .unwrap();
+        assert!(conn.is_usable());
+        // At 85% of the lifetime the pool stops handing the connection out.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!conn.is_usable(), "due for re-authentication");
+        assert!(!conn.is_closed(), "requests in flight may still finish");
     })
     .await;
 }
