@@ -668,6 +668,69 @@ impl Decode for {name} {{
     Ok(())
 }
 
+/// `retain_version`: resets what a version lacks, so a value built for the newest
+/// version encodes in an older one (what a broker or proxy answering many versions
+/// needs).
+fn emit_retain(cx: &Ctx<'_>, s: &StructDef, out: &mut String) -> Result<(), String> {
+    let mut body = String::new();
+    for f in &s.fields {
+        let name = &f.rust_name;
+        let present = cx.cond(f.tagged.map_or(f.versions, |t| t.1));
+        if let Some(c) = &present {
+            let _ = writeln!(body, "if !({c}) {{ self.{name} = {}; }}", default_expr(f)?);
+        }
+        if f.is_option() {
+            if let Some(c) = cx.cond(f.nullable) {
+                if !f.nullable.contains_all(&f.versions.intersect(&cx.valid)) {
+                    let _ = writeln!(
+                        body,
+                        "if !({c}) && self.{name}.is_none() {{ self.{name} = Some(Default::default()); }}"
+                    );
+                }
+            }
+        }
+        let inner = match &f.ty {
+            Ty::Struct(_) => Some(false),
+            Ty::Array(t) if matches!(t.as_ref(), Ty::Struct(_)) => Some(true),
+            _ => None,
+        };
+        if let Some(is_array) = inner {
+            let visit = if is_array {
+                "for item in v.iter_mut() { item.retain_version(version); }"
+            } else {
+                "v.retain_version(version);"
+            };
+            if f.is_option() {
+                let _ = writeln!(body, "if let Some(v) = self.{name}.as_mut() {{ {visit} }}");
+            } else {
+                let _ = writeln!(body, "{{ let v = &mut self.{name}; {visit} }}");
+            }
+        }
+    }
+    if !cx.flexible.is_empty() {
+        if let Some(c) = cx.cond(cx.flexible) {
+            let _ = writeln!(
+                body,
+                "if !({c}) {{ self.unknown_tagged_fields = UnknownTaggedFields::default(); }}"
+            );
+        }
+    }
+    let v = if uses_ident(&body, "version") {
+        "version"
+    } else {
+        "_version"
+    };
+    let _ = writeln!(
+        out,
+        "impl {} {{\n/// Resets the fields `version` does not have to their defaults (and a null that \
+         `version` cannot carry to an empty value), here and in nested structs, so that the \
+         value encodes in `version`. Lossy by design: for brokers and proxies answering \
+         older clients.\npub fn retain_version(&mut self, {v}: i16) {{ {body} }}\n}}\n",
+        s.name
+    );
+    Ok(())
+}
+
 /// The test-only `Fill` impl of a struct: random values for the fields of a version.
 fn emit_fill(cx: &Ctx<'_>, s: &StructDef, out: &mut String) {
     let mut body = String::from("let mut this = Self::default();\n");
@@ -749,6 +812,7 @@ pub fn message_module(msg: &MessageDef) -> Result<String, String> {
     for (i, s) in msg.structs.iter().enumerate() {
         emit_struct(&cx, s, i == 0, &mut out).map_err(|e| format!("{}: {e}", spec.name))?;
         emit_fill(&cx, s, &mut out);
+        emit_retain(&cx, s, &mut out).map_err(|e| format!("{}: {e}", spec.name))?;
     }
     let first_flexible = if cx.flexible.is_empty() {
         "None".to_string()

@@ -216,6 +216,18 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
         }
         let _ = writeln!(
             out,
+            "}} }}\n\n/// Resets what `version` lacks (see each message's `retain_version`).\n\
+             pub fn retain_version(&mut self, version: i16) {{ match self {{"
+        );
+        for a in &apis {
+            let _ = write!(
+                out,
+                "{kind}::{}(m) => m.retain_version(version),",
+                a.variant
+            );
+        }
+        let _ = writeln!(
+            out,
             "}} }}\n\n/// A {what} of this API key with random fields for `version` (tests only).\n\
              #[cfg(test)]\npub(crate) fn fill(api_key: ApiKey, r: &mut crate::testing::Rng, version: i16) -> Self {{ use crate::testing::Fill; match api_key {{"
         );

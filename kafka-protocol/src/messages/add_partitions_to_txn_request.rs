@@ -317,6 +317,42 @@ impl crate::testing::Fill for AddPartitionsToTxnRequest {
     }
 }
 
+impl AddPartitionsToTxnRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.transactions = <Vec<AddPartitionsToTxnTransaction>>::default();
+        }
+        {
+            let v = &mut self.transactions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version <= 3) {
+            self.v3_and_below_transactional_id = StrBytes::default();
+        }
+        if !(version <= 3) {
+            self.v3_and_below_producer_id = 0;
+        }
+        if !(version <= 3) {
+            self.v3_and_below_producer_epoch = 0;
+        }
+        if !(version <= 3) {
+            self.v3_and_below_topics = <Vec<AddPartitionsToTxnTopic>>::default();
+        }
+        {
+            let v = &mut self.v3_and_below_topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AddPartitionsToTxnTopic`, part of `AddPartitionsToTxnRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddPartitionsToTxnTopic {
@@ -424,6 +460,15 @@ impl crate::testing::Fill for AddPartitionsToTxnTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AddPartitionsToTxnTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -647,6 +692,36 @@ impl crate::testing::Fill for AddPartitionsToTxnTransaction {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AddPartitionsToTxnTransaction {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.transactional_id = StrBytes::default();
+        }
+        if !(version >= 4) {
+            self.producer_id = 0;
+        }
+        if !(version >= 4) {
+            self.producer_epoch = 0;
+        }
+        if !(version >= 4) {
+            self.verify_only = false;
+        }
+        if !(version >= 4) {
+            self.topics = <Vec<AddPartitionsToTxnTopic>>::default();
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

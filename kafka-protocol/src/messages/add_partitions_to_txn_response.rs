@@ -281,6 +281,36 @@ impl crate::testing::Fill for AddPartitionsToTxnResponse {
     }
 }
 
+impl AddPartitionsToTxnResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.error_code = 0;
+        }
+        if !(version >= 4) {
+            self.results_by_transaction = <Vec<AddPartitionsToTxnResult>>::default();
+        }
+        {
+            let v = &mut self.results_by_transaction;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version <= 3) {
+            self.results_by_topic_v3_and_below = <Vec<AddPartitionsToTxnTopicResult>>::default();
+        }
+        {
+            let v = &mut self.results_by_topic_v3_and_below;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AddPartitionsToTxnTopicResult`, part of `AddPartitionsToTxnResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddPartitionsToTxnTopicResult {
@@ -415,6 +445,21 @@ impl crate::testing::Fill for AddPartitionsToTxnTopicResult {
     }
 }
 
+impl AddPartitionsToTxnTopicResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results_by_partition;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AddPartitionsToTxnPartitionResult`, part of `AddPartitionsToTxnResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddPartitionsToTxnPartitionResult {
@@ -499,6 +544,15 @@ impl crate::testing::Fill for AddPartitionsToTxnPartitionResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AddPartitionsToTxnPartitionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -658,6 +712,27 @@ impl crate::testing::Fill for AddPartitionsToTxnResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AddPartitionsToTxnResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.transactional_id = StrBytes::default();
+        }
+        if !(version >= 4) {
+            self.topic_results = <Vec<AddPartitionsToTxnTopicResult>>::default();
+        }
+        {
+            let v = &mut self.topic_results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -182,6 +182,18 @@ impl crate::testing::Fill for AddRaftVoterRequest {
     }
 }
 
+impl AddRaftVoterRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.listeners;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `Listener`, part of `AddRaftVoterRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
@@ -278,6 +290,11 @@ impl crate::testing::Fill for Listener {
         }
         this
     }
+}
+
+impl Listener {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for AddRaftVoterRequest {

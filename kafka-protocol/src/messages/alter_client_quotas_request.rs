@@ -149,6 +149,21 @@ impl crate::testing::Fill for AlterClientQuotasRequest {
     }
 }
 
+impl AlterClientQuotasRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.entries;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EntryData`, part of `AlterClientQuotasRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryData {
@@ -300,6 +315,27 @@ impl crate::testing::Fill for EntryData {
     }
 }
 
+impl EntryData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.entity;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.ops;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EntityData`, part of `AlterClientQuotasRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityData {
@@ -405,6 +441,15 @@ impl crate::testing::Fill for EntityData {
     }
 }
 
+impl EntityData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OpData`, part of `AlterClientQuotasRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpData {
@@ -498,6 +543,15 @@ impl crate::testing::Fill for OpData {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OpData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -149,6 +149,21 @@ impl crate::testing::Fill for AlterClientQuotasResponse {
     }
 }
 
+impl AlterClientQuotasResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.entries;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EntryData`, part of `AlterClientQuotasResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryData {
@@ -290,6 +305,21 @@ impl crate::testing::Fill for EntryData {
     }
 }
 
+impl EntryData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.entity;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EntityData`, part of `AlterClientQuotasResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityData {
@@ -392,6 +422,15 @@ impl crate::testing::Fill for EntityData {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl EntityData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

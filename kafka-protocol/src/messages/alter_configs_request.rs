@@ -155,6 +155,21 @@ impl crate::testing::Fill for AlterConfigsRequest {
     }
 }
 
+impl AlterConfigsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.resources;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AlterConfigsResource`, part of `AlterConfigsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterConfigsResource {
@@ -286,6 +301,21 @@ impl crate::testing::Fill for AlterConfigsResource {
     }
 }
 
+impl AlterConfigsResource {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.configs;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AlterableConfig`, part of `AlterConfigsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterableConfig {
@@ -388,6 +418,15 @@ impl crate::testing::Fill for AlterableConfig {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AlterableConfig {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -147,6 +147,18 @@ impl crate::testing::Fill for AlterPartitionReassignmentsRequest {
     }
 }
 
+impl AlterPartitionReassignmentsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ReassignableTopic`, part of `AlterPartitionReassignmentsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReassignableTopic {
@@ -270,6 +282,18 @@ impl crate::testing::Fill for ReassignableTopic {
     }
 }
 
+impl ReassignableTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ReassignablePartition`, part of `AlterPartitionReassignmentsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReassignablePartition {
@@ -379,6 +403,11 @@ impl crate::testing::Fill for ReassignablePartition {
         }
         this
     }
+}
+
+impl ReassignablePartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for AlterPartitionReassignmentsRequest {

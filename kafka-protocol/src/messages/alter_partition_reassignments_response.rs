@@ -181,6 +181,18 @@ impl crate::testing::Fill for AlterPartitionReassignmentsResponse {
     }
 }
 
+impl AlterPartitionReassignmentsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.responses;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ReassignableTopicResponse`, part of `AlterPartitionReassignmentsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReassignableTopicResponse {
@@ -306,6 +318,18 @@ impl crate::testing::Fill for ReassignableTopicResponse {
     }
 }
 
+impl ReassignableTopicResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ReassignablePartitionResponse`, part of `AlterPartitionReassignmentsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReassignablePartitionResponse {
@@ -409,6 +433,11 @@ impl crate::testing::Fill for ReassignablePartitionResponse {
         }
         this
     }
+}
+
+impl ReassignablePartitionResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for AlterPartitionReassignmentsResponse {

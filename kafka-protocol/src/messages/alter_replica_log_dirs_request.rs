@@ -145,6 +145,21 @@ impl crate::testing::Fill for AlterReplicaLogDirsRequest {
     }
 }
 
+impl AlterReplicaLogDirsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.dirs;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AlterReplicaLogDir`, part of `AlterReplicaLogDirsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterReplicaLogDir {
@@ -274,6 +289,21 @@ impl crate::testing::Fill for AlterReplicaLogDir {
     }
 }
 
+impl AlterReplicaLogDir {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AlterReplicaLogDirTopic`, part of `AlterReplicaLogDirsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterReplicaLogDirTopic {
@@ -381,6 +411,15 @@ impl crate::testing::Fill for AlterReplicaLogDirTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AlterReplicaLogDirTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -155,6 +155,21 @@ impl crate::testing::Fill for AlterReplicaLogDirsResponse {
     }
 }
 
+impl AlterReplicaLogDirsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AlterReplicaLogDirTopicResult`, part of `AlterReplicaLogDirsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterReplicaLogDirTopicResult {
@@ -284,6 +299,21 @@ impl crate::testing::Fill for AlterReplicaLogDirTopicResult {
     }
 }
 
+impl AlterReplicaLogDirTopicResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AlterReplicaLogDirPartitionResult`, part of `AlterReplicaLogDirsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterReplicaLogDirPartitionResult {
@@ -368,6 +398,15 @@ impl crate::testing::Fill for AlterReplicaLogDirPartitionResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AlterReplicaLogDirPartitionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -189,6 +189,24 @@ impl crate::testing::Fill for AlterUserScramCredentialsRequest {
     }
 }
 
+impl AlterUserScramCredentialsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.deletions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.upsertions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ScramCredentialDeletion`, part of `AlterUserScramCredentialsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScramCredentialDeletion {
@@ -273,6 +291,11 @@ impl crate::testing::Fill for ScramCredentialDeletion {
         }
         this
     }
+}
+
+impl ScramCredentialDeletion {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 /// `ScramCredentialUpsertion`, part of `AlterUserScramCredentialsRequest`.
@@ -391,6 +414,11 @@ impl crate::testing::Fill for ScramCredentialUpsertion {
         }
         this
     }
+}
+
+impl ScramCredentialUpsertion {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for AlterUserScramCredentialsRequest {

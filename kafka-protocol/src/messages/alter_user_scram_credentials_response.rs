@@ -151,6 +151,18 @@ impl crate::testing::Fill for AlterUserScramCredentialsResponse {
     }
 }
 
+impl AlterUserScramCredentialsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `AlterUserScramCredentialsResult`, part of `AlterUserScramCredentialsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterUserScramCredentialsResult {
@@ -258,6 +270,11 @@ impl crate::testing::Fill for AlterUserScramCredentialsResult {
         }
         this
     }
+}
+
+impl AlterUserScramCredentialsResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for AlterUserScramCredentialsResponse {

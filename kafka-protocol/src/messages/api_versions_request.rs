@@ -157,6 +157,21 @@ impl crate::testing::Fill for ApiVersionsRequest {
     }
 }
 
+impl ApiVersionsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.client_software_name = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.client_software_version = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for ApiVersionsRequest {
     const NAME: &'static str = "ApiVersionsRequest";
     const VERSIONS: VersionRange = VersionRange::new(0, 4);

@@ -464,6 +464,48 @@ impl crate::testing::Fill for ApiVersionsResponse {
     }
 }
 
+impl ApiVersionsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.api_keys;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version >= 3) {
+            self.supported_features = <Vec<SupportedFeatureKey>>::default();
+        }
+        {
+            let v = &mut self.supported_features;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.finalized_features_epoch = -1;
+        }
+        if !(version >= 3) {
+            self.finalized_features = <Vec<FinalizedFeatureKey>>::default();
+        }
+        {
+            let v = &mut self.finalized_features;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.zk_migration_ready = false;
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ApiVersion`, part of `ApiVersionsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiVersion {
@@ -555,6 +597,15 @@ impl crate::testing::Fill for ApiVersion {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ApiVersion {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -699,6 +750,24 @@ impl crate::testing::Fill for SupportedFeatureKey {
     }
 }
 
+impl SupportedFeatureKey {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.name = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.min_version = 0;
+        }
+        if !(version >= 3) {
+            self.max_version = 0;
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `FinalizedFeatureKey`, part of `ApiVersionsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinalizedFeatureKey {
@@ -837,6 +906,24 @@ impl crate::testing::Fill for FinalizedFeatureKey {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl FinalizedFeatureKey {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.name = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.max_version_level = 0;
+        }
+        if !(version >= 3) {
+            self.min_version_level = 0;
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

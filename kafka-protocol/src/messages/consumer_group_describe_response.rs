@@ -145,6 +145,18 @@ impl crate::testing::Fill for ConsumerGroupDescribeResponse {
     }
 }
 
+impl ConsumerGroupDescribeResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.groups;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `TopicPartitions`, part of `ConsumerGroupDescribeResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartitions {
@@ -258,6 +270,11 @@ impl crate::testing::Fill for TopicPartitions {
     }
 }
 
+impl TopicPartitions {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
+}
+
 /// `Assignment`, part of `ConsumerGroupDescribeResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
@@ -362,6 +379,18 @@ impl crate::testing::Fill for Assignment {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl Assignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topic_partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -559,6 +588,18 @@ impl crate::testing::Fill for DescribedGroup {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribedGroup {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.members;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -799,6 +840,20 @@ impl crate::testing::Fill for Member {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl Member {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.assignment;
+            v.retain_version(version);
+        }
+        {
+            let v = &mut self.target_assignment;
+            v.retain_version(version);
+        }
     }
 }
 

@@ -339,6 +339,20 @@ impl crate::testing::Fill for ConsumerGroupHeartbeatRequest {
     }
 }
 
+impl ConsumerGroupHeartbeatRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.subscribed_topic_regex = None;
+        }
+        if let Some(v) = self.topic_partitions.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `TopicPartitions`, part of `ConsumerGroupHeartbeatRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartitions {
@@ -438,6 +452,11 @@ impl crate::testing::Fill for TopicPartitions {
         }
         this
     }
+}
+
+impl TopicPartitions {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ConsumerGroupHeartbeatRequest {

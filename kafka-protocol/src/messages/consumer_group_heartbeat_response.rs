@@ -205,6 +205,15 @@ impl crate::testing::Fill for ConsumerGroupHeartbeatResponse {
     }
 }
 
+impl ConsumerGroupHeartbeatResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if let Some(v) = self.assignment.as_mut() {
+            v.retain_version(version);
+        }
+    }
+}
+
 /// `TopicPartitions`, part of `ConsumerGroupHeartbeatResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartitions {
@@ -304,6 +313,11 @@ impl crate::testing::Fill for TopicPartitions {
         }
         this
     }
+}
+
+impl TopicPartitions {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 /// `Assignment`, part of `ConsumerGroupHeartbeatResponse`.
@@ -410,6 +424,18 @@ impl crate::testing::Fill for Assignment {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl Assignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topic_partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 

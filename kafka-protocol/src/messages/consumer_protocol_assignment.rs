@@ -133,6 +133,18 @@ impl crate::testing::Fill for ConsumerProtocolAssignment {
     }
 }
 
+impl ConsumerProtocolAssignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.assigned_partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `TopicPartition`, part of `ConsumerProtocolAssignment`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartition {
@@ -211,6 +223,11 @@ impl crate::testing::Fill for TopicPartition {
         this.partitions = Fill::fill(r, version);
         this
     }
+}
+
+impl TopicPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ConsumerProtocolAssignment {

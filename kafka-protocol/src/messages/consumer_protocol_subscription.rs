@@ -243,6 +243,27 @@ impl crate::testing::Fill for ConsumerProtocolSubscription {
     }
 }
 
+impl ConsumerProtocolSubscription {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.owned_partitions = <Vec<TopicPartition>>::default();
+        }
+        {
+            let v = &mut self.owned_partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.generation_id = -1;
+        }
+        if !(version >= 3) {
+            self.rack_id = None;
+        }
+    }
+}
+
 /// `TopicPartition`, part of `ConsumerProtocolSubscription`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartition {
@@ -348,6 +369,18 @@ impl crate::testing::Fill for TopicPartition {
             this.partitions = Fill::fill(r, version);
         }
         this
+    }
+}
+
+impl TopicPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.topic = StrBytes::default();
+        }
+        if !(version >= 1) {
+            self.partitions = <Vec<i32>>::default();
+        }
     }
 }
 

@@ -142,6 +142,21 @@ impl crate::testing::Fill for CreateAclsRequest {
     }
 }
 
+impl CreateAclsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.creations;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AclCreation`, part of `CreateAclsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AclCreation {
@@ -291,6 +306,18 @@ impl crate::testing::Fill for AclCreation {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AclCreation {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.resource_pattern_type = 3;
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -233,6 +233,27 @@ impl crate::testing::Fill for CreateDelegationTokenRequest {
     }
 }
 
+impl CreateDelegationTokenRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.owner_principal_type = Some(StrBytes::default());
+        }
+        if !(version >= 3) {
+            self.owner_principal_name = Some(StrBytes::default());
+        }
+        {
+            let v = &mut self.renewers;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatableRenewers`, part of `CreateDelegationTokenRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatableRenewers {
@@ -325,6 +346,15 @@ impl crate::testing::Fill for CreatableRenewers {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl CreatableRenewers {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -271,6 +271,21 @@ impl crate::testing::Fill for CreateDelegationTokenResponse {
     }
 }
 
+impl CreateDelegationTokenResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.token_requester_principal_type = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.token_requester_principal_name = StrBytes::default();
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for CreateDelegationTokenResponse {
     const NAME: &'static str = "CreateDelegationTokenResponse";
     const VERSIONS: VersionRange = VersionRange::new(0, 3);

@@ -161,6 +161,21 @@ impl crate::testing::Fill for CreatePartitionsRequest {
     }
 }
 
+impl CreatePartitionsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatePartitionsTopic`, part of `CreatePartitionsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatePartitionsTopic {
@@ -307,6 +322,20 @@ impl crate::testing::Fill for CreatePartitionsTopic {
     }
 }
 
+impl CreatePartitionsTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if let Some(v) = self.assignments.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatePartitionsAssignment`, part of `CreatePartitionsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatePartitionsAssignment {
@@ -402,6 +431,15 @@ impl crate::testing::Fill for CreatePartitionsAssignment {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl CreatePartitionsAssignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -173,6 +173,24 @@ impl crate::testing::Fill for CreateTopicsRequest {
     }
 }
 
+impl CreateTopicsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.validate_only = false;
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatableTopic`, part of `CreateTopicsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatableTopic {
@@ -364,6 +382,27 @@ impl crate::testing::Fill for CreatableTopic {
     }
 }
 
+impl CreatableTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.assignments;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.configs;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatableReplicaAssignment`, part of `CreateTopicsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatableReplicaAssignment {
@@ -470,6 +509,15 @@ impl crate::testing::Fill for CreatableReplicaAssignment {
     }
 }
 
+impl CreatableReplicaAssignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatableTopicConfig`, part of `CreateTopicsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatableTopicConfig {
@@ -572,6 +620,15 @@ impl crate::testing::Fill for CreatableTopicConfig {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl CreatableTopicConfig {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -169,6 +169,24 @@ impl crate::testing::Fill for CreateTopicsResponse {
     }
 }
 
+impl CreateTopicsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatableTopicResult`, part of `CreateTopicsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatableTopicResult {
@@ -489,6 +507,38 @@ impl crate::testing::Fill for CreatableTopicResult {
     }
 }
 
+impl CreatableTopicResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 7) {
+            self.topic_id = <Uuid>::default();
+        }
+        if !(version >= 1) {
+            self.error_message = Some(StrBytes::default());
+        }
+        if !(version >= 5) {
+            self.topic_config_error_code = 0;
+        }
+        if !(version >= 5) {
+            self.num_partitions = -1;
+        }
+        if !(version >= 5) {
+            self.replication_factor = -1;
+        }
+        if !(version >= 5) {
+            self.configs = Some(<Vec<CreatableTopicConfigs>>::default());
+        }
+        if let Some(v) = self.configs.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `CreatableTopicConfigs`, part of `CreateTopicsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatableTopicConfigs {
@@ -689,6 +739,30 @@ impl crate::testing::Fill for CreatableTopicConfigs {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl CreatableTopicConfigs {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 5) {
+            self.name = StrBytes::default();
+        }
+        if !(version >= 5) {
+            self.value = Some(StrBytes::default());
+        }
+        if !(version >= 5) {
+            self.read_only = false;
+        }
+        if !(version >= 5) {
+            self.config_source = -1;
+        }
+        if !(version >= 5) {
+            self.is_sensitive = false;
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -129,6 +129,11 @@ impl crate::testing::Fill for DefaultPrincipalData {
     }
 }
 
+impl DefaultPrincipalData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
+}
+
 impl Message for DefaultPrincipalData {
     const NAME: &'static str = "DefaultPrincipalData";
     const VERSIONS: VersionRange = VersionRange::new(0, 0);

@@ -151,6 +151,21 @@ impl crate::testing::Fill for DeleteRecordsRequest {
     }
 }
 
+impl DeleteRecordsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DeleteRecordsTopic`, part of `DeleteRecordsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteRecordsTopic {
@@ -280,6 +295,21 @@ impl crate::testing::Fill for DeleteRecordsTopic {
     }
 }
 
+impl DeleteRecordsTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DeleteRecordsPartition`, part of `DeleteRecordsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteRecordsPartition {
@@ -363,6 +393,15 @@ impl crate::testing::Fill for DeleteRecordsPartition {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DeleteRecordsPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -155,6 +155,21 @@ impl crate::testing::Fill for DeleteRecordsResponse {
     }
 }
 
+impl DeleteRecordsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DeleteRecordsTopicResult`, part of `DeleteRecordsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteRecordsTopicResult {
@@ -284,6 +299,21 @@ impl crate::testing::Fill for DeleteRecordsTopicResult {
     }
 }
 
+impl DeleteRecordsTopicResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DeleteRecordsPartitionResult`, part of `DeleteRecordsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteRecordsPartitionResult {
@@ -376,6 +406,15 @@ impl crate::testing::Fill for DeleteRecordsPartitionResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DeleteRecordsPartitionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

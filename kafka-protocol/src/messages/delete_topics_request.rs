@@ -217,6 +217,27 @@ impl crate::testing::Fill for DeleteTopicsRequest {
     }
 }
 
+impl DeleteTopicsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 6) {
+            self.topics = <Vec<DeleteTopicState>>::default();
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version <= 5) {
+            self.topic_names = <Vec<StrBytes>>::default();
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DeleteTopicState`, part of `DeleteTopicsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteTopicState {
@@ -347,6 +368,21 @@ impl crate::testing::Fill for DeleteTopicState {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DeleteTopicState {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 6) {
+            self.name = None;
+        }
+        if !(version >= 6) {
+            self.topic_id = <Uuid>::default();
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

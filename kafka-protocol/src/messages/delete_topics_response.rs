@@ -169,6 +169,24 @@ impl crate::testing::Fill for DeleteTopicsResponse {
     }
 }
 
+impl DeleteTopicsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.responses;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DeletableTopicResult`, part of `DeleteTopicsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeletableTopicResult {
@@ -350,6 +368,24 @@ impl crate::testing::Fill for DeletableTopicResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DeletableTopicResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 6) && self.name.is_none() {
+            self.name = Some(Default::default());
+        }
+        if !(version >= 6) {
+            self.topic_id = <Uuid>::default();
+        }
+        if !(version >= 5) {
+            self.error_message = None;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -185,6 +185,21 @@ impl crate::testing::Fill for DescribeAclsResponse {
     }
 }
 
+impl DescribeAclsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.resources;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribeAclsResource`, part of `DescribeAclsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeAclsResource {
@@ -338,6 +353,24 @@ impl crate::testing::Fill for DescribeAclsResource {
     }
 }
 
+impl DescribeAclsResource {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.pattern_type = 3;
+        }
+        {
+            let v = &mut self.acls;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `AclDescription`, part of `DescribeAclsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AclDescription {
@@ -445,6 +478,15 @@ impl crate::testing::Fill for AclDescription {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AclDescription {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

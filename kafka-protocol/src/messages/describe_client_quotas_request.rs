@@ -148,6 +148,21 @@ impl crate::testing::Fill for DescribeClientQuotasRequest {
     }
 }
 
+impl DescribeClientQuotasRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.components;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ComponentData`, part of `DescribeClientQuotasRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentData {
@@ -258,6 +273,15 @@ impl crate::testing::Fill for ComponentData {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ComponentData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

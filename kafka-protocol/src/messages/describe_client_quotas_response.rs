@@ -189,6 +189,20 @@ impl crate::testing::Fill for DescribeClientQuotasResponse {
     }
 }
 
+impl DescribeClientQuotasResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if let Some(v) = self.entries.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EntryData`, part of `DescribeClientQuotasResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryData {
@@ -340,6 +354,27 @@ impl crate::testing::Fill for EntryData {
     }
 }
 
+impl EntryData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.entity;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.values;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EntityData`, part of `DescribeClientQuotasResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityData {
@@ -445,6 +480,15 @@ impl crate::testing::Fill for EntityData {
     }
 }
 
+impl EntityData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ValueData`, part of `DescribeClientQuotasResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueData {
@@ -531,6 +575,15 @@ impl crate::testing::Fill for ValueData {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ValueData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -229,6 +229,21 @@ impl crate::testing::Fill for DescribeClusterResponse {
     }
 }
 
+impl DescribeClusterResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.endpoint_type = 1;
+        }
+        {
+            let v = &mut self.brokers;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `DescribeClusterBroker`, part of `DescribeClusterResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeClusterBroker {
@@ -343,6 +358,11 @@ impl crate::testing::Fill for DescribeClusterBroker {
         }
         this
     }
+}
+
+impl DescribeClusterBroker {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeClusterResponse {

@@ -193,6 +193,27 @@ impl crate::testing::Fill for DescribeConfigsRequest {
     }
 }
 
+impl DescribeConfigsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.resources;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.include_synonyms = false;
+        }
+        if !(version >= 3) {
+            self.include_documentation = false;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribeConfigsResource`, part of `DescribeConfigsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeConfigsResource {
@@ -325,6 +346,15 @@ impl crate::testing::Fill for DescribeConfigsResource {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribeConfigsResource {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -153,6 +153,21 @@ impl crate::testing::Fill for DescribeConfigsResponse {
     }
 }
 
+impl DescribeConfigsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribeConfigsResult`, part of `DescribeConfigsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeConfigsResult {
@@ -317,6 +332,21 @@ impl crate::testing::Fill for DescribeConfigsResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribeConfigsResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.configs;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -607,6 +637,36 @@ impl crate::testing::Fill for DescribeConfigsResourceResult {
     }
 }
 
+impl DescribeConfigsResourceResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 0) {
+            self.is_default = false;
+        }
+        if !(version >= 1) {
+            self.config_source = -1;
+        }
+        if !(version >= 1) {
+            self.synonyms = <Vec<DescribeConfigsSynonym>>::default();
+        }
+        {
+            let v = &mut self.synonyms;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.config_type = 0;
+        }
+        if !(version >= 3) {
+            self.documentation = Some(StrBytes::default());
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribeConfigsSynonym`, part of `DescribeConfigsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeConfigsSynonym {
@@ -762,6 +822,24 @@ impl crate::testing::Fill for DescribeConfigsSynonym {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribeConfigsSynonym {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.name = StrBytes::default();
+        }
+        if !(version >= 1) {
+            self.value = Some(StrBytes::default());
+        }
+        if !(version >= 1) {
+            self.source = 0;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -159,6 +159,20 @@ impl crate::testing::Fill for DescribeDelegationTokenRequest {
     }
 }
 
+impl DescribeDelegationTokenRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if let Some(v) = self.owners.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribeDelegationTokenOwner`, part of `DescribeDelegationTokenRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeDelegationTokenOwner {
@@ -251,6 +265,15 @@ impl crate::testing::Fill for DescribeDelegationTokenOwner {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribeDelegationTokenOwner {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -163,6 +163,21 @@ impl crate::testing::Fill for DescribeDelegationTokenResponse {
     }
 }
 
+impl DescribeDelegationTokenResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.tokens;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribedDelegationToken`, part of `DescribeDelegationTokenResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedDelegationToken {
@@ -434,6 +449,27 @@ impl crate::testing::Fill for DescribedDelegationToken {
     }
 }
 
+impl DescribedDelegationToken {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.token_requester_principal_type = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.token_requester_principal_name = StrBytes::default();
+        }
+        {
+            let v = &mut self.renewers;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribedDelegationTokenRenewer`, part of `DescribeDelegationTokenResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedDelegationTokenRenewer {
@@ -526,6 +562,15 @@ impl crate::testing::Fill for DescribedDelegationTokenRenewer {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribedDelegationTokenRenewer {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -163,6 +163,18 @@ impl crate::testing::Fill for DescribeGroupsRequest {
     }
 }
 
+impl DescribeGroupsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.include_authorized_operations = false;
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for DescribeGroupsRequest {
     const NAME: &'static str = "DescribeGroupsRequest";
     const VERSIONS: VersionRange = VersionRange::new(0, 5);

@@ -163,6 +163,24 @@ impl crate::testing::Fill for DescribeGroupsResponse {
     }
 }
 
+impl DescribeGroupsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.groups;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribedGroup`, part of `DescribeGroupsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedGroup {
@@ -358,6 +376,24 @@ impl crate::testing::Fill for DescribedGroup {
     }
 }
 
+impl DescribedGroup {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.members;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.authorized_operations = -2147483648;
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `DescribedGroupMember`, part of `DescribeGroupsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedGroupMember {
@@ -526,6 +562,18 @@ impl crate::testing::Fill for DescribedGroupMember {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribedGroupMember {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.group_instance_id = None;
+        }
+        if !(version >= 5) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -137,6 +137,18 @@ impl crate::testing::Fill for DescribeProducersRequest {
     }
 }
 
+impl DescribeProducersRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `TopicRequest`, part of `DescribeProducersRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicRequest {
@@ -241,6 +253,11 @@ impl crate::testing::Fill for TopicRequest {
         }
         this
     }
+}
+
+impl TopicRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeProducersRequest {

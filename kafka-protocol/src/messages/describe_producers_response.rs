@@ -145,6 +145,18 @@ impl crate::testing::Fill for DescribeProducersResponse {
     }
 }
 
+impl DescribeProducersResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `TopicResponse`, part of `DescribeProducersResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicResponse {
@@ -263,6 +275,18 @@ impl crate::testing::Fill for TopicResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl TopicResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -411,6 +435,18 @@ impl crate::testing::Fill for PartitionResponse {
     }
 }
 
+impl PartitionResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.active_producers;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ProducerState`, part of `DescribeProducersResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerState {
@@ -524,6 +560,11 @@ impl crate::testing::Fill for ProducerState {
         }
         this
     }
+}
+
+impl ProducerState {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeProducersResponse {

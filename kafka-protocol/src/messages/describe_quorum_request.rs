@@ -137,6 +137,18 @@ impl crate::testing::Fill for DescribeQuorumRequest {
     }
 }
 
+impl DescribeQuorumRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `TopicData`, part of `DescribeQuorumRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
@@ -256,6 +268,18 @@ impl crate::testing::Fill for TopicData {
     }
 }
 
+impl TopicData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `PartitionData`, part of `DescribeQuorumRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
@@ -329,6 +353,11 @@ impl crate::testing::Fill for PartitionData {
         }
         this
     }
+}
+
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeQuorumRequest {

@@ -239,6 +239,30 @@ impl crate::testing::Fill for DescribeQuorumResponse {
     }
 }
 
+impl DescribeQuorumResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.error_message = Some(StrBytes::default());
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.nodes = <Vec<Node>>::default();
+        }
+        {
+            let v = &mut self.nodes;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ReplicaState`, part of `DescribeQuorumResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaState {
@@ -388,6 +412,21 @@ impl crate::testing::Fill for ReplicaState {
     }
 }
 
+impl ReplicaState {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.replica_directory_id = <Uuid>::default();
+        }
+        if !(version >= 1) {
+            self.last_fetch_timestamp = -1;
+        }
+        if !(version >= 1) {
+            self.last_caught_up_timestamp = -1;
+        }
+    }
+}
+
 /// `TopicData`, part of `DescribeQuorumResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
@@ -504,6 +543,18 @@ impl crate::testing::Fill for TopicData {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl TopicData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -734,6 +785,27 @@ impl crate::testing::Fill for PartitionData {
     }
 }
 
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.error_message = Some(StrBytes::default());
+        }
+        {
+            let v = &mut self.current_voters;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.observers;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `Node`, part of `DescribeQuorumResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -877,6 +949,24 @@ impl crate::testing::Fill for Node {
     }
 }
 
+impl Node {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.node_id = 0;
+        }
+        if !(version >= 2) {
+            self.listeners = <Vec<Listener>>::default();
+        }
+        {
+            let v = &mut self.listeners;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `Listener`, part of `DescribeQuorumResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
@@ -1014,6 +1104,21 @@ impl crate::testing::Fill for Listener {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl Listener {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.name = StrBytes::default();
+        }
+        if !(version >= 2) {
+            self.host = StrBytes::default();
+        }
+        if !(version >= 2) {
+            self.port = 0;
+        }
     }
 }
 

@@ -177,6 +177,21 @@ impl crate::testing::Fill for DescribeTopicPartitionsRequest {
     }
 }
 
+impl DescribeTopicPartitionsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if let Some(v) = self.cursor.as_mut() {
+            v.retain_version(version);
+        }
+    }
+}
+
 /// `TopicRequest`, part of `DescribeTopicPartitionsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicRequest {
@@ -254,6 +269,11 @@ impl crate::testing::Fill for TopicRequest {
         }
         this
     }
+}
+
+impl TopicRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 /// `Cursor`, part of `DescribeTopicPartitionsRequest`.
@@ -341,6 +361,11 @@ impl crate::testing::Fill for Cursor {
         }
         this
     }
+}
+
+impl Cursor {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeTopicPartitionsRequest {

@@ -183,6 +183,21 @@ impl crate::testing::Fill for DescribeTopicPartitionsResponse {
     }
 }
 
+impl DescribeTopicPartitionsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if let Some(v) = self.next_cursor.as_mut() {
+            v.retain_version(version);
+        }
+    }
+}
+
 /// `DescribeTopicPartitionsResponseTopic`, part of `DescribeTopicPartitionsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeTopicPartitionsResponseTopic {
@@ -348,6 +363,18 @@ impl crate::testing::Fill for DescribeTopicPartitionsResponseTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl DescribeTopicPartitionsResponseTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -603,6 +630,11 @@ impl crate::testing::Fill for DescribeTopicPartitionsResponsePartition {
     }
 }
 
+impl DescribeTopicPartitionsResponsePartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
+}
+
 /// `Cursor`, part of `DescribeTopicPartitionsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
@@ -688,6 +720,11 @@ impl crate::testing::Fill for Cursor {
         }
         this
     }
+}
+
+impl Cursor {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeTopicPartitionsResponse {

@@ -147,6 +147,17 @@ impl crate::testing::Fill for DescribeUserScramCredentialsRequest {
     }
 }
 
+impl DescribeUserScramCredentialsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if let Some(v) = self.users.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `UserName`, part of `DescribeUserScramCredentialsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserName {
@@ -224,6 +235,11 @@ impl crate::testing::Fill for UserName {
         }
         this
     }
+}
+
+impl UserName {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeUserScramCredentialsRequest {

@@ -181,6 +181,18 @@ impl crate::testing::Fill for DescribeUserScramCredentialsResponse {
     }
 }
 
+impl DescribeUserScramCredentialsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `DescribeUserScramCredentialsResult`, part of `DescribeUserScramCredentialsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeUserScramCredentialsResult {
@@ -330,6 +342,18 @@ impl crate::testing::Fill for DescribeUserScramCredentialsResult {
     }
 }
 
+impl DescribeUserScramCredentialsResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.credential_infos;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `CredentialInfo`, part of `DescribeUserScramCredentialsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CredentialInfo {
@@ -410,6 +434,11 @@ impl crate::testing::Fill for CredentialInfo {
         }
         this
     }
+}
+
+impl CredentialInfo {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for DescribeUserScramCredentialsResponse {

@@ -181,6 +181,23 @@ impl crate::testing::Fill for ElectLeadersRequest {
     }
 }
 
+impl ElectLeadersRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.election_type = 0;
+        }
+        if let Some(v) = self.topic_partitions.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `TopicPartitions`, part of `ElectLeadersRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartitions {
@@ -288,6 +305,15 @@ impl crate::testing::Fill for TopicPartitions {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl TopicPartitions {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -180,6 +180,24 @@ impl crate::testing::Fill for ElectLeadersResponse {
     }
 }
 
+impl ElectLeadersResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.error_code = 0;
+        }
+        {
+            let v = &mut self.replica_election_results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ReplicaElectionResult`, part of `ElectLeadersResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaElectionResult {
@@ -303,6 +321,21 @@ impl crate::testing::Fill for ReplicaElectionResult {
     }
 }
 
+impl ReplicaElectionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partition_result;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `PartitionResult`, part of `ElectLeadersResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionResult {
@@ -409,6 +442,15 @@ impl crate::testing::Fill for PartitionResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl PartitionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

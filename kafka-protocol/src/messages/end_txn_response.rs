@@ -160,6 +160,21 @@ impl crate::testing::Fill for EndTxnResponse {
     }
 }
 
+impl EndTxnResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 5) {
+            self.producer_id = -1;
+        }
+        if !(version >= 5) {
+            self.producer_epoch = -1;
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for EndTxnResponse {
     const NAME: &'static str = "EndTxnResponse";
     const VERSIONS: VersionRange = VersionRange::new(0, 5);

@@ -473,6 +473,58 @@ impl crate::testing::Fill for FetchRequest {
     }
 }
 
+impl FetchRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 12) {
+            self.cluster_id = None;
+        }
+        if !(version <= 14) {
+            self.replica_id = -1;
+        }
+        if !(version >= 15) {
+            self.replica_state = <ReplicaState>::default();
+        }
+        {
+            let v = &mut self.replica_state;
+            v.retain_version(version);
+        }
+        if !(version >= 3) {
+            self.max_bytes = 2147483647;
+        }
+        if !(version >= 4) {
+            self.isolation_level = 0;
+        }
+        if !(version >= 7) {
+            self.session_id = 0;
+        }
+        if !(version >= 7) {
+            self.session_epoch = -1;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 7) {
+            self.forgotten_topics_data = <Vec<ForgottenTopic>>::default();
+        }
+        {
+            let v = &mut self.forgotten_topics_data;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 11) {
+            self.rack_id = StrBytes::default();
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ReplicaState`, part of `FetchRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaState {
@@ -585,6 +637,21 @@ impl crate::testing::Fill for ReplicaState {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ReplicaState {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 15) {
+            self.replica_id = -1;
+        }
+        if !(version >= 15) {
+            self.replica_epoch = -1;
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -744,6 +811,27 @@ impl crate::testing::Fill for FetchTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl FetchTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 12) {
+            self.topic = StrBytes::default();
+        }
+        if !(version >= 13) {
+            self.topic_id = <Uuid>::default();
+        }
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -957,6 +1045,27 @@ impl crate::testing::Fill for FetchPartition {
     }
 }
 
+impl FetchPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 9) {
+            self.current_leader_epoch = -1;
+        }
+        if !(version >= 12) {
+            self.last_fetched_epoch = -1;
+        }
+        if !(version >= 5) {
+            self.log_start_offset = -1;
+        }
+        if !(version >= 17) {
+            self.replica_directory_id = <Uuid>::default();
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ForgottenTopic`, part of `FetchRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForgottenTopic {
@@ -1114,6 +1223,24 @@ impl crate::testing::Fill for ForgottenTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ForgottenTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !((7..=12).contains(&version)) {
+            self.topic = StrBytes::default();
+        }
+        if !(version >= 13) {
+            self.topic_id = <Uuid>::default();
+        }
+        if !(version >= 7) {
+            self.partitions = <Vec<i32>>::default();
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

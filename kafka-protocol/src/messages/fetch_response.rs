@@ -306,6 +306,39 @@ impl crate::testing::Fill for FetchResponse {
     }
 }
 
+impl FetchResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version >= 7) {
+            self.error_code = 0;
+        }
+        if !(version >= 7) {
+            self.session_id = 0;
+        }
+        {
+            let v = &mut self.responses;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 16) {
+            self.node_endpoints = <Vec<NodeEndpoint>>::default();
+        }
+        {
+            let v = &mut self.node_endpoints;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `FetchableTopicResponse`, part of `FetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchableTopicResponse {
@@ -462,6 +495,27 @@ impl crate::testing::Fill for FetchableTopicResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl FetchableTopicResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 12) {
+            self.topic = StrBytes::default();
+        }
+        if !(version >= 13) {
+            self.topic_id = <Uuid>::default();
+        }
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -881,6 +935,53 @@ impl crate::testing::Fill for PartitionData {
     }
 }
 
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.last_stable_offset = -1;
+        }
+        if !(version >= 5) {
+            self.log_start_offset = -1;
+        }
+        if !(version >= 12) {
+            self.diverging_epoch = <EpochEndOffset>::default();
+        }
+        {
+            let v = &mut self.diverging_epoch;
+            v.retain_version(version);
+        }
+        if !(version >= 12) {
+            self.current_leader = <LeaderIdAndEpoch>::default();
+        }
+        {
+            let v = &mut self.current_leader;
+            v.retain_version(version);
+        }
+        if !(version >= 12) {
+            self.snapshot_id = <SnapshotId>::default();
+        }
+        {
+            let v = &mut self.snapshot_id;
+            v.retain_version(version);
+        }
+        if !(version >= 4) {
+            self.aborted_transactions = Some(<Vec<AbortedTransaction>>::default());
+        }
+        if let Some(v) = self.aborted_transactions.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 11) {
+            self.preferred_read_replica = -1;
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EpochEndOffset`, part of `FetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochEndOffset {
@@ -992,6 +1093,21 @@ impl crate::testing::Fill for EpochEndOffset {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl EpochEndOffset {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 12) {
+            self.epoch = -1;
+        }
+        if !(version >= 12) {
+            self.end_offset = -1;
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -1110,6 +1226,21 @@ impl crate::testing::Fill for LeaderIdAndEpoch {
     }
 }
 
+impl LeaderIdAndEpoch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 12) {
+            self.leader_id = -1;
+        }
+        if !(version >= 12) {
+            self.leader_epoch = -1;
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `SnapshotId`, part of `FetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotId {
@@ -1193,6 +1324,15 @@ impl crate::testing::Fill for SnapshotId {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl SnapshotId {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -1308,6 +1448,21 @@ impl crate::testing::Fill for AbortedTransaction {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AbortedTransaction {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.producer_id = 0;
+        }
+        if !(version >= 4) {
+            self.first_offset = 0;
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -1488,6 +1643,27 @@ impl crate::testing::Fill for NodeEndpoint {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl NodeEndpoint {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 16) {
+            self.node_id = 0;
+        }
+        if !(version >= 16) {
+            self.host = StrBytes::default();
+        }
+        if !(version >= 16) {
+            self.port = 0;
+        }
+        if !(version >= 16) {
+            self.rack = None;
+        }
+        if !(version >= 12) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

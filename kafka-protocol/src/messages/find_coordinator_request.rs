@@ -197,6 +197,24 @@ impl crate::testing::Fill for FindCoordinatorRequest {
     }
 }
 
+impl FindCoordinatorRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 3) {
+            self.key = StrBytes::default();
+        }
+        if !(version >= 1) {
+            self.key_type = 0;
+        }
+        if !(version >= 4) {
+            self.coordinator_keys = <Vec<StrBytes>>::default();
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for FindCoordinatorRequest {
     const NAME: &'static str = "FindCoordinatorRequest";
     const VERSIONS: VersionRange = VersionRange::new(0, 6);

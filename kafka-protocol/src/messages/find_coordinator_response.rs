@@ -308,6 +308,42 @@ impl crate::testing::Fill for FindCoordinatorResponse {
     }
 }
 
+impl FindCoordinatorResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version <= 3) {
+            self.error_code = 0;
+        }
+        if !((1..=3).contains(&version)) {
+            self.error_message = Some(StrBytes::default());
+        }
+        if !(version <= 3) {
+            self.node_id = 0;
+        }
+        if !(version <= 3) {
+            self.host = StrBytes::default();
+        }
+        if !(version <= 3) {
+            self.port = 0;
+        }
+        if !(version >= 4) {
+            self.coordinators = <Vec<Coordinator>>::default();
+        }
+        {
+            let v = &mut self.coordinators;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `Coordinator`, part of `FindCoordinatorResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Coordinator {
@@ -533,6 +569,33 @@ impl crate::testing::Fill for Coordinator {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl Coordinator {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.key = StrBytes::default();
+        }
+        if !(version >= 4) {
+            self.node_id = 0;
+        }
+        if !(version >= 4) {
+            self.host = StrBytes::default();
+        }
+        if !(version >= 4) {
+            self.port = 0;
+        }
+        if !(version >= 4) {
+            self.error_code = 0;
+        }
+        if !(version >= 4) {
+            self.error_message = Some(StrBytes::default());
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -154,6 +154,18 @@ impl crate::testing::Fill for InitializeShareGroupStateRequest {
     }
 }
 
+impl InitializeShareGroupStateRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `InitializeStateData`, part of `InitializeShareGroupStateRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitializeStateData {
@@ -268,6 +280,18 @@ impl crate::testing::Fill for InitializeStateData {
     }
 }
 
+impl InitializeStateData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `PartitionData`, part of `InitializeShareGroupStateRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
@@ -357,6 +381,11 @@ impl crate::testing::Fill for PartitionData {
         }
         this
     }
+}
+
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for InitializeShareGroupStateRequest {

@@ -141,6 +141,18 @@ impl crate::testing::Fill for InitializeShareGroupStateResponse {
     }
 }
 
+impl InitializeShareGroupStateResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `InitializeStateResult`, part of `InitializeShareGroupStateResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitializeStateResult {
@@ -255,6 +267,18 @@ impl crate::testing::Fill for InitializeStateResult {
     }
 }
 
+impl InitializeStateResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `PartitionResult`, part of `InitializeShareGroupStateResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionResult {
@@ -358,6 +382,11 @@ impl crate::testing::Fill for PartitionResult {
         }
         this
     }
+}
+
+impl PartitionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for InitializeShareGroupStateResponse {

@@ -294,6 +294,30 @@ impl crate::testing::Fill for JoinGroupRequest {
     }
 }
 
+impl JoinGroupRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.rebalance_timeout_ms = -1;
+        }
+        if !(version >= 5) {
+            self.group_instance_id = None;
+        }
+        {
+            let v = &mut self.protocols;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.reason = None;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `JoinGroupRequestProtocol`, part of `JoinGroupRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinGroupRequestProtocol {
@@ -386,6 +410,15 @@ impl crate::testing::Fill for JoinGroupRequestProtocol {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl JoinGroupRequestProtocol {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

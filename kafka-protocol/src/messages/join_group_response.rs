@@ -313,6 +313,33 @@ impl crate::testing::Fill for JoinGroupResponse {
     }
 }
 
+impl JoinGroupResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version >= 7) {
+            self.protocol_type = None;
+        }
+        if !(version >= 7) && self.protocol_name.is_none() {
+            self.protocol_name = Some(Default::default());
+        }
+        if !(version >= 9) {
+            self.skip_assignment = false;
+        }
+        {
+            let v = &mut self.members;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `JoinGroupResponseMember`, part of `JoinGroupResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinGroupResponseMember {
@@ -445,6 +472,18 @@ impl crate::testing::Fill for JoinGroupResponseMember {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl JoinGroupResponseMember {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 5) {
+            self.group_instance_id = None;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -194,6 +194,27 @@ impl crate::testing::Fill for LeaveGroupRequest {
     }
 }
 
+impl LeaveGroupRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 2) {
+            self.member_id = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.members = <Vec<MemberIdentity>>::default();
+        }
+        {
+            let v = &mut self.members;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `MemberIdentity`, part of `LeaveGroupRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberIdentity {
@@ -368,6 +389,24 @@ impl crate::testing::Fill for MemberIdentity {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl MemberIdentity {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.member_id = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.group_instance_id = None;
+        }
+        if !(version >= 5) {
+            self.reason = None;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -187,6 +187,27 @@ impl crate::testing::Fill for LeaveGroupResponse {
     }
 }
 
+impl LeaveGroupResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version >= 3) {
+            self.members = <Vec<MemberResponse>>::default();
+        }
+        {
+            let v = &mut self.members;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `MemberResponse`, part of `LeaveGroupResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberResponse {
@@ -343,6 +364,24 @@ impl crate::testing::Fill for MemberResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl MemberResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.member_id = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.group_instance_id = Some(StrBytes::default());
+        }
+        if !(version >= 3) {
+            self.error_code = 0;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -162,6 +162,18 @@ impl crate::testing::Fill for ListClientMetricsResourcesResponse {
     }
 }
 
+impl ListClientMetricsResourcesResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.client_metrics_resources;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ClientMetricsResource`, part of `ListClientMetricsResourcesResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientMetricsResource {
@@ -239,6 +251,11 @@ impl crate::testing::Fill for ClientMetricsResource {
         }
         this
     }
+}
+
+impl ClientMetricsResource {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ListClientMetricsResourcesResponse {

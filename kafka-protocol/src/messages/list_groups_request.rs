@@ -192,6 +192,21 @@ impl crate::testing::Fill for ListGroupsRequest {
     }
 }
 
+impl ListGroupsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.states_filter = <Vec<StrBytes>>::default();
+        }
+        if !(version >= 5) {
+            self.types_filter = <Vec<StrBytes>>::default();
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for ListGroupsRequest {
     const NAME: &'static str = "ListGroupsRequest";
     const VERSIONS: VersionRange = VersionRange::new(0, 5);

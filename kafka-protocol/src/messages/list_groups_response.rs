@@ -171,6 +171,24 @@ impl crate::testing::Fill for ListGroupsResponse {
     }
 }
 
+impl ListGroupsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.groups;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ListedGroup`, part of `ListGroupsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedGroup {
@@ -315,6 +333,21 @@ impl crate::testing::Fill for ListedGroup {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ListedGroup {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.group_state = StrBytes::default();
+        }
+        if !(version >= 5) {
+            self.group_type = StrBytes::default();
+        }
+        if !(version >= 3) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -197,6 +197,27 @@ impl crate::testing::Fill for ListOffsetsRequest {
     }
 }
 
+impl ListOffsetsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.isolation_level = 0;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 10) {
+            self.timeout_ms = 0;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ListOffsetsTopic`, part of `ListOffsetsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsTopic {
@@ -323,6 +344,21 @@ impl crate::testing::Fill for ListOffsetsTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ListOffsetsTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -454,6 +490,21 @@ impl crate::testing::Fill for ListOffsetsPartition {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ListOffsetsPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.current_leader_epoch = -1;
+        }
+        if !(version <= 0) {
+            self.max_num_offsets = 1;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -169,6 +169,24 @@ impl crate::testing::Fill for ListOffsetsResponse {
     }
 }
 
+impl ListOffsetsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `ListOffsetsTopicResponse`, part of `ListOffsetsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsTopicResponse {
@@ -295,6 +313,21 @@ impl crate::testing::Fill for ListOffsetsTopicResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ListOffsetsTopicResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -488,6 +521,27 @@ impl crate::testing::Fill for ListOffsetsPartitionResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ListOffsetsPartitionResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 0) {
+            self.old_style_offsets = <Vec<i64>>::default();
+        }
+        if !(version >= 1) {
+            self.timestamp = -1;
+        }
+        if !(version >= 1) {
+            self.offset = -1;
+        }
+        if !(version >= 4) {
+            self.leader_epoch = -1;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -161,6 +161,17 @@ impl crate::testing::Fill for ListPartitionReassignmentsRequest {
     }
 }
 
+impl ListPartitionReassignmentsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if let Some(v) = self.topics.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ListPartitionReassignmentsTopics`, part of `ListPartitionReassignmentsRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPartitionReassignmentsTopics {
@@ -265,6 +276,11 @@ impl crate::testing::Fill for ListPartitionReassignmentsTopics {
         }
         this
     }
+}
+
+impl ListPartitionReassignmentsTopics {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ListPartitionReassignmentsRequest {

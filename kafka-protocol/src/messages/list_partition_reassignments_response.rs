@@ -181,6 +181,18 @@ impl crate::testing::Fill for ListPartitionReassignmentsResponse {
     }
 }
 
+impl ListPartitionReassignmentsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `OngoingTopicReassignment`, part of `ListPartitionReassignmentsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OngoingTopicReassignment {
@@ -303,6 +315,18 @@ impl crate::testing::Fill for OngoingTopicReassignment {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OngoingTopicReassignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -460,6 +484,11 @@ impl crate::testing::Fill for OngoingPartitionReassignment {
         }
         this
     }
+}
+
+impl OngoingPartitionReassignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ListPartitionReassignmentsResponse {

@@ -178,6 +178,15 @@ impl crate::testing::Fill for ListTransactionsRequest {
     }
 }
 
+impl ListTransactionsRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.duration_filter = -1;
+        }
+    }
+}
+
 impl Message for ListTransactionsRequest {
     const NAME: &'static str = "ListTransactionsRequest";
     const VERSIONS: VersionRange = VersionRange::new(0, 1);

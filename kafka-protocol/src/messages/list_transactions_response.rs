@@ -192,6 +192,18 @@ impl crate::testing::Fill for ListTransactionsResponse {
     }
 }
 
+impl ListTransactionsResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.transaction_states;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `TransactionState`, part of `ListTransactionsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionState {
@@ -289,6 +301,11 @@ impl crate::testing::Fill for TransactionState {
         }
         this
     }
+}
+
+impl TransactionState {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ListTransactionsResponse {

@@ -274,6 +274,32 @@ impl crate::testing::Fill for MetadataRequest {
     }
 }
 
+impl MetadataRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) && self.topics.is_none() {
+            self.topics = Some(Default::default());
+        }
+        if let Some(v) = self.topics.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.allow_auto_topic_creation = true;
+        }
+        if !((8..=10).contains(&version)) {
+            self.include_cluster_authorized_operations = false;
+        }
+        if !(version >= 8) {
+            self.include_topic_authorized_operations = false;
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `MetadataRequestTopic`, part of `MetadataRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataRequestTopic {
@@ -407,6 +433,21 @@ impl crate::testing::Fill for MetadataRequestTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl MetadataRequestTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 10) {
+            self.topic_id = <Uuid>::default();
+        }
+        if !(version >= 10) && self.name.is_none() {
+            self.name = Some(Default::default());
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -304,6 +304,39 @@ impl crate::testing::Fill for MetadataResponse {
     }
 }
 
+impl MetadataResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.brokers;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 2) {
+            self.cluster_id = None;
+        }
+        if !(version >= 1) {
+            self.controller_id = -1;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !((8..=10).contains(&version)) {
+            self.cluster_authorized_operations = -2147483648;
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `MetadataResponseBroker`, part of `MetadataResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataResponseBroker {
@@ -438,6 +471,18 @@ impl crate::testing::Fill for MetadataResponseBroker {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl MetadataResponseBroker {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.rack = None;
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -675,6 +720,33 @@ impl crate::testing::Fill for MetadataResponseTopic {
     }
 }
 
+impl MetadataResponseTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 12) && self.name.is_none() {
+            self.name = Some(Default::default());
+        }
+        if !(version >= 10) {
+            self.topic_id = <Uuid>::default();
+        }
+        if !(version >= 1) {
+            self.is_internal = false;
+        }
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.topic_authorized_operations = -2147483648;
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `MetadataResponsePartition`, part of `MetadataResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataResponsePartition {
@@ -884,6 +956,21 @@ impl crate::testing::Fill for MetadataResponsePartition {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl MetadataResponsePartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 7) {
+            self.leader_epoch = -1;
+        }
+        if !(version >= 5) {
+            self.offline_replicas = <Vec<i32>>::default();
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

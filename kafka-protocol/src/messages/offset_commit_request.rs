@@ -279,6 +279,33 @@ impl crate::testing::Fill for OffsetCommitRequest {
     }
 }
 
+impl OffsetCommitRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.generation_id_or_member_epoch = -1;
+        }
+        if !(version >= 1) {
+            self.member_id = StrBytes::default();
+        }
+        if !(version >= 7) {
+            self.group_instance_id = None;
+        }
+        if !((2..=4).contains(&version)) {
+            self.retention_time_ms = -1;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetCommitRequestTopic`, part of `OffsetCommitRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitRequestTopic {
@@ -405,6 +432,21 @@ impl crate::testing::Fill for OffsetCommitRequestTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetCommitRequestTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -558,6 +600,21 @@ impl crate::testing::Fill for OffsetCommitRequestPartition {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetCommitRequestPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 6) {
+            self.committed_leader_epoch = -1;
+        }
+        if !((1..=1).contains(&version)) {
+            self.commit_timestamp = -1;
+        }
+        if !(version >= 8) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -169,6 +169,24 @@ impl crate::testing::Fill for OffsetCommitResponse {
     }
 }
 
+impl OffsetCommitResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetCommitResponseTopic`, part of `OffsetCommitResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitResponseTopic {
@@ -298,6 +316,21 @@ impl crate::testing::Fill for OffsetCommitResponseTopic {
     }
 }
 
+impl OffsetCommitResponseTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetCommitResponsePartition`, part of `OffsetCommitResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitResponsePartition {
@@ -382,6 +415,15 @@ impl crate::testing::Fill for OffsetCommitResponsePartition {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetCommitResponsePartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 8) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -129,6 +129,18 @@ impl crate::testing::Fill for OffsetDeleteRequest {
     }
 }
 
+impl OffsetDeleteRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `OffsetDeleteRequestTopic`, part of `OffsetDeleteRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetDeleteRequestTopic {
@@ -228,6 +240,18 @@ impl crate::testing::Fill for OffsetDeleteRequestTopic {
     }
 }
 
+impl OffsetDeleteRequestTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `OffsetDeleteRequestPartition`, part of `OffsetDeleteRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetDeleteRequestPartition {
@@ -270,6 +294,11 @@ impl crate::testing::Fill for OffsetDeleteRequestPartition {
         this.partition_index = Fill::fill(r, version);
         this
     }
+}
+
+impl OffsetDeleteRequestPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for OffsetDeleteRequest {

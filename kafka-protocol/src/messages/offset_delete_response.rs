@@ -133,6 +133,18 @@ impl crate::testing::Fill for OffsetDeleteResponse {
     }
 }
 
+impl OffsetDeleteResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `OffsetDeleteResponseTopic`, part of `OffsetDeleteResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetDeleteResponseTopic {
@@ -232,6 +244,18 @@ impl crate::testing::Fill for OffsetDeleteResponseTopic {
     }
 }
 
+impl OffsetDeleteResponseTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `OffsetDeleteResponsePartition`, part of `OffsetDeleteResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetDeleteResponsePartition {
@@ -284,6 +308,11 @@ impl crate::testing::Fill for OffsetDeleteResponsePartition {
         this.error_code = Fill::fill(r, version);
         this
     }
+}
+
+impl OffsetDeleteResponsePartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for OffsetDeleteResponse {

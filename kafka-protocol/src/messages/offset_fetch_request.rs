@@ -315,6 +315,41 @@ impl crate::testing::Fill for OffsetFetchRequest {
     }
 }
 
+impl OffsetFetchRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 7) {
+            self.group_id = StrBytes::default();
+        }
+        if !(version <= 7) {
+            self.topics = Some(<Vec<OffsetFetchRequestTopic>>::default());
+        }
+        if !((2..=7).contains(&version)) && self.topics.is_none() {
+            self.topics = Some(Default::default());
+        }
+        if let Some(v) = self.topics.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.groups = <Vec<OffsetFetchRequestGroup>>::default();
+        }
+        {
+            let v = &mut self.groups;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 7) {
+            self.require_stable = false;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetFetchRequestTopic`, part of `OffsetFetchRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchRequestTopic {
@@ -450,6 +485,21 @@ impl crate::testing::Fill for OffsetFetchRequestTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetFetchRequestTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 7) {
+            self.name = StrBytes::default();
+        }
+        if !(version <= 7) {
+            self.partition_indexes = <Vec<i32>>::default();
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -686,6 +736,32 @@ impl crate::testing::Fill for OffsetFetchRequestGroup {
     }
 }
 
+impl OffsetFetchRequestGroup {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 8) {
+            self.group_id = StrBytes::default();
+        }
+        if !(version >= 9) {
+            self.member_id = None;
+        }
+        if !(version >= 9) {
+            self.member_epoch = -1;
+        }
+        if !(version >= 8) {
+            self.topics = Some(<Vec<OffsetFetchRequestTopics>>::default());
+        }
+        if let Some(v) = self.topics.as_mut() {
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetFetchRequestTopics`, part of `OffsetFetchRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchRequestTopics {
@@ -821,6 +897,21 @@ impl crate::testing::Fill for OffsetFetchRequestTopics {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetFetchRequestTopics {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 8) {
+            self.name = StrBytes::default();
+        }
+        if !(version >= 8) {
+            self.partition_indexes = <Vec<i32>>::default();
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -265,6 +265,39 @@ impl crate::testing::Fill for OffsetFetchResponse {
     }
 }
 
+impl OffsetFetchResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version <= 7) {
+            self.topics = <Vec<OffsetFetchResponseTopic>>::default();
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !((2..=7).contains(&version)) {
+            self.error_code = 0;
+        }
+        if !(version >= 8) {
+            self.groups = <Vec<OffsetFetchResponseGroup>>::default();
+        }
+        {
+            let v = &mut self.groups;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetFetchResponseTopic`, part of `OffsetFetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchResponseTopic {
@@ -419,6 +452,27 @@ impl crate::testing::Fill for OffsetFetchResponseTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetFetchResponseTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 7) {
+            self.name = StrBytes::default();
+        }
+        if !(version <= 7) {
+            self.partitions = <Vec<OffsetFetchResponsePartition>>::default();
+        }
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -621,6 +675,30 @@ impl crate::testing::Fill for OffsetFetchResponsePartition {
     }
 }
 
+impl OffsetFetchResponsePartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 7) {
+            self.partition_index = 0;
+        }
+        if !(version <= 7) {
+            self.committed_offset = 0;
+        }
+        if !((5..=7).contains(&version)) {
+            self.committed_leader_epoch = -1;
+        }
+        if !(version <= 7) {
+            self.metadata = Some(StrBytes::default());
+        }
+        if !(version <= 7) {
+            self.error_code = 0;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetFetchResponseGroup`, part of `OffsetFetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchResponseGroup {
@@ -800,6 +878,30 @@ impl crate::testing::Fill for OffsetFetchResponseGroup {
     }
 }
 
+impl OffsetFetchResponseGroup {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 8) {
+            self.group_id = StrBytes::default();
+        }
+        if !(version >= 8) {
+            self.topics = <Vec<OffsetFetchResponseTopics>>::default();
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.error_code = 0;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetFetchResponseTopics`, part of `OffsetFetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchResponseTopics {
@@ -954,6 +1056,27 @@ impl crate::testing::Fill for OffsetFetchResponseTopics {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetFetchResponseTopics {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 8) {
+            self.name = StrBytes::default();
+        }
+        if !(version >= 8) {
+            self.partitions = <Vec<OffsetFetchResponsePartitions>>::default();
+        }
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -1153,6 +1276,30 @@ impl crate::testing::Fill for OffsetFetchResponsePartitions {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetFetchResponsePartitions {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 8) {
+            self.partition_index = 0;
+        }
+        if !(version >= 8) {
+            self.committed_offset = 0;
+        }
+        if !(version >= 8) {
+            self.committed_leader_epoch = -1;
+        }
+        if !(version >= 8) {
+            self.metadata = Some(StrBytes::default());
+        }
+        if !(version >= 8) {
+            self.error_code = 0;
+        }
+        if !(version >= 6) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

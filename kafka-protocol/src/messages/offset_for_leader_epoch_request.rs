@@ -171,6 +171,24 @@ impl crate::testing::Fill for OffsetForLeaderEpochRequest {
     }
 }
 
+impl OffsetForLeaderEpochRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.replica_id = -2;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetForLeaderTopic`, part of `OffsetForLeaderEpochRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetForLeaderTopic {
@@ -300,6 +318,21 @@ impl crate::testing::Fill for OffsetForLeaderTopic {
     }
 }
 
+impl OffsetForLeaderTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetForLeaderPartition`, part of `OffsetForLeaderEpochRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetForLeaderPartition {
@@ -406,6 +439,18 @@ impl crate::testing::Fill for OffsetForLeaderPartition {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl OffsetForLeaderPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.current_leader_epoch = -1;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -169,6 +169,24 @@ impl crate::testing::Fill for OffsetForLeaderEpochResponse {
     }
 }
 
+impl OffsetForLeaderEpochResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.throttle_time_ms = 0;
+        }
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `OffsetForLeaderTopicResult`, part of `OffsetForLeaderEpochResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetForLeaderTopicResult {
@@ -292,6 +310,21 @@ impl crate::testing::Fill for OffsetForLeaderTopicResult {
     }
 }
 
+impl OffsetForLeaderTopicResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `EpochEndOffset`, part of `OffsetForLeaderEpochResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochEndOffset {
@@ -406,6 +439,18 @@ impl crate::testing::Fill for EpochEndOffset {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl EpochEndOffset {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.leader_epoch = -1;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

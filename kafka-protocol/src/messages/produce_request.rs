@@ -199,6 +199,24 @@ impl crate::testing::Fill for ProduceRequest {
     }
 }
 
+impl ProduceRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.transactional_id = None;
+        }
+        {
+            let v = &mut self.topic_data;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `TopicProduceData`, part of `ProduceRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicProduceData {
@@ -328,6 +346,21 @@ impl crate::testing::Fill for TopicProduceData {
     }
 }
 
+impl TopicProduceData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partition_data;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `PartitionProduceData`, part of `ProduceRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionProduceData {
@@ -425,6 +458,15 @@ impl crate::testing::Fill for PartitionProduceData {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl PartitionProduceData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -262,6 +262,33 @@ impl crate::testing::Fill for ProduceResponse {
     }
 }
 
+impl ProduceResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.responses;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version >= 10) {
+            self.node_endpoints = <Vec<NodeEndpoint>>::default();
+        }
+        {
+            let v = &mut self.node_endpoints;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `TopicProduceResponse`, part of `ProduceResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicProduceResponse {
@@ -388,6 +415,21 @@ impl crate::testing::Fill for TopicProduceResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl TopicProduceResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partition_responses;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -680,6 +722,40 @@ impl crate::testing::Fill for PartitionProduceResponse {
     }
 }
 
+impl PartitionProduceResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 2) {
+            self.log_append_time_ms = -1;
+        }
+        if !(version >= 5) {
+            self.log_start_offset = -1;
+        }
+        if !(version >= 8) {
+            self.record_errors = <Vec<BatchIndexAndErrorMessage>>::default();
+        }
+        {
+            let v = &mut self.record_errors;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 8) {
+            self.error_message = None;
+        }
+        if !(version >= 10) {
+            self.current_leader = <LeaderIdAndEpoch>::default();
+        }
+        {
+            let v = &mut self.current_leader;
+            v.retain_version(version);
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `BatchIndexAndErrorMessage`, part of `ProduceResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchIndexAndErrorMessage {
@@ -814,6 +890,21 @@ impl crate::testing::Fill for BatchIndexAndErrorMessage {
     }
 }
 
+impl BatchIndexAndErrorMessage {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 8) {
+            self.batch_index = 0;
+        }
+        if !(version >= 8) {
+            self.batch_index_error_message = None;
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `LeaderIdAndEpoch`, part of `ProduceResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
@@ -926,6 +1017,21 @@ impl crate::testing::Fill for LeaderIdAndEpoch {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl LeaderIdAndEpoch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 10) {
+            self.leader_id = -1;
+        }
+        if !(version >= 10) {
+            self.leader_epoch = -1;
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
@@ -1106,6 +1212,27 @@ impl crate::testing::Fill for NodeEndpoint {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl NodeEndpoint {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 10) {
+            self.node_id = 0;
+        }
+        if !(version >= 10) {
+            self.host = StrBytes::default();
+        }
+        if !(version >= 10) {
+            self.port = 0;
+        }
+        if !(version >= 10) {
+            self.rack = None;
+        }
+        if !(version >= 9) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

@@ -151,6 +151,18 @@ impl crate::testing::Fill for ReadShareGroupStateRequest {
     }
 }
 
+impl ReadShareGroupStateRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ReadStateData`, part of `ReadShareGroupStateRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadStateData {
@@ -265,6 +277,18 @@ impl crate::testing::Fill for ReadStateData {
     }
 }
 
+impl ReadStateData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `PartitionData`, part of `ReadShareGroupStateRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
@@ -346,6 +370,11 @@ impl crate::testing::Fill for PartitionData {
         }
         this
     }
+}
+
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ReadShareGroupStateRequest {

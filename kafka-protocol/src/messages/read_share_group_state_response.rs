@@ -137,6 +137,18 @@ impl crate::testing::Fill for ReadShareGroupStateResponse {
     }
 }
 
+impl ReadShareGroupStateResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ReadStateResult`, part of `ReadShareGroupStateResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadStateResult {
@@ -248,6 +260,18 @@ impl crate::testing::Fill for ReadStateResult {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ReadStateResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -412,6 +436,18 @@ impl crate::testing::Fill for PartitionResult {
     }
 }
 
+impl PartitionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.state_batches;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `StateBatch`, part of `ReadShareGroupStateResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateBatch {
@@ -509,6 +545,11 @@ impl crate::testing::Fill for StateBatch {
         }
         this
     }
+}
+
+impl StateBatch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ReadShareGroupStateResponse {

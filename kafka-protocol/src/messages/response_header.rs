@@ -108,6 +108,15 @@ impl crate::testing::Fill for ResponseHeader {
     }
 }
 
+impl ResponseHeader {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for ResponseHeader {
     const NAME: &'static str = "ResponseHeader";
     const VERSIONS: VersionRange = VersionRange::new(0, 1);

@@ -165,6 +165,18 @@ impl crate::testing::Fill for SaslAuthenticateResponse {
     }
 }
 
+impl SaslAuthenticateResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.session_lifetime_ms = 0;
+        }
+        if !(version >= 2) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for SaslAuthenticateResponse {
     const NAME: &'static str = "SaslAuthenticateResponse";
     const VERSIONS: VersionRange = VersionRange::new(0, 2);

@@ -193,6 +193,18 @@ impl crate::testing::Fill for ShareAcknowledgeRequest {
     }
 }
 
+impl ShareAcknowledgeRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `AcknowledgeTopic`, part of `ShareAcknowledgeRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcknowledgeTopic {
@@ -310,6 +322,18 @@ impl crate::testing::Fill for AcknowledgeTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl AcknowledgeTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -439,6 +463,18 @@ impl crate::testing::Fill for AcknowledgePartition {
     }
 }
 
+impl AcknowledgePartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.acknowledgement_batches;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `AcknowledgementBatch`, part of `ShareAcknowledgeRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcknowledgementBatch {
@@ -547,6 +583,11 @@ impl crate::testing::Fill for AcknowledgementBatch {
         }
         this
     }
+}
+
+impl AcknowledgementBatch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ShareAcknowledgeRequest {

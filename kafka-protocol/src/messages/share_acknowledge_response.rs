@@ -221,6 +221,24 @@ impl crate::testing::Fill for ShareAcknowledgeResponse {
     }
 }
 
+impl ShareAcknowledgeResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.responses;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.node_endpoints;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ShareAcknowledgeTopicResponse`, part of `ShareAcknowledgeResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareAcknowledgeTopicResponse {
@@ -332,6 +350,18 @@ impl crate::testing::Fill for ShareAcknowledgeTopicResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ShareAcknowledgeTopicResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -453,6 +483,16 @@ impl crate::testing::Fill for PartitionData {
     }
 }
 
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.current_leader;
+            v.retain_version(version);
+        }
+    }
+}
+
 /// `LeaderIdAndEpoch`, part of `ShareAcknowledgeResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
@@ -534,6 +574,11 @@ impl crate::testing::Fill for LeaderIdAndEpoch {
         }
         this
     }
+}
+
+impl LeaderIdAndEpoch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 /// `NodeEndpoint`, part of `ShareAcknowledgeResponse`.
@@ -649,6 +694,11 @@ impl crate::testing::Fill for NodeEndpoint {
         }
         this
     }
+}
+
+impl NodeEndpoint {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ShareAcknowledgeResponse {

@@ -259,6 +259,24 @@ impl crate::testing::Fill for ShareFetchRequest {
     }
 }
 
+impl ShareFetchRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.forgotten_topics_data;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `FetchTopic`, part of `ShareFetchRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchTopic {
@@ -370,6 +388,18 @@ impl crate::testing::Fill for FetchTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl FetchTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -507,6 +537,18 @@ impl crate::testing::Fill for FetchPartition {
     }
 }
 
+impl FetchPartition {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.acknowledgement_batches;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `AcknowledgementBatch`, part of `ShareFetchRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcknowledgementBatch {
@@ -617,6 +659,11 @@ impl crate::testing::Fill for AcknowledgementBatch {
     }
 }
 
+impl AcknowledgementBatch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
+}
+
 /// `ForgottenTopic`, part of `ShareFetchRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForgottenTopic {
@@ -716,6 +763,11 @@ impl crate::testing::Fill for ForgottenTopic {
         }
         this
     }
+}
+
+impl ForgottenTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ShareFetchRequest {

@@ -221,6 +221,24 @@ impl crate::testing::Fill for ShareFetchResponse {
     }
 }
 
+impl ShareFetchResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.responses;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        {
+            let v = &mut self.node_endpoints;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `ShareFetchableTopicResponse`, part of `ShareFetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareFetchableTopicResponse {
@@ -332,6 +350,18 @@ impl crate::testing::Fill for ShareFetchableTopicResponse {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl ShareFetchableTopicResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -545,6 +575,22 @@ impl crate::testing::Fill for PartitionData {
     }
 }
 
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.current_leader;
+            v.retain_version(version);
+        }
+        {
+            let v = &mut self.acquired_records;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `LeaderIdAndEpoch`, part of `ShareFetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
@@ -626,6 +672,11 @@ impl crate::testing::Fill for LeaderIdAndEpoch {
         }
         this
     }
+}
+
+impl LeaderIdAndEpoch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 /// `AcquiredRecords`, part of `ShareFetchResponse`.
@@ -717,6 +768,11 @@ impl crate::testing::Fill for AcquiredRecords {
         }
         this
     }
+}
+
+impl AcquiredRecords {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 /// `NodeEndpoint`, part of `ShareFetchResponse`.
@@ -832,6 +888,11 @@ impl crate::testing::Fill for NodeEndpoint {
         }
         this
     }
+}
+
+impl NodeEndpoint {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for ShareFetchResponse {

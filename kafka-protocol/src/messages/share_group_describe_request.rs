@@ -139,6 +139,11 @@ impl crate::testing::Fill for ShareGroupDescribeRequest {
     }
 }
 
+impl ShareGroupDescribeRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
+}
+
 impl Message for ShareGroupDescribeRequest {
     const NAME: &'static str = "ShareGroupDescribeRequest";
     const VERSIONS: VersionRange = VersionRange::new(0, 0);

@@ -298,6 +298,30 @@ impl crate::testing::Fill for SyncGroupRequest {
     }
 }
 
+impl SyncGroupRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 3) {
+            self.group_instance_id = None;
+        }
+        if !(version >= 5) {
+            self.protocol_type = None;
+        }
+        if !(version >= 5) {
+            self.protocol_name = None;
+        }
+        {
+            let v = &mut self.assignments;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `SyncGroupRequestAssignment`, part of `SyncGroupRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncGroupRequestAssignment {
@@ -390,6 +414,15 @@ impl crate::testing::Fill for SyncGroupRequestAssignment {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl SyncGroupRequestAssignment {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 

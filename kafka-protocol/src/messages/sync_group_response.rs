@@ -222,6 +222,24 @@ impl crate::testing::Fill for SyncGroupResponse {
     }
 }
 
+impl SyncGroupResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.throttle_time_ms = 0;
+        }
+        if !(version >= 5) {
+            self.protocol_type = None;
+        }
+        if !(version >= 5) {
+            self.protocol_name = None;
+        }
+        if !(version >= 4) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 impl Message for SyncGroupResponse {
     const NAME: &'static str = "SyncGroupResponse";
     const VERSIONS: VersionRange = VersionRange::new(0, 5);

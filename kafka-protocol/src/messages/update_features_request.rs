@@ -169,6 +169,21 @@ impl crate::testing::Fill for UpdateFeaturesRequest {
     }
 }
 
+impl UpdateFeaturesRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.feature_updates;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.validate_only = false;
+        }
+    }
+}
+
 /// `FeatureUpdateKey`, part of `UpdateFeaturesRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureUpdateKey {
@@ -297,6 +312,18 @@ impl crate::testing::Fill for FeatureUpdateKey {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl FeatureUpdateKey {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 0) {
+            self.allow_downgrade = false;
+        }
+        if !(version >= 1) {
+            self.upgrade_type = 1;
+        }
     }
 }
 

@@ -195,6 +195,21 @@ impl crate::testing::Fill for UpdateFeaturesResponse {
     }
 }
 
+impl UpdateFeaturesResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version <= 1) {
+            self.results = <Vec<UpdatableFeatureResult>>::default();
+        }
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `UpdatableFeatureResult`, part of `UpdateFeaturesResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdatableFeatureResult {
@@ -302,6 +317,11 @@ impl crate::testing::Fill for UpdatableFeatureResult {
         }
         this
     }
+}
+
+impl UpdatableFeatureResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for UpdateFeaturesResponse {

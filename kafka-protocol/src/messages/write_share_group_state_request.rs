@@ -151,6 +151,18 @@ impl crate::testing::Fill for WriteShareGroupStateRequest {
     }
 }
 
+impl WriteShareGroupStateRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `WriteStateData`, part of `WriteShareGroupStateRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteStateData {
@@ -262,6 +274,18 @@ impl crate::testing::Fill for WriteStateData {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl WriteStateData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
     }
 }
 
@@ -404,6 +428,18 @@ impl crate::testing::Fill for PartitionData {
     }
 }
 
+impl PartitionData {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.state_batches;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `StateBatch`, part of `WriteShareGroupStateRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateBatch {
@@ -501,6 +537,11 @@ impl crate::testing::Fill for StateBatch {
         }
         this
     }
+}
+
+impl StateBatch {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for WriteShareGroupStateRequest {

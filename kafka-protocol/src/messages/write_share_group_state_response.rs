@@ -139,6 +139,18 @@ impl crate::testing::Fill for WriteShareGroupStateResponse {
     }
 }
 
+impl WriteShareGroupStateResponse {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.results;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `WriteStateResult`, part of `WriteShareGroupStateResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteStateResult {
@@ -253,6 +265,18 @@ impl crate::testing::Fill for WriteStateResult {
     }
 }
 
+impl WriteStateResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.partitions;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+    }
+}
+
 /// `PartitionResult`, part of `WriteShareGroupStateResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionResult {
@@ -356,6 +380,11 @@ impl crate::testing::Fill for PartitionResult {
         }
         this
     }
+}
+
+impl PartitionResult {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, _version: i16) {}
 }
 
 impl Message for WriteShareGroupStateResponse {

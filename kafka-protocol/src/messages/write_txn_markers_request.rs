@@ -143,6 +143,21 @@ impl crate::testing::Fill for WriteTxnMarkersRequest {
     }
 }
 
+impl WriteTxnMarkersRequest {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.markers;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `WritableTxnMarker`, part of `WriteTxnMarkersRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WritableTxnMarker {
@@ -292,6 +307,21 @@ impl crate::testing::Fill for WritableTxnMarker {
     }
 }
 
+impl WritableTxnMarker {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        {
+            let v = &mut self.topics;
+            for item in v.iter_mut() {
+                item.retain_version(version);
+            }
+        }
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
+    }
+}
+
 /// `WritableTxnMarkerTopic`, part of `WriteTxnMarkersRequest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WritableTxnMarkerTopic {
@@ -399,6 +429,15 @@ impl crate::testing::Fill for WritableTxnMarkerTopic {
             this.unknown_tagged_fields = r.unknown_tagged_fields(0);
         }
         this
+    }
+}
+
+impl WritableTxnMarkerTopic {
+    /// Resets the fields `version` does not have to their defaults (and a null that `version` cannot carry to an empty value), here and in nested structs, so that the value encodes in `version`. Lossy by design: for brokers and proxies answering older clients.
+    pub fn retain_version(&mut self, version: i16) {
+        if !(version >= 1) {
+            self.unknown_tagged_fields = UnknownTaggedFields::default();
+        }
     }
 }
 
