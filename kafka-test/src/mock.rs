@@ -1,0 +1,83 @@
+//! [`mockall`] mocks of the workspace's public async traits, for unit tests that set an
+//! expectation per call: what a method is called with, how often, in which order, and
+//! what it answers.
+//!
+//! Today this is [`MockClient`], a mock of [`kafka_net::Client`]. Mocks of the producer,
+//! consumer and group traits will join it as those crates land. The extension trait
+//! [`kafka_net::ClientExt`] needs no mock: its typed `request` goes through
+//! [`kafka_net::Client::send`], so `expect_send` answers it.
+//!
+//! For a client whose behaviour is state rather than expectations (topics, offsets,
+//! scripted errors), see [`crate::scripted::ScriptedClient`].
+//!
+//! ```
+//! use kafka_net::Client;
+//! use kafka_test::mock::MockClient;
+//! use mockall::predicate::eq;
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mut mock = MockClient::new();
+//! mock.expect_partition_count()
+//!     .with(eq("orders"))
+//!     .times(1)
+//!     .returning(|_| Ok(3));
+//! let client: Arc<dyn Client> = Arc::new(mock);
+//! assert_eq!(client.partition_count("orders").await.ok(), Some(3));
+//! # }
+//! ```
+
+use async_trait::async_trait;
+use kafka_net::{ClusterMetadata, MetricsSnapshot, NewTopic, Result, TimestampOffset};
+use kafka_protocol::{RequestKind, ResponseKind};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+mockall::mock! {
+    /// A [`mockall`] mock of [`kafka_net::Client`]: `MockClient::new()`, then one
+    /// `expect_<method>()` per call the code under test makes, each with optional
+    /// `with`/`withf` argument matchers, `times`, `in_sequence` and a `returning`
+    /// closure. A call nobody expected panics, and so does a `times` left unmet when
+    /// the mock drops.
+    ///
+    /// `MockClient` is `Send + Sync`; hand it to the code under test as
+    /// `Box<dyn Client>` or `Arc<dyn Client>`.
+    pub Client {}
+
+    #[async_trait]
+    impl kafka_net::Client for Client {
+        async fn metadata(&self) -> Result<Arc<ClusterMetadata>>;
+        async fn refresh_metadata(&self) -> Result<Arc<ClusterMetadata>>;
+        async fn partition_count(&self, topic: &str) -> Result<i32>;
+        async fn offset_earliest(&self, topic: &str, partition: i32) -> Result<i64>;
+        async fn offset_latest(&self, topic: &str, partition: i32) -> Result<i64>;
+        async fn offsets_for_times(
+            &self,
+            topic: &str,
+            partition: i32,
+            timestamp_ms: i64,
+        ) -> Result<Option<TimestampOffset>>;
+        async fn create_topics(&self, topics: Vec<NewTopic>) -> Result<()>;
+        async fn delete_topics(&self, topics: Vec<String>) -> Result<()>;
+        async fn create_partitions(&self, topic: &str, total: i32) -> Result<()>;
+        async fn send(&self, request: RequestKind) -> Result<ResponseKind>;
+        async fn send_to(&self, node_id: i32, request: RequestKind) -> Result<ResponseKind>;
+        fn broker_metrics(&self) -> BTreeMap<String, MetricsSnapshot>;
+        async fn close(&self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_net::Client;
+
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn mock_is_a_shareable_client() {
+        assert_send_sync::<MockClient>();
+        let _boxed: Box<dyn Client> = Box::new(MockClient::new());
+    }
+}
