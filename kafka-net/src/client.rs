@@ -71,6 +71,13 @@ pub struct TimestampOffset {
     pub timestamp: i64,
 }
 
+impl TimestampOffset {
+    /// An offset and its record's timestamp.
+    pub fn new(offset: i64, timestamp: i64) -> Self {
+        TimestampOffset { offset, timestamp }
+    }
+}
+
 /// The client handle: cluster metadata, offsets, topic admin, and any request routed
 /// to the right broker. Object-safe, so it can be mocked and held as `Box<dyn Client>`.
 #[async_trait]

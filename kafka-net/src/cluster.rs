@@ -27,6 +27,16 @@ pub struct BrokerInfo {
 }
 
 impl BrokerInfo {
+    /// A broker (for tests and scripted clients).
+    pub fn new(node_id: i32, host: impl Into<String>, port: i32) -> Self {
+        BrokerInfo {
+            node_id,
+            host: host.into(),
+            port,
+            rack: None,
+        }
+    }
+
     /// `host:port`.
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
@@ -51,6 +61,21 @@ pub struct PartitionInfo {
     pub error: ErrorCode,
 }
 
+impl PartitionInfo {
+    /// A partition led by `leader`, with it as the only replica (for tests and scripted
+    /// clients).
+    pub fn new(partition: i32, leader: i32) -> Self {
+        PartitionInfo {
+            partition,
+            leader,
+            leader_epoch: 0,
+            replicas: vec![leader],
+            isr: vec![leader],
+            error: ErrorCode::None,
+        }
+    }
+}
+
 /// A topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -65,6 +90,19 @@ pub struct TopicInfo {
     pub partitions: Vec<PartitionInfo>,
     /// The topic's error in the metadata answer.
     pub error: ErrorCode,
+}
+
+impl TopicInfo {
+    /// A topic with these partitions (for tests and scripted clients).
+    pub fn new(name: impl Into<String>, partitions: Vec<PartitionInfo>) -> Self {
+        TopicInfo {
+            name: name.into(),
+            id: Uuid::NIL,
+            is_internal: false,
+            partitions,
+            error: ErrorCode::None,
+        }
+    }
 }
 
 /// A snapshot of the cluster's metadata.

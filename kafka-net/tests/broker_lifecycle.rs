@@ -1,7 +1,10 @@
-//! Tests that need a broker of their own: a broker stopped and restarted under a
-//! client, and TLS through Debian's `socat openssl-listen` in front of Tansu. Each
-//! starts its own Tansu with `scripts/broker.sh` in its own state directory, so they
-//! never disturb the shared broker of the other suites.
+//! Tests against real broker processes of their own: a Tansu stopped and restarted
+//! under a client, and TLS through Debian's `socat openssl-listen` in front of Tansu.
+//! Each starts its own Tansu with `scripts/broker.sh` in its own state directory, so
+//! they never disturb the shared broker of the other suites. They need Python, pip
+//! and socat, so they are ignored by a plain `cargo test`; the test command runs them
+//! (`--include-ignored`). The fake cluster's suite covers the same on the fake
+//! (kafka-test/tests/fake_cluster.rs).
 
 #![allow(clippy::unwrap_used)]
 
@@ -81,10 +84,8 @@ async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> kafka_net::Result
 }
 
 #[tokio::test]
+#[ignore = "starts Tansu processes: run by the test command with --include-ignored"]
 async fn the_client_reconnects_after_the_broker_restarts() {
-    if std::env::var("KAFKA_BOOTSTRAP").is_ok() {
-        eprintln!("KAFKA_BOOTSTRAP is set: this test restarts a local Tansu of its own only");
-    }
     let port = free_port();
     let broker = OwnBroker::new("restart", &[("BROKER_PORT", port.to_string())]);
     let addr = broker.run("start");
@@ -126,6 +127,7 @@ impl Drop for Socat {
 }
 
 #[tokio::test]
+#[ignore = "starts Tansu and socat: run by the test command with --include-ignored"]
 async fn tls_through_socat_in_front_of_the_broker() {
     let socat = which("socat").expect("socat is needed for the TLS test (apt-get install socat)");
     let tls_port = free_port();

@@ -270,27 +270,9 @@ fn broker_error(code: ErrorCode, message: String) -> Error {
     })
 }
 
-/// `kafka_net::TimestampOffset` is `#[non_exhaustive]` with neither a constructor nor
-/// `Default`, so no crate but kafka-net can build one. Until kafka-net offers one, a
-/// lookup that finds a record fails with this (non-retriable) error naming the answer.
+/// The found offset as the client answers it.
 fn timestamp_offset(offset: i64, timestamp: i64) -> Result<TimestampOffset> {
-    Err(Error::new(ErrorKind::Config(format!(
-        "ScriptedClient found offset {offset} (timestamp {timestamp}) but cannot return it: \
-         kafka_net::TimestampOffset has no public constructor"
-    ))))
-}
-
-/// `kafka_net::BrokerInfo`, `TopicInfo` and `PartitionInfo` are `#[non_exhaustive]`
-/// with neither a constructor nor `Default`, so no crate but kafka-net can build them:
-/// the metadata answered is the one set with [`ScriptedClient::set_metadata`], and
-/// without one, metadata calls fail with this (non-retriable) error.
-fn metadata_unavailable() -> Error {
-    Error::new(ErrorKind::Config(
-        "ScriptedClient cannot build metadata from its topics (kafka_net::TopicInfo, \
-         PartitionInfo and BrokerInfo have no public constructor); set one with \
-         ScriptedClient::set_metadata"
-            .into(),
-    ))
+    Ok(TimestampOffset::new(offset, timestamp))
 }
 
 /// An in-memory [`Client`] whose topics, offsets, errors and `send` answers a test
@@ -436,11 +418,8 @@ impl ScriptedClient {
         }
     }
 
-    /// Answers `metadata` and `refresh_metadata` with this snapshot from now on.
-    ///
-    /// Until kafka-net can build its topic, partition and broker descriptions outside
-    /// the crate, this is the only metadata the client has: without it, metadata calls
-    /// fail with [`ErrorKind::Config`].
+    /// Answers `metadata` and `refresh_metadata` with this snapshot from now on
+    /// (without one, they describe the in-memory topics, all led by node 0).
     pub fn set_metadata(&self, metadata: ClusterMetadata) {
         self.lock().metadata = Some(Arc::new(metadata));
     }
@@ -502,10 +481,23 @@ impl ScriptedClient {
     }
 
     fn metadata_answer(&self, call: Call) -> Result<Arc<ClusterMetadata>> {
-        self.begin(call)?
-            .metadata
-            .clone()
-            .ok_or_else(metadata_unavailable)
+        let state = self.begin(call)?;
+        if let Some(m) = &state.metadata {
+            return Ok(m.clone());
+        }
+        // Built from the in-memory topics: one broker (node 0) leads every partition.
+        let mut m = ClusterMetadata::default();
+        m.controller_id = 0;
+        m.brokers
+            .insert(0, kafka_net::BrokerInfo::new(0, "scripted", 9092));
+        for (name, partitions) in &state.topics {
+            let parts = (0..partitions.len() as i32)
+                .map(|p| kafka_net::PartitionInfo::new(p, 0))
+                .collect();
+            m.topics
+                .insert(name.clone(), kafka_net::TopicInfo::new(name.clone(), parts));
+        }
+        Ok(Arc::new(m))
     }
 
     fn answer(&self, node_id: Option<i32>, request: RequestKind) -> Result<ResponseKind> {

@@ -332,7 +332,6 @@ async fn scripted_offsets_for_times_misses_and_errors() {
 }
 
 #[tokio::test]
-#[ignore = "kafka_net::TimestampOffset has no public constructor yet"]
 async fn scripted_offsets_for_times_finds_the_first_record_at_or_after() {
     within(async {
         let client = ScriptedClient::new().with_topic("events", 1);
@@ -398,9 +397,11 @@ async fn scripted_clones_share_state_across_tasks_until_closed() {
 #[tokio::test]
 async fn scripted_metadata_is_the_snapshot_set() {
     within(async {
-        let client = ScriptedClient::new().with_topic("orders", 1);
-        let err = client.metadata().await.unwrap_err();
-        assert!(!err.is_retriable());
+        let client = ScriptedClient::new().with_topic("orders", 3);
+        // Without a snapshot set, metadata is built from the topics.
+        let built = client.metadata().await.unwrap();
+        assert_eq!(built.topics["orders"].partitions.len(), 3);
+        assert_eq!(client.partition_count("orders").await.unwrap(), 3);
 
         let mut metadata = kafka_net::ClusterMetadata::default();
         metadata.cluster_id = Some("scripted".into());
