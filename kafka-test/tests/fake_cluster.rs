@@ -611,3 +611,45 @@ fn config_with_timeout() -> ClientConfig {
     c.connect_timeout = Duration::from_secs(2);
     c
 }
+
+#[tokio::test]
+async fn acks_zero_produce_is_stored_without_an_answer() {
+    let c = cluster(1).await;
+    c.create_topic("z", 1);
+    let conn = connection(&c, 0).await;
+    let mut request = produce_request("z", 0, batch(&["fire", "forget"], None));
+    request.acks = 0;
+    let version = conn.versions().version_for(ApiKey::Produce).unwrap();
+    conn.send_without_response(&request, version).await.unwrap();
+    // The next answer on the connection is the metadata's, not a produce answer.
+    conn.send(&MetadataRequest::default()).await.unwrap();
+    assert_eq!(c.offsets("z", 0), Some((0, 2)));
+}
+
+#[tokio::test]
+async fn the_fake_kafka_program_serves_other_processes() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-kafka"))
+        .args(["--brokers", "2", "--topic", "from-cli:3"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let bootstrap = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(bootstrap.split(',').count(), 2);
+    let client = KafkaClient::connect(&[bootstrap], config()).await.unwrap();
+    assert_eq!(client.partition_count("from-cli").await.unwrap(), 3);
+    // Closing its stdin ends it.
+    drop(child.stdin.take());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
