@@ -107,7 +107,8 @@ pub trait Client: Send + Sync {
     async fn delete_topics(&self, topics: Vec<String>) -> Result<()>;
     /// Raises a topic's partition count to `total`.
     async fn create_partitions(&self, topic: &str, total: i32) -> Result<()>;
-    /// Sends any request to the broker it belongs to: partition requests to the
+    /// Sends any request to the broker it belongs to (a Produce with acks=0 returns an
+    /// empty answer once written, as the broker sends none): partition requests to the
     /// leader of their first partition, group requests to the group coordinator,
     /// transaction requests to the transaction coordinator, admin requests to the
     /// controller, anything else to any broker.
@@ -796,6 +797,14 @@ impl Client for KafkaClient {
     async fn send(&self, request: RequestKind) -> Result<ResponseKind> {
         self.check_open()?;
         let (conn, coordinator) = self.route(&request).await?;
+        if let RequestKind::Produce(p) = &request {
+            if p.acks == 0 {
+                // acks=0: the broker sends no answer; done once written.
+                let version = conn.versions().version_for(ApiKey::Produce)?;
+                conn.send_without_response(p, version).await?;
+                return Ok(ResponseKind::Produce(Default::default()));
+            }
+        }
         let response = conn.send_kind(&request).await?;
         if let Some((key_type, key)) = coordinator {
             if let Some(code) = coordinator_error(&response) {

@@ -195,7 +195,12 @@ impl Connection {
         let span = tracing::debug_span!("broker", addr = %addr);
         let writer = tokio::spawn(write_loop(write, rx, shared.clone()).instrument(span.clone()));
         let reader = tokio::spawn(
-            read_loop(read, shared.clone(), config.max_response_size).instrument(span),
+            read_loop(
+                tokio::io::BufReader::with_capacity(64 * 1024, read),
+                shared.clone(),
+                config.max_response_size,
+            )
+            .instrument(span),
         );
         lock(&shared.tasks).extend([writer.abort_handle(), reader.abort_handle()]);
         Connection {
