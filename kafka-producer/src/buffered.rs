@@ -1,0 +1,771 @@
+//! The buffered producer (the Java client's `KafkaProducer`, kafka-go's `Writer`):
+//! records accumulate per partition until `linger` or `batch_size`; one sender puts
+//! every ready partition led by a broker into one Produce request, up to
+//! `max_in_flight` requests per broker; each partition has at most one batch in flight,
+//! and a failed batch is retried before anything after it, so order holds under
+//! retries. With idempotence (the default), batches carry the producer id, epoch and
+//! sequence numbers, and the epoch is bumped on OUT_OF_ORDER_SEQUENCE_NUMBER or
+//! UNKNOWN_PRODUCER_ID as the Java client does, so retries never duplicate.
+
+use crate::config::{Acks, ProducerConfig};
+use crate::error::{ProduceError, ProduceErrorKind};
+use crate::partitioner::Partitioner;
+use crate::record::{now_ms, ProducerRecord, RecordMetadata};
+use bytes::{Bytes, BytesMut};
+use kafka_net::{BrokerInfo, Client, KafkaClient, NewTopic, Purpose};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
+use kafka_protocol::records::{Record, RecordBatch};
+use kafka_protocol::ErrorCode;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+
+type Delivery = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+
+/// The future of one record's delivery.
+#[derive(Debug)]
+pub struct DeliveryFuture(oneshot::Receiver<Result<RecordMetadata, ProduceError>>);
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata, ProduceError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(ProduceErrorKind::Closed.into())))
+    }
+}
+
+struct Batch {
+    records: Vec<Record>,
+    deliveries: Vec<Delivery>,
+    bytes: usize,
+    created: Instant,
+    _memory: Option<OwnedSemaphorePermit>,
+    /// Sequence and epoch the batch was first sent with (idempotence); kept on retry.
+    sequence: Option<(i32, i16)>,
+    attempts: u32,
+    last_error: Option<ProduceError>,
+}
+
+#[derive(Default)]
+struct PartitionQueue {
+    batches: VecDeque<Batch>,
+    in_flight: bool,
+    next_sequence: i32,
+    /// Not before this instant (retry backoff).
+    retry_at: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    queues: BTreeMap<(String, i32), PartitionQueue>,
+    /// Records queued or in flight.
+    pending: usize,
+    flushing: usize,
+    /// Producer id and epoch (idempotence).
+    producer: Option<(i64, i16)>,
+}
+
+struct Inner {
+    client: KafkaClient,
+    config: ProducerConfig,
+    partitioner: Arc<dyn Partitioner>,
+    state: Mutex<State>,
+    memory: Arc<Semaphore>,
+    /// Wakes the sender.
+    wake: Notify,
+    /// Wakes `flush` when records complete.
+    progress: Notify,
+    closed: AtomicBool,
+    /// Requests in flight per broker address.
+    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    epoch_lock: tokio::sync::Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The batching, idempotent producer. Cheap to clone; all clones share one buffer.
+#[derive(Clone)]
+pub struct BufferedProducer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for BufferedProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferedProducer")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl BufferedProducer {
+    /// A producer over a connected client. The configuration is checked here.
+    pub fn new(client: KafkaClient, config: ProducerConfig) -> Result<Self, ProduceError> {
+        config.validate()?;
+        let partitioner = config
+            .partitioner
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::partitioner::Murmur2::new()));
+        let inner = Arc::new(Inner {
+            memory: Arc::new(Semaphore::new(config.buffer_memory)),
+            client,
+            config,
+            partitioner,
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            progress: Notify::new(),
+            closed: AtomicBool::new(false),
+            in_flight: Mutex::new(HashMap::new()),
+            epoch_lock: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(sender(inner.clone()));
+        Ok(BufferedProducer { inner })
+    }
+
+    /// Queues a record, waiting while the buffer is full; the future resolves when the
+    /// broker acknowledged it (or it failed).
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
+        let (topic, partition, size) = self.place(&record).await?;
+        let permit = self
+            .inner
+            .memory
+            .clone()
+            .acquire_many_owned(size as u32)
+            .await
+            .map_err(|_| ProduceError::new(ProduceErrorKind::Closed))?;
+        self.enqueue(topic, partition, record, size, permit)
+    }
+
+    /// Queues a record if the buffer has room, else fails with
+    /// [`ProduceErrorKind::BufferFull`] at once.
+    pub async fn try_send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
+        let (topic, partition, size) = self.place(&record).await?;
+        let permit = self
+            .inner
+            .memory
+            .clone()
+            .try_acquire_many_owned(size as u32)
+            .map_err(|_| {
+                ProduceError::new(ProduceErrorKind::BufferFull(
+                    self.inner.config.buffer_memory,
+                ))
+            })?;
+        self.enqueue(topic, partition, record, size, permit)
+    }
+
+    /// Sends many records and waits for all of them; one result per record, in order.
+    pub async fn send_all(
+        &self,
+        records: impl IntoIterator<Item = ProducerRecord>,
+    ) -> Vec<Result<RecordMetadata, ProduceError>> {
+        let mut futures = Vec::new();
+        for r in records {
+            futures.push(self.send(r).await);
+        }
+        let mut out = Vec::with_capacity(futures.len());
+        for f in futures {
+            out.push(match f {
+                Ok(f) => f.await,
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    /// Sends everything queued now and waits until all of it is acknowledged or failed.
+    pub async fn flush(&self) {
+        lock(&self.inner.state).flushing += 1;
+        self.inner.wake.notify_one();
+        loop {
+            let progress = self.inner.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if lock(&self.inner.state).pending == 0 {
+                break;
+            }
+            self.inner.wake.notify_one();
+            progress.await;
+        }
+        lock(&self.inner.state).flushing -= 1;
+    }
+
+    /// Flushes, then stops: later sends fail with [`ProduceErrorKind::Closed`].
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.flush().await;
+        self.inner.wake.notify_one();
+    }
+
+    /// Records queued or in flight.
+    pub fn pending(&self) -> usize {
+        lock(&self.inner.state).pending
+    }
+
+    /// Picks the topic and partition, and checks the record's size.
+    async fn place(&self, record: &ProducerRecord) -> Result<(String, i32, usize), ProduceError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(ProduceErrorKind::Closed.into());
+        }
+        let topic = match (&self.inner.config.topic, &record.topic) {
+            (Some(t), None) | (None, Some(t)) => t.clone(),
+            (Some(_), Some(_)) => {
+                return Err(ProduceErrorKind::AmbiguousTopic(
+                    "the record names a topic but the producer has a fixed one".into(),
+                )
+                .into())
+            }
+            (None, None) => {
+                return Err(ProduceErrorKind::AmbiguousTopic(
+                    "neither the record nor the producer names a topic".into(),
+                )
+                .into())
+            }
+        };
+        let size = record.size_estimate();
+        if size + 128 > self.inner.config.max_request_size {
+            return Err(ProduceError::new(ProduceErrorKind::RecordTooLarge {
+                size,
+                max: self.inner.config.max_request_size,
+            })
+            .at(&topic, record.partition.unwrap_or(-1)));
+        }
+        let partitions = self.partition_count(&topic).await?;
+        let partition = match record.partition {
+            Some(p) if (0..partitions).contains(&p) => p,
+            Some(p) => {
+                return Err(ProduceError::new(ProduceErrorKind::NoSuchPartition {
+                    partition: p,
+                    partitions,
+                })
+                .at(&topic, p))
+            }
+            None => self
+                .inner
+                .partitioner
+                .partition(&topic, record.key.as_deref(), partitions),
+        };
+        Ok((topic, partition, size))
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
+        let client = &self.inner.client;
+        match client.partition_count(topic).await {
+            Ok(n) => Ok(n),
+            Err(e)
+                if e.code() == Some(ErrorCode::UnknownTopicOrPartition)
+                    && self.inner.config.auto_create_topics =>
+            {
+                match client.create_topics(vec![NewTopic::new(topic, -1)]).await {
+                    Ok(()) => {}
+                    Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => {}
+                    Err(e) => return Err(ProduceError::from(e).at(topic, -1)),
+                }
+                client
+                    .partition_count(topic)
+                    .await
+                    .map_err(|e| ProduceError::from(e).at(topic, -1))
+            }
+            Err(e) => Err(ProduceError::from(e).at(topic, -1)),
+        }
+    }
+
+    fn enqueue(
+        &self,
+        topic: String,
+        partition: i32,
+        record: ProducerRecord,
+        size: usize,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<DeliveryFuture, ProduceError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(ProduceErrorKind::Closed.into());
+        }
+        let (tx, rx) = oneshot::channel();
+        let batch_size = self.inner.config.batch_size;
+        let mut full = false;
+        {
+            let mut state = lock(&self.inner.state);
+            state.pending += 1;
+            let queue = state.queues.entry((topic, partition)).or_default();
+            let open = queue.batches.back_mut().filter(|b| {
+                b.sequence.is_none() && b.attempts == 0 && b.bytes + size <= batch_size
+            });
+            let batch = match open {
+                Some(b) => b,
+                None => {
+                    queue.batches.push_back(Batch {
+                        records: Vec::new(),
+                        deliveries: Vec::new(),
+                        bytes: 0,
+                        created: Instant::now(),
+                        _memory: None,
+                        sequence: None,
+                        attempts: 0,
+                        last_error: None,
+                    });
+                    queue.batches.back_mut().ok_or(ProduceErrorKind::Closed)?
+                }
+            };
+            let offset = batch.records.len() as i64;
+            batch.records.push(record.into_record(offset, now_ms()));
+            batch.deliveries.push(tx);
+            batch.bytes += size;
+            match &mut batch._memory {
+                Some(m) => m.merge(permit),
+                None => batch._memory = Some(permit),
+            }
+            full |= batch.bytes >= batch_size;
+        }
+        if full {
+            self.inner.wake.notify_one();
+        }
+        Ok(DeliveryFuture(rx))
+    }
+}
+
+/// A batch taken from its queue to be sent.
+struct Outgoing {
+    topic: String,
+    partition: i32,
+    batch: Batch,
+}
+
+/// The sender: takes ready batches, groups them by leader, sends.
+async fn sender(inner: Arc<Inner>) {
+    loop {
+        let wake = inner.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let (ready, next) = take_ready(&inner);
+        if !ready.is_empty() {
+            dispatch(&inner, ready).await;
+            continue;
+        }
+        if inner.closed.load(Ordering::Acquire) && lock(&inner.state).pending == 0 {
+            return;
+        }
+        if Arc::strong_count(&inner) == 1 {
+            // Every producer handle is gone and nothing is left to send.
+            if lock(&inner.state).pending == 0 {
+                return;
+            }
+        }
+        match next {
+            Some(at) => {
+                let _ = tokio::time::timeout_at(at.into(), wake).await;
+            }
+            None => {
+                let _ = tokio::time::timeout(Duration::from_millis(250), wake).await;
+            }
+        }
+    }
+}
+
+/// Batches ready to go (full, lingered long enough, flushing, or behind another
+/// batch), and when the next one will be.
+fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
+    let now = Instant::now();
+    let linger = inner.config.linger;
+    let mut state = lock(&inner.state);
+    let hurry = state.flushing > 0 || inner.closed.load(Ordering::Acquire);
+    let mut ready = Vec::new();
+    let mut next: Option<Instant> = None;
+    for ((topic, partition), q) in state.queues.iter_mut() {
+        if q.in_flight {
+            continue;
+        }
+        if let Some(at) = q.retry_at {
+            if at > now {
+                next = Some(next.map_or(at, |n| n.min(at)));
+                continue;
+            }
+        }
+        let Some(front) = q.batches.front() else {
+            continue;
+        };
+        let due = front.created + linger;
+        let is_ready = hurry
+            || front.attempts > 0
+            || front.bytes >= inner.config.batch_size
+            || q.batches.len() > 1
+            || due <= now;
+        if is_ready {
+            if let Some(batch) = q.batches.pop_front() {
+                q.in_flight = true;
+                ready.push(Outgoing {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    batch,
+                });
+            }
+        } else {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
+    }
+    (ready, next)
+}
+
+/// Sends ready batches, one request per broker (split at `max_request_size`).
+async fn dispatch(inner: &Arc<Inner>, ready: Vec<Outgoing>) {
+    let mut by_broker: BTreeMap<String, (BrokerInfo, Vec<Outgoing>)> = BTreeMap::new();
+    for out in ready {
+        match inner.client.leader(&out.topic, out.partition).await {
+            Ok(leader) => by_broker
+                .entry(leader.addr())
+                .or_insert_with(|| (leader, Vec::new()))
+                .1
+                .push(out),
+            Err(e) => retry_or_fail(inner, out, ProduceError::from(e)),
+        }
+    }
+    for (addr, (broker, outs)) in by_broker {
+        let mut request: Vec<Outgoing> = Vec::new();
+        let mut bytes = 0;
+        for out in outs {
+            if !request.is_empty() && bytes + out.batch.bytes > inner.config.max_request_size {
+                spawn_request(inner, &addr, &broker, std::mem::take(&mut request)).await;
+                bytes = 0;
+            }
+            bytes += out.batch.bytes;
+            request.push(out);
+        }
+        if !request.is_empty() {
+            spawn_request(inner, &addr, &broker, request).await;
+        }
+    }
+}
+
+async fn spawn_request(inner: &Arc<Inner>, addr: &str, broker: &BrokerInfo, outs: Vec<Outgoing>) {
+    let gate = lock(&inner.in_flight)
+        .entry(addr.to_string())
+        .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight)))
+        .clone();
+    // Waits here when max_in_flight requests are out to this broker.
+    let Ok(permit) = gate.acquire_owned().await else {
+        return;
+    };
+    let inner = inner.clone();
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        send_request(&inner, &broker, outs).await;
+        drop(permit);
+        inner.wake.notify_one();
+    });
+}
+
+/// The producer id and epoch, fetched once (idempotence).
+async fn producer_id(inner: &Inner) -> Result<Option<(i64, i16)>, ProduceError> {
+    if !inner.config.idempotence {
+        return Ok(None);
+    }
+    if let Some(p) = lock(&inner.state).producer {
+        return Ok(Some(p));
+    }
+    init_producer_id(inner, None).await.map(Some)
+}
+
+/// InitProducerId: a new id, or (KIP-360) the same id with the next epoch.
+async fn init_producer_id(
+    inner: &Inner,
+    current: Option<(i64, i16)>,
+) -> Result<(i64, i16), ProduceError> {
+    let _guard = inner.epoch_lock.lock().await;
+    let known = lock(&inner.state).producer;
+    if known.is_some() && known != current {
+        // Someone else already moved on.
+        return known.ok_or_else(|| ProduceErrorKind::Closed.into());
+    }
+    let (id, epoch) = current.unwrap_or((-1, -1));
+    let request = InitProducerIdRequest {
+        transactional_id: None,
+        transaction_timeout_ms: i32::MAX,
+        producer_id: id,
+        producer_epoch: epoch,
+        ..Default::default()
+    };
+    let response = kafka_net::ClientExt::request(&inner.client, request).await?;
+    if let Some(e) = ProduceError::from_code(response.error_code, None) {
+        return Err(e);
+    }
+    let fresh = (response.producer_id, response.producer_epoch);
+    let mut state = lock(&inner.state);
+    state.producer = Some(fresh);
+    if fresh.0 != id || fresh.1 != epoch {
+        // A new id or epoch starts every partition's sequences at 0 again.
+        for q in state.queues.values_mut() {
+            q.next_sequence = 0;
+            for b in q.batches.iter_mut() {
+                b.sequence = None;
+            }
+        }
+    }
+    Ok(fresh)
+}
+
+async fn send_request(inner: &Arc<Inner>, broker: &BrokerInfo, mut outs: Vec<Outgoing>) {
+    let producer = match producer_id(inner).await {
+        Ok(p) => p,
+        Err(e) => {
+            for out in outs {
+                retry_or_fail(inner, out, e.clone());
+            }
+            return;
+        }
+    };
+    // Sequences are given when a batch is first sent and kept on retries.
+    if let Some((_, epoch)) = producer {
+        let mut state = lock(&inner.state);
+        for out in outs.iter_mut() {
+            let stale = out.batch.sequence.is_some_and(|(_, e)| e != epoch);
+            if out.batch.sequence.is_none() || stale {
+                let q = state
+                    .queues
+                    .entry((out.topic.clone(), out.partition))
+                    .or_default();
+                out.batch.sequence = Some((q.next_sequence, epoch));
+                q.next_sequence = q.next_sequence.wrapping_add(out.batch.records.len() as i32);
+            }
+        }
+    }
+    let mut topic_data: Vec<TopicProduceData> = Vec::new();
+    for out in &outs {
+        let bytes = match encode(inner, producer, &out.batch) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a batch");
+                Bytes::new()
+            }
+        };
+        let data = PartitionProduceData {
+            index: out.partition,
+            records: Some(bytes),
+            ..Default::default()
+        };
+        match topic_data.iter_mut().find(|t| t.name.as_str() == out.topic) {
+            Some(t) => t.partition_data.push(data),
+            None => topic_data.push(TopicProduceData {
+                name: out.topic.clone().into(),
+                partition_data: vec![data],
+                ..Default::default()
+            }),
+        }
+    }
+    let request = ProduceRequest {
+        acks: inner.config.acks.code(),
+        timeout_ms: inner
+            .config
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32,
+        topic_data,
+        ..Default::default()
+    };
+    let result = async {
+        let conn = inner.client.connection(broker, Purpose::Produce).await?;
+        if inner.config.acks == Acks::None {
+            let version = conn
+                .versions()
+                .version_for(kafka_protocol::ApiKey::Produce)?;
+            conn.send_without_response(&request, version).await?;
+            Ok(None)
+        } else {
+            conn.send(&request).await.map(Some)
+        }
+    }
+    .await;
+    match result {
+        Err(e) => {
+            let e = ProduceError::from(e);
+            let _ = inner.client.refresh_metadata().await;
+            for out in outs {
+                retry_or_fail(inner, out, e.clone());
+            }
+        }
+        Ok(None) => {
+            for out in outs {
+                complete(inner, out, None);
+            }
+        }
+        Ok(Some(response)) => handle_response(inner, producer, outs, &response).await,
+    }
+}
+
+fn encode(
+    inner: &Inner,
+    producer: Option<(i64, i16)>,
+    batch: &Batch,
+) -> Result<Bytes, ProduceError> {
+    let mut b = RecordBatch::new(0, batch.records.clone());
+    b.compression = inner.config.compression;
+    if let (Some((id, _)), Some((seq, epoch))) = (producer, batch.sequence) {
+        b.producer_id = id;
+        b.producer_epoch = epoch;
+        b.base_sequence = seq;
+    }
+    let mut out = BytesMut::with_capacity(b.encoded_len());
+    b.encode(&mut out).map_err(|e| {
+        ProduceError::new(ProduceErrorKind::Config(format!(
+            "cannot encode a batch: {e}"
+        )))
+    })?;
+    Ok(out.freeze())
+}
+
+async fn handle_response(
+    inner: &Arc<Inner>,
+    producer: Option<(i64, i16)>,
+    outs: Vec<Outgoing>,
+    response: &ProduceResponse,
+) {
+    let mut refresh = false;
+    let mut bump = false;
+    for out in outs {
+        let answer = response
+            .responses
+            .iter()
+            .filter(|t| t.name.as_str() == out.topic)
+            .flat_map(|t| &t.partition_responses)
+            .find(|p| p.index == out.partition);
+        let Some(p) = answer else {
+            retry_or_fail(
+                inner,
+                out,
+                ProduceErrorKind::Config("the broker did not answer for this partition".into())
+                    .into(),
+            );
+            continue;
+        };
+        let code = ErrorCode::from(p.error_code);
+        match code {
+            ErrorCode::None => {
+                let append_time = (p.log_append_time_ms >= 0).then_some(p.log_append_time_ms);
+                complete(inner, out, Some((p.base_offset, append_time)));
+            }
+            // A retry of a batch the broker already has: it is in the log once.
+            ErrorCode::DuplicateSequenceNumber => complete(inner, out, Some((p.base_offset, None))),
+            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId
+                if inner.config.idempotence =>
+            {
+                bump = true;
+                let e = ProduceError::from_code(p.error_code, p.error_message.as_deref());
+                retry_or_fail(
+                    inner,
+                    out,
+                    e.unwrap_or_else(|| ProduceErrorKind::Closed.into()),
+                );
+            }
+            _ => {
+                let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
+                    .unwrap_or_else(|| ProduceErrorKind::Closed.into());
+                refresh |= matches!(
+                    code,
+                    ErrorCode::NotLeaderOrFollower
+                        | ErrorCode::UnknownTopicOrPartition
+                        | ErrorCode::LeaderNotAvailable
+                );
+                retry_or_fail(inner, out, e);
+            }
+        }
+    }
+    if bump {
+        // As the Java client: a new epoch, sequences from 0, then the retries.
+        if let Err(e) = init_producer_id(inner, producer).await {
+            tracing::warn!(error = %e, "could not bump the producer epoch");
+        }
+    }
+    if refresh {
+        let _ = inner.client.refresh_metadata().await;
+    }
+}
+
+/// Acknowledges a batch's records.
+fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option<i64>)>) {
+    let Outgoing {
+        topic,
+        partition,
+        batch,
+    } = out;
+    let n = batch.records.len();
+    let bytes = batch.bytes;
+    for (i, (record, tx)) in batch.records.into_iter().zip(batch.deliveries).enumerate() {
+        let (offset, timestamp) = match result {
+            Some((base, append_time)) if base >= 0 => {
+                (base + i as i64, append_time.unwrap_or(record.timestamp))
+            }
+            Some((_, append_time)) => (-1, append_time.unwrap_or(record.timestamp)),
+            None => (-1, record.timestamp),
+        };
+        let _ = tx.send(Ok(RecordMetadata {
+            topic: topic.clone(),
+            partition,
+            offset,
+            timestamp,
+        }));
+    }
+    inner
+        .partitioner
+        .on_batch_complete(&topic, partition, bytes);
+    finish(inner, &topic, partition, n, None);
+}
+
+/// Puts a failed batch back at the front of its queue, or fails its records when it
+/// may not be retried.
+fn retry_or_fail(inner: &Inner, mut out: Outgoing, error: ProduceError) {
+    let error = error.at(&out.topic, out.partition);
+    let config = &inner.config;
+    let expired = out.batch.created.elapsed() >= config.delivery_timeout;
+    out.batch.attempts += 1;
+    let retry = error.is_retriable()
+        && out.batch.attempts <= config.retries
+        && !expired
+        && config.acks != Acks::None;
+    if retry {
+        tracing::debug!(topic = %out.topic, partition = out.partition, attempt = out.batch.attempts, error = %error, "retrying a batch");
+        out.batch.last_error = Some(error);
+        let mut state = lock(&inner.state);
+        let q = state.queues.entry((out.topic, out.partition)).or_default();
+        q.batches.push_front(out.batch);
+        q.in_flight = false;
+        q.retry_at = Some(Instant::now() + config.retry_backoff);
+        drop(state);
+        inner.wake.notify_one();
+        return;
+    }
+    let error = if expired {
+        ProduceError::new(ProduceErrorKind::DeliveryTimeout(config.delivery_timeout))
+            .at(&out.topic, out.partition)
+    } else {
+        error
+    };
+    let n = out.batch.records.len();
+    for tx in out.batch.deliveries {
+        let _ = tx.send(Err(error.clone()));
+    }
+    finish(inner, &out.topic, out.partition, n, Some(()));
+}
+
+fn finish(inner: &Inner, topic: &str, partition: i32, records: usize, failed: Option<()>) {
+    {
+        let mut state = lock(&inner.state);
+        state.pending = state.pending.saturating_sub(records);
+        if let Some(q) = state.queues.get_mut(&(topic.to_string(), partition)) {
+            q.in_flight = false;
+            q.retry_at = None;
+            if failed.is_some() {
+                // With idempotence, the sequence of a failed batch is never reused: the
+                // next batch starts a new epoch's sequence to keep the broker's checks
+                // consistent (as the Java client resets on a fatal batch error).
+            }
+        }
+    }
+    inner.progress.notify_waiters();
+    inner.wake.notify_one();
+}

@@ -1,0 +1,164 @@
+//! Producer configuration. Fields name the Java client's property they match and their
+//! default; `validate` rejects impossible combinations before anything is sent.
+
+use crate::error::{ProduceError, ProduceErrorKind};
+use crate::partitioner::Partitioner;
+use kafka_protocol::compression::Compression;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `acks`: how many replicas must have a record before the broker answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// `acks=0`: no answer at all; offsets are unknown and nothing is retried.
+    None,
+    /// `acks=1`: the leader has it.
+    Leader,
+    /// `acks=all` (-1): every in-sync replica has it. The default, and required by
+    /// idempotence.
+    #[default]
+    All,
+}
+
+impl Acks {
+    /// The wire value.
+    pub fn code(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// How a producer batches, sends and retries.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ProducerConfig {
+    /// `acks`. Default [`Acks::All`].
+    pub acks: Acks,
+    /// `compression.type`. Default none.
+    pub compression: Compression,
+    /// `linger.ms`: how long a batch waits for more records. Default 5 ms.
+    pub linger: Duration,
+    /// `batch.size`: bytes after which a partition's batch is sent. Default 1 MiB.
+    pub batch_size: usize,
+    /// `max.request.size`: the largest Produce request, and so the largest record.
+    /// Default 1 MiB.
+    pub max_request_size: usize,
+    /// `max.in.flight.requests.per.connection`. Default 5.
+    pub max_in_flight: usize,
+    /// `buffer.memory`: bytes of records waiting to be sent; `send` waits and
+    /// `try_send` fails when full. Default 32 MiB.
+    pub buffer_memory: usize,
+    /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
+    pub request_timeout: Duration,
+    /// `delivery.timeout.ms`: a record not acknowledged by then fails. Default 120 s.
+    pub delivery_timeout: Duration,
+    /// `retries`. Default unlimited (bounded by `delivery_timeout`).
+    pub retries: u32,
+    /// `retry.backoff.ms`. Default 100 ms.
+    pub retry_backoff: Duration,
+    /// `enable.idempotence`: producer id, epoch and sequence numbers, so retries never
+    /// duplicate or reorder. Default true (needs `acks=all`).
+    pub idempotence: bool,
+    /// Create unknown topics (with the broker's default partitions). Default false.
+    pub auto_create_topics: bool,
+    /// The topic of every record (kafka-go `Writer.Topic`); when set, records must not
+    /// name one. Default none.
+    pub topic: Option<String>,
+    /// `partitioner.class` / librdkafka `partitioner`. Default murmur2 for keyed
+    /// records (the Java client's, librdkafka `murmur2_random`) and uniform sticky for
+    /// keyless ones (KIP-794).
+    pub partitioner: Option<Arc<dyn Partitioner>>,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            acks: Acks::All,
+            compression: Compression::None,
+            linger: Duration::from_millis(5),
+            batch_size: 1 << 20,
+            max_request_size: 1 << 20,
+            max_in_flight: 5,
+            buffer_memory: 32 << 20,
+            request_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(120),
+            retries: u32::MAX,
+            retry_backoff: Duration::from_millis(100),
+            idempotence: true,
+            auto_create_topics: false,
+            topic: None,
+            partitioner: None,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), ProduceError> {
+        let bad = |m: &str| Err(ProduceError::new(ProduceErrorKind::Config(m.to_string())));
+        if self.idempotence && self.acks != Acks::All {
+            return bad("idempotence needs acks=all (set idempotence=false for acks 0 or 1)");
+        }
+        if self.idempotence && self.max_in_flight > 5 {
+            return bad("idempotence allows at most 5 requests in flight per connection");
+        }
+        if self.max_in_flight == 0 {
+            return bad("max_in_flight must be at least 1");
+        }
+        if self.batch_size == 0 || self.max_request_size < 128 {
+            return bad("batch_size must be positive and max_request_size at least 128 bytes");
+        }
+        if self.buffer_memory < self.max_request_size {
+            return bad("buffer_memory must hold at least one max_request_size");
+        }
+        if self.request_timeout.is_zero() || self.delivery_timeout.is_zero() {
+            return bad("request_timeout and delivery_timeout must be positive");
+        }
+        if matches!(&self.topic, Some(t) if t.is_empty()) {
+            return bad("topic must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Sets `acks`.
+    pub fn with_acks(mut self, acks: Acks) -> Self {
+        self.acks = acks;
+        if acks != Acks::All {
+            self.idempotence = false;
+        }
+        self
+    }
+
+    /// Sets the compression codec.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets `linger`.
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// Sends every record to this topic.
+    pub fn with_topic(mut self, topic: impl Into<String>) -> Self {
+        self.topic = Some(topic.into());
+        self
+    }
+
+    /// Uses this partitioner.
+    pub fn with_partitioner(mut self, partitioner: Arc<dyn Partitioner>) -> Self {
+        self.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Turns idempotence on or off.
+    pub fn with_idempotence(mut self, on: bool) -> Self {
+        self.idempotence = on;
+        self
+    }
+}

@@ -1,0 +1,484 @@
+//! The producers against the in-process fake cluster (the default) or the cluster
+//! named by `KAFKA_BOOTSTRAP`; fault tests need the fake and run only there.
+
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use kafka_net::{Client, ClientConfig, KafkaClient, NewTopic};
+use kafka_producer::{
+    produce_many, Acks, BufferedProducer, Envelope, Message, ProduceErrorKind, Producer,
+    ProducerConfig, ProducerRecord, SimpleProducer, SimpleProducerConfig,
+};
+use kafka_protocol::compression::Compression;
+use kafka_protocol::{ApiKey, ErrorCode};
+use kafka_test::{FakeCluster, FakeClusterConfig, Fault, FaultAction, Times};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn fake(brokers: i32) -> FakeCluster {
+    FakeCluster::start(FakeClusterConfig::default().with_brokers(brokers))
+        .await
+        .unwrap()
+}
+
+async fn client(cluster: &FakeCluster) -> KafkaClient {
+    let mut config = ClientConfig::default();
+    config.request_timeout = Duration::from_secs(5);
+    KafkaClient::connect(&[cluster.bootstrap()], config)
+        .await
+        .unwrap()
+}
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("test timed out")
+}
+
+fn fast() -> ProducerConfig {
+    let mut c = ProducerConfig::default();
+    c.retry_backoff = Duration::from_millis(20);
+    c.delivery_timeout = Duration::from_secs(20);
+    c
+}
+
+/// (key, value) of a partition's log, in offset order, with offsets.
+fn log(cluster: &FakeCluster, topic: &str, partition: i32) -> Vec<(i64, String)> {
+    cluster
+        .records(topic, partition)
+        .into_iter()
+        .map(|r| {
+            (
+                r.offset,
+                String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn simple_producer_returns_base_offsets_and_retries() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("simple", 2);
+        let client: Arc<dyn Client> = Arc::new(client(&c).await);
+        let p = SimpleProducer::new(client.clone(), SimpleProducerConfig::default()).unwrap();
+        assert_eq!(
+            p.produce("simple", 1, vec![Message::new("a"), Message::new("b")])
+                .await
+                .unwrap(),
+            0
+        );
+        c.inject(
+            Fault::new(
+                ApiKey::Produce,
+                FaultAction::Error(ErrorCode::NotEnoughReplicas),
+            )
+            .times(Times::N(2)),
+        );
+        assert_eq!(
+            p.produce("simple", 1, vec![Message::new("c")])
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            log(&c, "simple", 1),
+            vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]
+        );
+        // Out of retries: the error names the partition.
+        c.inject(
+            Fault::new(
+                ApiKey::Produce,
+                FaultAction::Error(ErrorCode::NotEnoughReplicas),
+            )
+            .times(Times::Always),
+        );
+        let e = p
+            .produce("simple", 0, vec![Message::new("x")])
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::NotEnoughReplicas));
+        assert!(e.to_string().contains("simple/0"), "{e}");
+        c.clear_faults();
+        // acks=0: written, offset unknown.
+        let mut cfg = SimpleProducerConfig::default();
+        cfg.acks = 0;
+        let fire = SimpleProducer::new(client, cfg).unwrap();
+        assert_eq!(
+            fire.produce("simple", 0, vec![Message::new("z")])
+                .await
+                .unwrap(),
+            -1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(log(&c, "simple", 0), vec![(0, "z".into())]);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn produce_many_gathers_offsets_and_errors() {
+    within(async {
+        let c = fake(2).await;
+        c.create_topic("many", 3);
+        let client: Arc<dyn Client> = Arc::new(client(&c).await);
+        let p = SimpleProducer::new(client, SimpleProducerConfig::default()).unwrap();
+        let envelopes = vec![
+            Envelope {
+                topic: "many".into(),
+                partition: 0,
+                records: vec![Message::new("a")],
+            },
+            Envelope {
+                topic: "many".into(),
+                partition: 1,
+                records: vec![Message::new("b"), Message::new("c")],
+            },
+            Envelope {
+                topic: "many".into(),
+                partition: 0,
+                records: vec![Message::new("d")],
+            },
+            Envelope {
+                topic: "nope".into(),
+                partition: 0,
+                records: vec![Message::new("e")],
+            },
+        ];
+        let summary = produce_many(&p, envelopes).await;
+        assert_eq!(summary.offsets.get(&("many".into(), 0)), Some(&0));
+        assert_eq!(summary.offsets.get(&("many".into(), 1)), Some(&0));
+        assert_eq!(log(&c, "many", 0), vec![(0, "a".into()), (1, "d".into())]);
+        assert!(!summary.is_ok());
+        assert!(summary.errors.contains_key(&("nope".into(), 0)));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn buffered_producer_batches_keeps_order_and_reports_deliveries() {
+    within(async {
+        let c = fake(3).await;
+        c.create_topic("orders", 8);
+        let p = BufferedProducer::new(client(&c).await, fast().with_topic("orders")).unwrap();
+        let mut deliveries = Vec::new();
+        for i in 0..2000 {
+            let r = ProducerRecord::new(format!("v{i}"))
+                .with_key(format!("k{}", i % 50))
+                .with_header("n", i.to_string())
+                .with_timestamp(1_700_000_000_000 + i);
+            deliveries.push((i, p.send(r).await.unwrap()));
+        }
+        p.flush().await;
+        let mut per_partition: std::collections::BTreeMap<i32, Vec<(i64, i64)>> =
+            Default::default();
+        for (i, d) in deliveries {
+            let m = d.await.unwrap();
+            assert_eq!(m.topic, "orders");
+            assert_eq!(m.timestamp, 1_700_000_000_000 + i);
+            per_partition
+                .entry(m.partition)
+                .or_default()
+                .push((i, m.offset));
+        }
+        for (partition, sends) in &per_partition {
+            // Offsets follow send order within a partition.
+            let offsets: Vec<i64> = sends.iter().map(|(_, o)| *o).collect();
+            assert_eq!(
+                offsets,
+                (0..sends.len() as i64).collect::<Vec<_>>(),
+                "partition {partition}"
+            );
+            let stored = c.records("orders", *partition);
+            assert_eq!(stored.len(), sends.len());
+            for ((i, _), r) in sends.iter().zip(&stored) {
+                assert_eq!(r.value.as_deref(), Some(format!("v{i}").as_bytes()));
+                assert_eq!(
+                    r.headers[0].value.as_deref(),
+                    Some(i.to_string().as_bytes())
+                );
+                assert_eq!(r.timestamp, 1_700_000_000_000 + i);
+            }
+        }
+        assert!(per_partition.len() > 4, "keys spread over partitions");
+        // Fewer requests than records: batching.
+        assert!(
+            c.request_count(ApiKey::Produce) < 200,
+            "{} produce requests",
+            c.request_count(ApiKey::Produce)
+        );
+        p.close().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn every_codec_round_trips() {
+    within(async {
+        let c = fake(1).await;
+        let client = client(&c).await;
+        for (i, codec) in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let topic = format!("codec-{i}");
+            c.create_topic(&topic, 1);
+            let p = BufferedProducer::new(
+                client.clone(),
+                fast().with_topic(&topic).with_compression(codec),
+            )
+            .unwrap();
+            let results = p
+                .send_all((0..100).map(|n| {
+                    ProducerRecord::new(format!("{codec:?}-{n}")).with_key(format!("k{n}"))
+                }))
+                .await;
+            assert!(results.iter().all(|r| r.is_ok()));
+            let stored = log(&c, &topic, 0);
+            assert_eq!(stored.len(), 100);
+            assert_eq!(stored[99].1, format!("{codec:?}-99"));
+            p.close().await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn acknowledged_records_are_in_the_log_once_and_in_order_through_faults() {
+    within(async {
+        let mut c = fake(3).await;
+        c.create_topic("faults", 3);
+        let p = BufferedProducer::new(client(&c).await, fast().with_topic("faults")).unwrap();
+        let send_range = |p: BufferedProducer, from: i64, to: i64| async move {
+            let mut out = Vec::new();
+            for i in from..to {
+                let r = ProducerRecord::new(format!("{i}")).at_partition((i % 3) as i32);
+                out.push(p.send(r).await.unwrap());
+            }
+            out
+        };
+        let mut deliveries = send_range(p.clone(), 0, 300).await;
+        // Leader moved mid-stream.
+        let leader = c.leader("faults", 0).unwrap();
+        c.move_leader("faults", 0, (leader + 1) % 3);
+        deliveries.extend(send_range(p.clone(), 300, 600).await);
+        // Connections dropped, and NOT_ENOUGH_REPLICAS answers.
+        c.inject(Fault::new(ApiKey::Produce, FaultAction::DropConnection).times(Times::N(3)));
+        deliveries.extend(send_range(p.clone(), 600, 900).await);
+        c.inject(
+            Fault::new(
+                ApiKey::Produce,
+                FaultAction::Error(ErrorCode::NotEnoughReplicas),
+            )
+            .times(Times::N(5)),
+        );
+        deliveries.extend(send_range(p.clone(), 900, 1200).await);
+        // A broker restarted.
+        let victim = c.leader("faults", 1).unwrap();
+        c.stop_broker(victim).await;
+        let restart = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            c.restart_broker(victim).await.unwrap();
+            c
+        });
+        deliveries.extend(send_range(p.clone(), 1200, 1500).await);
+        let c = restart.await.unwrap();
+        p.flush().await;
+        let mut acked = Vec::new();
+        for d in deliveries {
+            if let Ok(m) = d.await {
+                acked.push(m);
+            }
+        }
+        assert_eq!(acked.len(), 1500, "every record acknowledged in the end");
+        for partition in 0..3 {
+            let values: Vec<i64> = log(&c, "faults", partition)
+                .into_iter()
+                .map(|(_, v)| v.parse().unwrap())
+                .collect();
+            let expected: Vec<i64> = (0..1500).filter(|i| i % 3 == partition as i64).collect();
+            assert_eq!(
+                values, expected,
+                "partition {partition}: exactly once, in order"
+            );
+        }
+        p.close().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error_and_loses_nothing_acknowledged() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("bad", 1);
+        let client = client(&c).await;
+        let p = BufferedProducer::new(client.clone(), fast().with_topic("bad")).unwrap();
+        let ok = p
+            .send(ProducerRecord::new("kept"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(ok.offset, 0);
+        // Oversized.
+        let big = ProducerRecord::new(vec![0u8; 2 << 20]);
+        let e = p.send(big).await.unwrap_err();
+        assert!(
+            matches!(e.kind(), ProduceErrorKind::RecordTooLarge { .. }),
+            "{e}"
+        );
+        // Topic on both sides.
+        let e = p
+            .send(ProducerRecord::new("x").to("other"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), ProduceErrorKind::AmbiguousTopic(_)),
+            "{e}"
+        );
+        // No such partition.
+        let e = p
+            .send(ProducerRecord::new("x").at_partition(7))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), ProduceErrorKind::NoSuchPartition { .. }),
+            "{e}"
+        );
+        // Unknown topic without auto-create; with it, created.
+        let free = BufferedProducer::new(client.clone(), fast()).unwrap();
+        let e = free
+            .send(ProducerRecord::new("x").to("missing"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::UnknownTopicOrPartition), "{e}");
+        let mut auto = fast();
+        auto.auto_create_topics = true;
+        let creating = BufferedProducer::new(client.clone(), auto).unwrap();
+        creating
+            .send(ProducerRecord::new("x").to("created"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        // Invalid config.
+        let e = BufferedProducer::new(
+            client.clone(),
+            fast().with_acks(Acks::Leader).with_idempotence(true),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("idempotence needs acks=all"), "{e}");
+        // After close.
+        p.close().await;
+        let e = p.send(ProducerRecord::new("late")).await.unwrap_err();
+        assert!(matches!(e.kind(), ProduceErrorKind::Closed));
+        assert_eq!(log(&c, "bad", 0), vec![(0, "kept".into())]);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_full_buffer_makes_try_send_fail_and_send_wait() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("full", 1);
+        let mut config = fast().with_topic("full");
+        config.buffer_memory = 1 << 20;
+        config.max_request_size = 1 << 20;
+        config.linger = Duration::from_secs(30);
+        config.batch_size = 8 << 20;
+        let p = BufferedProducer::new(client(&c).await, config).unwrap();
+        // Hold the broker back so nothing drains.
+        c.inject(
+            Fault::new(
+                ApiKey::Produce,
+                FaultAction::Delay(Duration::from_millis(500)),
+            )
+            .times(Times::Always),
+        );
+        let value = Bytes::from(vec![7u8; 100 << 10]);
+        let mut sent = Vec::new();
+        let full = loop {
+            match p.try_send(ProducerRecord::new(value.clone())).await {
+                Ok(d) => sent.push(d),
+                Err(e) => break e,
+            }
+            assert!(sent.len() < 50, "the buffer never filled");
+        };
+        assert!(
+            matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
+            "{full}"
+        );
+        // send waits for room, then succeeds once the batch drains.
+        let waited = tokio::spawn({
+            let p = p.clone();
+            let value = value.clone();
+            async move {
+                p.send(ProducerRecord::new(value))
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap()
+            }
+        });
+        p.flush().await;
+        waited.await.unwrap();
+        for d in sent {
+            d.await.unwrap();
+        }
+        c.clear_faults();
+        p.close().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn against_the_named_cluster_when_there_is_one() {
+    // The producer against a real broker (KAFKA_BOOTSTRAP), or the fake.
+    within(async {
+        let (bootstrap, _fake) = match std::env::var("KAFKA_BOOTSTRAP") {
+            Ok(b) => (b, None),
+            Err(_) => {
+                let f = fake(1).await;
+                (f.bootstrap(), Some(f))
+            }
+        };
+        let client = KafkaClient::connect(&[bootstrap.as_str()], ClientConfig::default())
+            .await
+            .unwrap();
+        let topic = format!("producer-{}", std::process::id());
+        client
+            .create_topics(vec![NewTopic::new(&topic, 2)])
+            .await
+            .unwrap();
+        let p = BufferedProducer::new(client.clone(), fast().with_topic(&topic)).unwrap();
+        let results = p
+            .send_all(
+                (0..500)
+                    .map(|i| ProducerRecord::new(format!("{i}")).with_key(format!("{}", i % 7))),
+            )
+            .await;
+        let mut offsets: std::collections::BTreeMap<i32, Vec<i64>> = Default::default();
+        for r in results {
+            let m = r.unwrap();
+            offsets.entry(m.partition).or_default().push(m.offset);
+        }
+        for (partition, o) in offsets {
+            assert_eq!(
+                o,
+                (0..o.len() as i64).collect::<Vec<_>>(),
+                "partition {partition}"
+            );
+        }
+        p.close().await;
+    })
+    .await
+}
