@@ -59,3 +59,4 @@ if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
 fi
 echo "== cargo test (integration suites against the broker at $KAFKA_BOOTSTRAP)"
 cargo test -q -p kafka-net --test broker --test broker_lifecycle -- --include-ignored
+cargo test -q -p kafka-producer --test producer -- against_the_named_cluster
