@@ -2,10 +2,16 @@
 //! expectation per call: what a method is called with, how often, in which order, and
 //! what it answers.
 //!
-//! Today this is [`MockClient`], a mock of [`kafka_net::Client`]. Mocks of the producer,
-//! consumer and group traits will join it as those crates land. The extension trait
-//! [`kafka_net::ClientExt`] needs no mock: its typed `request` goes through
-//! [`kafka_net::Client::send`], so `expect_send` answers it.
+//! - [`MockClient`], a mock of [`kafka_net::Client`]. The extension trait
+//!   [`kafka_net::ClientExt`] needs no mock: its typed `request` goes through
+//!   [`kafka_net::Client::send`], so `expect_send` answers it.
+//! - [`MockProducer`], a mock of [`kafka_producer::Producer`] (the simple producer's
+//!   `produce(topic, partition, records)`), for code that takes `&dyn Producer` or
+//!   `Box<dyn Producer>`, such as [`kafka_producer::produce_many`]. The batching
+//!   [`kafka_producer::BufferedProducer`] is a concrete type over a real client; test
+//!   code that uses it against [`crate::FakeCluster`] instead.
+//!
+//! Mocks of the consumer and group traits will join these as those crates land.
 //!
 //! For a client whose behaviour is state rather than expectations (topics, offsets,
 //! scripted errors), see [`crate::scripted::ScriptedClient`].
@@ -27,9 +33,29 @@
 //! assert_eq!(client.partition_count("orders").await.ok(), Some(3));
 //! # }
 //! ```
+//!
+//! ```
+//! use kafka_producer::{Message, Producer};
+//! use kafka_test::mock::MockProducer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mut mock = MockProducer::new();
+//! mock.expect_produce()
+//!     .withf(|topic, partition, records| {
+//!         topic == "orders" && *partition == 2 && records.len() == 1
+//!     })
+//!     .times(1)
+//!     .returning(|_, _, _| Ok(41));
+//! let producer: Box<dyn Producer> = Box::new(mock);
+//! let offset = producer.produce("orders", 2, vec![Message::new("a")]).await;
+//! assert_eq!(offset.ok(), Some(41));
+//! # }
+//! ```
 
 use async_trait::async_trait;
 use kafka_net::{ClusterMetadata, MetricsSnapshot, NewTopic, Result, TimestampOffset};
+use kafka_producer::{Message, ProduceError};
 use kafka_protocol::{RequestKind, ResponseKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,10 +94,34 @@ mockall::mock! {
     }
 }
 
+mockall::mock! {
+    /// A [`mockall`] mock of [`kafka_producer::Producer`]: `MockProducer::new()`, then
+    /// `expect_produce()` per call (or group of calls) the code under test makes, with
+    /// optional `with`/`withf` matchers on (topic, partition, records), `times`,
+    /// `in_sequence`, and a `returning` closure giving the first record's offset or a
+    /// [`ProduceError`]. A call nobody expected panics, and so does a `times` left
+    /// unmet when the mock drops.
+    ///
+    /// `MockProducer` is `Send + Sync`; hand it over as `Box<dyn Producer>`,
+    /// `Arc<dyn Producer>` or `&dyn Producer`.
+    pub Producer {}
+
+    #[async_trait]
+    impl kafka_producer::Producer for Producer {
+        async fn produce(
+            &self,
+            topic: &str,
+            partition: i32,
+            records: Vec<Message>,
+        ) -> std::result::Result<i64, ProduceError>;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kafka_net::Client;
+    use kafka_producer::Producer;
 
     fn assert_send_sync<T: Send + Sync + 'static>() {}
 
@@ -79,5 +129,11 @@ mod tests {
     fn mock_is_a_shareable_client() {
         assert_send_sync::<MockClient>();
         let _boxed: Box<dyn Client> = Box::new(MockClient::new());
+    }
+
+    #[test]
+    fn mock_is_a_shareable_producer() {
+        assert_send_sync::<MockProducer>();
+        let _boxed: Box<dyn Producer> = Box::new(MockProducer::new());
     }
 }

@@ -1,12 +1,14 @@
-//! The client doubles, `mock::MockClient` and `scripted::ScriptedClient`, driving code
-//! written against `&dyn Client`.
+//! The test doubles: `mock::MockClient` and `scripted::ScriptedClient` driving code
+//! written against `&dyn Client`, and `mock::MockProducer` driving code written against
+//! `&dyn Producer`.
 
 #![allow(clippy::unwrap_used)]
 
 use kafka_net::{Client, ClientExt, Error, ErrorKind, MetricsSnapshot, NewTopic, Result};
+use kafka_producer::{produce_many, Envelope, Message, ProduceError, ProduceErrorKind, Producer};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
 use kafka_protocol::{ApiKey, ErrorCode, RequestKind, ResponseKind, StrBytes};
-use kafka_test::mock::MockClient;
+use kafka_test::mock::{MockClient, MockProducer};
 use kafka_test::scripted::{Call, ScriptedClient};
 use mockall::predicate::eq;
 use mockall::Sequence;
@@ -411,6 +413,109 @@ async fn scripted_metadata_is_the_snapshot_set() {
         client.fail_next(ApiKey::Metadata, broker(ErrorCode::LeaderNotAvailable));
         assert!(client.refresh_metadata().await.unwrap_err().is_retriable());
         assert_eq!(*client.refresh_metadata().await.unwrap(), metadata);
+    })
+    .await;
+}
+
+// ---- MockProducer ----------------------------------------------------------------
+
+fn envelope(topic: &str, partition: i32, values: &[&'static str]) -> Envelope {
+    Envelope {
+        topic: topic.into(),
+        partition,
+        records: values.iter().map(|v| Message::new(*v)).collect(),
+    }
+}
+
+fn values(records: &[Message]) -> Vec<&[u8]> {
+    records
+        .iter()
+        .map(|m| m.value.as_deref().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn mock_producer_answers_as_a_boxed_producer() {
+    within(async {
+        let mut mock = MockProducer::new();
+        mock.expect_produce()
+            .withf(|topic, partition, records| {
+                topic == "orders" && *partition == 2 && values(records) == [b"a", b"b"]
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(41));
+        mock.expect_produce()
+            .withf(|topic, _, _| topic == "audit")
+            .times(1)
+            .returning(|topic, partition, _| {
+                Err(ProduceError::new(ProduceErrorKind::Broker {
+                    code: ErrorCode::TopicAuthorizationFailed,
+                    message: None,
+                })
+                .at(topic, partition))
+            });
+        let producer: Box<dyn Producer> = Box::new(mock);
+        let offset = producer
+            .produce("orders", 2, vec![Message::new("a"), Message::new("b")])
+            .await
+            .unwrap();
+        assert_eq!(offset, 41);
+        let err = producer
+            .produce("audit", 0, vec![Message::new("x").with_key("k")])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::TopicAuthorizationFailed));
+        assert!(!err.is_retriable());
+        assert_eq!((err.topic(), err.partition()), (Some("audit"), Some(0)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mock_producer_drives_produce_many() {
+    within(async {
+        // orders/0 gets two envelopes, one after the other and in order; orders/1 fails
+        // with a retriable error, which produce_many reports without retrying.
+        let mut seq = Sequence::new();
+        let mut mock = MockProducer::new();
+        mock.expect_produce()
+            .withf(|t, p, r| t == "orders" && *p == 0 && values(r) == [b"a"])
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(10));
+        mock.expect_produce()
+            .withf(|t, p, r| t == "orders" && *p == 0 && values(r) == [b"c", b"d"])
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(11));
+        mock.expect_produce()
+            .withf(|t, p, _| t == "orders" && *p == 1)
+            .times(1)
+            .returning(|t, p, _| {
+                Err(
+                    ProduceError::from_code(ErrorCode::NotEnoughReplicas.code(), None)
+                        .unwrap()
+                        .at(t, p),
+                )
+            });
+        let producer: Box<dyn Producer> = Box::new(mock);
+        let summary = produce_many(
+            producer.as_ref(),
+            vec![
+                envelope("orders", 0, &["a"]),
+                envelope("orders", 1, &["b"]),
+                envelope("orders", 0, &["c", "d"]),
+            ],
+        )
+        .await;
+        assert!(!summary.is_ok());
+        assert_eq!(
+            summary.offsets,
+            BTreeMap::from([(("orders".to_string(), 0), 10)])
+        );
+        let err = &summary.errors[&("orders".to_string(), 1)];
+        assert_eq!(err.code(), Some(ErrorCode::NotEnoughReplicas));
+        assert!(err.is_retriable());
     })
     .await;
 }
