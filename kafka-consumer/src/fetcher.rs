@@ -1,0 +1,764 @@
+use std::sync::Arc;
+
+/// Where a consumer starts reading a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOffset {
+    /// The oldest record still in the log (`auto.offset.reset=earliest`).
+    Earliest,
+    /// After the newest record (`latest`): only records written from now on.
+    Latest,
+    /// This exact offset.
+    Offset(i64),
+    /// The first record at or after this timestamp (milliseconds), else the end.
+    Timestamp(i64),
+}
+
+/// What to do when the fetch offset is outside the log (OFFSET_OUT_OF_RANGE).
+#[derive(Clone, Default)]
+pub enum OffsetReset {
+    /// Move to the oldest record (the default, as the Dart client).
+    #[default]
+    Earliest,
+    /// Move to the end of the log.
+    Latest,
+    /// Report an error for the partition and stop fetching it until it is given a
+    /// new offset.
+    Error,
+    /// Ask a function (sarama-consumer's `OffsetOutOfRange`): given the topic,
+    /// partition, the offset that was out of range and the log's (start, end), the
+    /// offset to resume at, or `None` to fail as [`OffsetReset::Error`].
+    Custom(ResetFn),
+}
+
+/// The function of [`OffsetReset::Custom`].
+pub type ResetFn = Arc<dyn Fn(&str, i32, i64, (i64, i64)) -> Option<i64> + Send + Sync>;
+
+impl std::fmt::Debug for OffsetReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OffsetReset::Earliest => f.write_str("Earliest"),
+            OffsetReset::Latest => f.write_str("Latest"),
+            OffsetReset::Error => f.write_str("Error"),
+            OffsetReset::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The fetcher.
+
+use crate::error::{ConsumeError, ConsumeErrorKind};
+use crate::fetch::{extract_records, FetchOptions};
+use kafka_net::{BrokerInfo, Client, KafkaClient, Purpose};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::records::Record;
+use kafka_protocol::{ApiKey, ErrorCode, Uuid};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+
+/// How a [`Fetcher`] fetches.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FetcherConfig {
+    /// Per-partition fetch settings (`fetch.max.wait.ms`, `fetch.min.bytes`,
+    /// `max.partition.fetch.bytes`, `isolation.level`, `check.crcs`).
+    pub fetch: FetchOptions,
+    /// `fetch.max.bytes`: the most one Fetch response may carry. Default 50 MiB.
+    pub max_bytes: i32,
+    /// Bytes of fetched records held before they are consumed; fetching pauses while
+    /// the buffer is full (librdkafka `queued.max.messages.kbytes`). Default 64 MiB.
+    pub prefetch_bytes: usize,
+    /// What to do with an out-of-range offset. Default earliest.
+    pub offset_reset: OffsetReset,
+    /// Use incremental fetch sessions (KIP-227) with brokers that offer them.
+    /// Default true.
+    pub sessions: bool,
+    /// Skip records older than this (sarama-consumer `NoOlderThan`). Default none.
+    pub max_message_age: Option<Duration>,
+    /// Wait after a failed fetch before the next. Default 100 ms.
+    pub retry_backoff: Duration,
+}
+
+impl Default for FetcherConfig {
+    fn default() -> Self {
+        FetcherConfig {
+            fetch: FetchOptions::default(),
+            max_bytes: 50 << 20,
+            prefetch_bytes: 64 << 20,
+            offset_reset: OffsetReset::Earliest,
+            sessions: true,
+            max_message_age: None,
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Records fetched from one partition.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FetchedBatch {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The records, in offset order.
+    pub records: Vec<Record>,
+    /// The partition's high watermark when fetched.
+    pub high_watermark: i64,
+    generation: u64,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    start: StartOffset,
+    /// Next offset to fetch; `None` until the start is resolved.
+    position: Option<i64>,
+    /// Bumped by every seek, so results fetched before it are dropped.
+    generation: u64,
+    paused: bool,
+    failed: bool,
+    high_watermark: i64,
+    /// Offset after the last record handed to the consumer.
+    consumed: Option<i64>,
+}
+
+enum Item {
+    Batch(FetchedBatch),
+    Error(ConsumeError),
+}
+
+struct Inner {
+    client: KafkaClient,
+    config: FetcherConfig,
+    partitions: Mutex<BTreeMap<(String, i32), PartitionState>>,
+    workers: Mutex<HashMap<i32, tokio::task::AbortHandle>>,
+    wake: Notify,
+    buffer: Arc<Semaphore>,
+    closed: AtomicBool,
+    tx: mpsc::UnboundedSender<Item>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Fetches many partitions: one task per broker keeps one Fetch outstanding for all
+/// the partitions that broker leads (moving them when leaders change), with an
+/// incremental fetch session; fetched records wait in a buffer bounded in bytes.
+pub struct Fetcher {
+    inner: Arc<Inner>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Item>>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::Release);
+        for (_, w) in lock(&self.inner.workers).drain() {
+            w.abort();
+        }
+    }
+}
+
+impl Fetcher {
+    /// A fetcher over a connected client; nothing is fetched until partitions are
+    /// assigned.
+    pub fn new(client: KafkaClient, config: FetcherConfig) -> Result<Self, ConsumeError> {
+        if config.fetch.max_bytes <= 0 || config.max_bytes <= 0 {
+            return Err(ConsumeErrorKind::Config("fetch sizes must be positive".into()).into());
+        }
+        if config.prefetch_bytes < config.fetch.max_bytes as usize {
+            return Err(ConsumeErrorKind::Config(
+                "prefetch_bytes must hold at least one partition's fetch".into(),
+            )
+            .into());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            buffer: Arc::new(Semaphore::new(config.prefetch_bytes)),
+            client,
+            config,
+            partitions: Mutex::new(BTreeMap::new()),
+            workers: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            tx,
+        });
+        tokio::spawn(supervise(Arc::downgrade(&inner)));
+        Ok(Fetcher {
+            inner,
+            rx: tokio::sync::Mutex::new(rx),
+        })
+    }
+
+    /// Starts fetching a partition from `start`.
+    pub fn assign(&self, topic: &str, partition: i32, start: StartOffset) {
+        let position = match start {
+            StartOffset::Offset(o) => Some(o),
+            _ => None,
+        };
+        lock(&self.inner.partitions).insert(
+            (topic.to_string(), partition),
+            PartitionState {
+                start,
+                position,
+                generation: 0,
+                paused: false,
+                failed: false,
+                high_watermark: -1,
+                consumed: position,
+            },
+        );
+        self.inner.wake.notify_waiters();
+    }
+
+    /// Stops fetching a partition; its buffered records are dropped.
+    pub fn unassign(&self, topic: &str, partition: i32) {
+        lock(&self.inner.partitions).remove(&(topic.to_string(), partition));
+        self.inner.wake.notify_waiters();
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        lock(&self.inner.partitions).keys().cloned().collect()
+    }
+
+    /// Moves a partition to `offset`; records fetched before are dropped. Also clears
+    /// an out-of-range failure.
+    pub fn seek(&self, topic: &str, partition: i32, offset: i64) {
+        if let Some(p) = lock(&self.inner.partitions).get_mut(&(topic.to_string(), partition)) {
+            p.position = Some(offset);
+            p.consumed = Some(offset);
+            p.generation += 1;
+            p.failed = false;
+        }
+        self.inner.wake.notify_waiters();
+    }
+
+    /// Pauses or resumes fetching a partition.
+    pub fn set_paused(&self, topic: &str, partition: i32, paused: bool) {
+        if let Some(p) = lock(&self.inner.partitions).get_mut(&(topic.to_string(), partition)) {
+            p.paused = paused;
+        }
+        self.inner.wake.notify_waiters();
+    }
+
+    /// The offset after the last record the consumer was given (where it would resume).
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        lock(&self.inner.partitions)
+            .get(&(topic.to_string(), partition))
+            .and_then(|p| p.consumed.or(p.position))
+    }
+
+    /// The partition's high watermark as of the last fetch (-1 before one).
+    pub fn high_watermark(&self, topic: &str, partition: i32) -> i64 {
+        lock(&self.inner.partitions)
+            .get(&(topic.to_string(), partition))
+            .map_or(-1, |p| p.high_watermark)
+    }
+
+    /// The next batch of records (or a partition's error); `None` once closed.
+    /// Cancel-safe: a dropped call loses nothing.
+    pub async fn next_batch(&self) -> Option<Result<FetchedBatch, ConsumeError>> {
+        let mut rx = self.rx.lock().await;
+        loop {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            let item = tokio::select! {
+                item = rx.recv() => item?,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+            };
+            match item {
+                Item::Error(e) => return Some(Err(e)),
+                Item::Batch(batch) => {
+                    let mut parts = lock(&self.inner.partitions);
+                    let Some(p) = parts.get_mut(&(batch.topic.clone(), batch.partition)) else {
+                        continue;
+                    };
+                    if p.generation != batch.generation {
+                        continue;
+                    }
+                    if let Some(last) = batch.records.last() {
+                        p.consumed = Some(last.offset + 1);
+                    }
+                    return Some(Ok(batch));
+                }
+            }
+        }
+    }
+
+    /// Stops every fetch; `next_batch` returns `None`.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        for (_, w) in lock(&self.inner.workers).drain() {
+            w.abort();
+        }
+        self.inner.wake.notify_waiters();
+    }
+
+    /// The client the fetcher uses.
+    pub fn client(&self) -> &KafkaClient {
+        &self.inner.client
+    }
+}
+
+/// Starts a worker for every broker that leads an assigned partition.
+async fn supervise(inner: std::sync::Weak<Inner>) {
+    loop {
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let wanted: Vec<(String, i32)> = lock(&inner.partitions)
+            .iter()
+            .filter(|(_, p)| !p.failed)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut leaders = Vec::new();
+        for (topic, partition) in &wanted {
+            match inner.client.leader(topic, *partition).await {
+                Ok(b) => leaders.push(b),
+                // The topic or partition does not exist (or no longer): say so once,
+                // and stop fetching it until it is assigned or moved again.
+                Err(e) if e.code() == Some(ErrorCode::UnknownTopicOrPartition) => {
+                    if let Some(p) = lock(&inner.partitions).get_mut(&(topic.clone(), *partition)) {
+                        p.failed = true;
+                    }
+                    let _ = inner
+                        .tx
+                        .send(Item::Error(ConsumeError::from(e).at(topic, *partition)));
+                }
+                Err(_) => {}
+            }
+        }
+        {
+            let mut workers = lock(&inner.workers);
+            workers.retain(|_, w| !w.is_finished());
+            for broker in leaders {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    workers.entry(broker.node_id)
+                {
+                    let task = tokio::spawn(worker(inner.clone(), broker.clone()));
+                    slot.insert(task.abort_handle());
+                }
+            }
+        }
+        let wake = inner.wake.notified();
+        let _ = tokio::time::timeout(Duration::from_millis(250), wake).await;
+    }
+}
+
+/// A broker's fetch session (KIP-227).
+#[derive(Default)]
+struct Session {
+    id: i32,
+    epoch: i32,
+    /// What the broker has: fetch offset per partition.
+    sent: HashMap<(String, i32), i64>,
+}
+
+impl Session {
+    fn reset(&mut self) {
+        *self = Session::default();
+    }
+}
+
+/// Resolves `StartOffset`s and applies the out-of-range policy.
+async fn resolve(
+    inner: &Inner,
+    topic: &str,
+    partition: i32,
+    start: StartOffset,
+) -> Result<i64, ConsumeError> {
+    let c = &inner.client;
+    let at = |e: kafka_net::Error| ConsumeError::from(e).at(topic, partition);
+    match start {
+        StartOffset::Offset(o) => Ok(o),
+        StartOffset::Earliest => c.offset_earliest(topic, partition).await.map_err(at),
+        StartOffset::Latest => c.offset_latest(topic, partition).await.map_err(at),
+        StartOffset::Timestamp(ts) => match c
+            .offsets_for_times(topic, partition, ts)
+            .await
+            .map_err(at)?
+        {
+            Some(found) => Ok(found.offset),
+            None => c.offset_latest(topic, partition).await.map_err(at),
+        },
+    }
+}
+
+/// A partition a worker fetches: key, position, start, generation.
+type Wanted = ((String, i32), Option<i64>, StartOffset, u64);
+
+async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
+    let mut session = Session::default();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let wake = inner.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        // The partitions this broker leads now.
+        let metadata = match inner.client.metadata().await {
+            Ok(m) => m,
+            Err(_) => {
+                tokio::time::sleep(inner.config.retry_backoff).await;
+                continue;
+            }
+        };
+        let mine: Vec<Wanted> = lock(&inner.partitions)
+            .iter()
+            .filter(|(_, p)| !p.paused && !p.failed)
+            .filter(|((t, p), _)| {
+                metadata
+                    .leader(t, *p)
+                    .is_some_and(|b| b.node_id == broker.node_id)
+            })
+            .map(|(k, p)| (k.clone(), p.position, p.start, p.generation))
+            .collect();
+        if mine.is_empty() {
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(5) {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), wake).await;
+            continue;
+        }
+        idle_since = None;
+        // Resolve start offsets first.
+        let mut fetchable = Vec::new();
+        for ((topic, partition), position, start, generation) in mine {
+            let position = match position {
+                Some(p) => p,
+                None => match resolve(&inner, &topic, partition, start).await {
+                    Ok(p) => {
+                        let mut parts = lock(&inner.partitions);
+                        match parts.get_mut(&(topic.clone(), partition)) {
+                            Some(s) if s.generation == generation => {
+                                s.position = Some(p);
+                                s.consumed.get_or_insert(p);
+                            }
+                            _ => continue,
+                        }
+                        p
+                    }
+                    Err(e) => {
+                        tracing::debug!(%topic, partition, error = %e, "cannot resolve the start offset");
+                        continue;
+                    }
+                },
+            };
+            fetchable.push((topic, partition, position, generation));
+        }
+        // Wait while the buffer is full.
+        if inner.buffer.available_permits() < inner.config.fetch.max_bytes as usize {
+            let _ = tokio::time::timeout(Duration::from_millis(50), wake).await;
+            continue;
+        }
+        if let Err(e) = fetch_once(&inner, &broker, &mut session, &metadata, fetchable).await {
+            tracing::debug!(broker = %broker.addr(), error = %e, "fetch failed");
+            session.reset();
+            let _ = inner.client.refresh_metadata().await;
+            tokio::time::sleep(inner.config.retry_backoff).await;
+        }
+    }
+}
+
+async fn fetch_once(
+    inner: &Arc<Inner>,
+    broker: &BrokerInfo,
+    session: &mut Session,
+    metadata: &kafka_net::ClusterMetadata,
+    fetchable: Vec<(String, i32, i64, u64)>,
+) -> Result<(), ConsumeError> {
+    let conn = inner.client.connection(broker, Purpose::Fetch).await?;
+    let version = conn.versions().version_for(ApiKey::Fetch)?;
+    let use_sessions = inner.config.sessions && version >= 7;
+    if !use_sessions {
+        session.reset();
+    }
+    let by_id = version >= 13;
+    let topic_id = |t: &str| metadata.topics.get(t).map_or(Uuid::NIL, |i| i.id);
+    let opts = &inner.config.fetch;
+    // Full fetch: every partition. Incremental: only those whose offset changed, and
+    // the ones no longer wanted as forgotten.
+    let incremental = use_sessions && session.id != 0;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (topic, partition, position, _) in &fetchable {
+        if incremental && session.sent.get(&(topic.clone(), *partition)) == Some(position) {
+            continue;
+        }
+        let p = FetchPartition {
+            partition: *partition,
+            fetch_offset: *position,
+            partition_max_bytes: opts.max_bytes,
+            log_start_offset: -1,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| {
+            if by_id {
+                t.topic_id == topic_id(topic)
+            } else {
+                t.topic.as_str() == topic
+            }
+        }) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(FetchTopic {
+                topic: if by_id {
+                    Default::default()
+                } else {
+                    topic.clone().into()
+                },
+                topic_id: if by_id { topic_id(topic) } else { Uuid::NIL },
+                partitions: vec![p],
+                ..Default::default()
+            }),
+        }
+    }
+    let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+    if incremental {
+        for (topic, partition) in session.sent.keys() {
+            if !fetchable
+                .iter()
+                .any(|(t, p, _, _)| t == topic && p == partition)
+            {
+                match forgotten.iter_mut().find(|f| f.topic.as_str() == topic) {
+                    Some(f) => f.partitions.push(*partition),
+                    None => forgotten.push(ForgottenTopic {
+                        topic: if by_id {
+                            Default::default()
+                        } else {
+                            topic.clone().into()
+                        },
+                        topic_id: if by_id { topic_id(topic) } else { Uuid::NIL },
+                        partitions: vec![*partition],
+                        ..Default::default()
+                    }),
+                }
+            }
+        }
+    }
+    let request = FetchRequest {
+        replica_id: -1,
+        max_wait_ms: opts.max_wait.as_millis().min(i32::MAX as u128) as i32,
+        min_bytes: opts.min_bytes,
+        max_bytes: inner.config.max_bytes,
+        isolation_level: opts.isolation.code(),
+        session_id: if use_sessions { session.id } else { 0 },
+        session_epoch: if use_sessions { session.epoch } else { -1 },
+        topics,
+        forgotten_topics_data: forgotten,
+        ..Default::default()
+    };
+    let response = conn.send_version(&request, version).await?;
+    let top = ErrorCode::from(response.error_code);
+    if matches!(
+        top,
+        ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+    ) {
+        // Evicted or out of step: start over with a full fetch.
+        session.reset();
+        return Ok(());
+    }
+    if !top.is_ok() {
+        return Err(ConsumeErrorKind::Broker(top).into());
+    }
+    if use_sessions {
+        if session.id == 0 && response.session_id == 0 {
+            // The broker would not open a session: full fetches from now on.
+        } else {
+            if session.id == 0 {
+                session.id = response.session_id;
+                session.epoch = 0;
+            }
+            session.epoch = if session.epoch >= i32::MAX - 1 {
+                1
+            } else {
+                session.epoch + 1
+            };
+            session.sent = fetchable
+                .iter()
+                .map(|(t, p, o, _)| ((t.clone(), *p), *o))
+                .collect();
+        }
+    }
+    let mut refresh = false;
+    for t in &response.responses {
+        let topic = if by_id {
+            match metadata.topic_name(&t.topic_id) {
+                Some(n) => n.to_string(),
+                None => continue,
+            }
+        } else {
+            t.topic.to_string()
+        };
+        for p in &t.partitions {
+            let Some((_, _, position, generation)) = fetchable
+                .iter()
+                .find(|(tt, pp, _, _)| *tt == topic && *pp == p.partition_index)
+            else {
+                continue;
+            };
+            let code = ErrorCode::from(p.error_code);
+            match code {
+                ErrorCode::None => {}
+                ErrorCode::OffsetOutOfRange => {
+                    out_of_range(
+                        inner,
+                        &topic,
+                        p.partition_index,
+                        *position,
+                        *generation,
+                        (p.log_start_offset, p.high_watermark),
+                    )
+                    .await;
+                    continue;
+                }
+                ErrorCode::NotLeaderOrFollower
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::UnknownTopicId => {
+                    refresh = true;
+                    continue;
+                }
+                other => {
+                    let e = ConsumeError::new(ConsumeErrorKind::Broker(other))
+                        .at(&topic, p.partition_index);
+                    if !other.is_retriable() {
+                        let _ = inner.tx.send(Item::Error(e));
+                    }
+                    continue;
+                }
+            }
+            let bytes = p.records.clone().unwrap_or_default();
+            let aborted = p.aborted_transactions.clone().unwrap_or_default();
+            let (mut records, next) =
+                match extract_records(&bytes, *position, opts.isolation, &aborted, opts.verify_crc)
+                {
+                    Ok(r) => r,
+                    Err(source) => {
+                        let e = ConsumeError::new(ConsumeErrorKind::Corrupt {
+                            offset: *position,
+                            source,
+                        })
+                        .at(&topic, p.partition_index);
+                        let _ = inner.tx.send(Item::Error(e));
+                        // Stop this partition until it is moved (seek) past the bad data.
+                        if let Some(s) =
+                            lock(&inner.partitions).get_mut(&(topic.clone(), p.partition_index))
+                        {
+                            if s.generation == *generation {
+                                s.failed = true;
+                            }
+                        }
+                        continue;
+                    }
+                };
+            if let Some(age) = inner.config.max_message_age {
+                let oldest = crate::fetch::now_ms() - age.as_millis() as i64;
+                records.retain(|r| r.timestamp >= oldest);
+            }
+            let size: usize = bytes.len().max(1);
+            {
+                let mut parts = lock(&inner.partitions);
+                let Some(s) = parts.get_mut(&(topic.clone(), p.partition_index)) else {
+                    continue;
+                };
+                if s.generation != *generation || s.position != Some(*position) {
+                    continue;
+                }
+                s.position = Some(next);
+                s.high_watermark = p.high_watermark;
+            }
+            if records.is_empty() {
+                continue;
+            }
+            let permits = size.min(inner.config.prefetch_bytes) as u32;
+            let permit = inner.buffer.clone().acquire_many_owned(permits).await.ok();
+            let _ = inner.tx.send(Item::Batch(FetchedBatch {
+                topic: topic.clone(),
+                partition: p.partition_index,
+                records,
+                high_watermark: p.high_watermark,
+                generation: *generation,
+                _permit: permit,
+            }));
+        }
+    }
+    if refresh {
+        let _ = inner.client.refresh_metadata().await;
+        inner.wake.notify_waiters();
+    }
+    Ok(())
+}
+
+/// Applies the out-of-range policy to a partition.
+async fn out_of_range(
+    inner: &Inner,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    generation: u64,
+    log: (i64, i64),
+) {
+    let target = match &inner.config.offset_reset {
+        OffsetReset::Earliest => resolve(inner, topic, partition, StartOffset::Earliest)
+            .await
+            .ok(),
+        OffsetReset::Latest => resolve(inner, topic, partition, StartOffset::Latest)
+            .await
+            .ok(),
+        OffsetReset::Error => None,
+        OffsetReset::Custom(f) => f(topic, partition, offset, log),
+    };
+    let mut parts = lock(&inner.partitions);
+    let Some(s) = parts.get_mut(&(topic.to_string(), partition)) else {
+        return;
+    };
+    if s.generation != generation {
+        return;
+    }
+    match target {
+        Some(o) => {
+            tracing::debug!(
+                topic,
+                partition,
+                offset,
+                reset_to = o,
+                "offset out of range: reset"
+            );
+            s.position = Some(o);
+            s.consumed = Some(o);
+            s.generation += 1;
+        }
+        None => {
+            s.failed = true;
+            let e = ConsumeError::new(ConsumeErrorKind::OffsetOutOfRange {
+                offset,
+                low: log.0,
+                high: log.1,
+            })
+            .at(topic, partition);
+            let _ = inner.tx.send(Item::Error(e));
+        }
+    }
+}
