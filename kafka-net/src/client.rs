@@ -225,6 +225,18 @@ impl KafkaClient {
         Ok(client)
     }
 
+    /// A new client for the same cluster with connections of its own. Brokers handle
+    /// one request at a time per connection, so a long request (a JoinGroup waiting
+    /// for a rebalance) holds up everything behind it on that connection; each group
+    /// member takes its own client for that reason.
+    pub async fn fork(&self) -> Result<KafkaClient> {
+        let mut bootstrap = self.inner.bootstrap.clone();
+        if let Some(m) = self.cached_metadata() {
+            bootstrap.extend(m.brokers.values().map(BrokerInfo::addr));
+        }
+        KafkaClient::connect(&bootstrap, self.inner.config.clone()).await
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(Error::new(ErrorKind::Closed))

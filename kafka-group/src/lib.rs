@@ -1,0 +1,17 @@
+//! Consumer groups: membership (FindCoordinator, JoinGroup with the member-id-required
+//! retry, SyncGroup, Heartbeat, LeaveGroup; session, rebalance and heartbeat timeouts;
+//! coordinator failover; static membership), eager and cooperative incremental
+//! rebalancing (KIP-429), the embedded "consumer" protocol encoded as the Java client
+//! encodes it (versions 0-3), assignors behind the [`assignor::Assignor`] trait, offset
+//! tracking with out-of-order completion, and the [`GroupConsumer`].
+
+mod consumer;
+mod error;
+mod membership;
+
+pub mod assignor;
+pub mod protocol;
+pub mod tracker;
+
+pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, StartFn, Topics};
+pub use error::{GroupError, GroupErrorKind};

@@ -1,0 +1,375 @@
+//! Group consumers against the in-process fake cluster (or `KAFKA_BOOTSTRAP`).
+
+#![allow(clippy::unwrap_used)]
+
+use kafka_consumer::{FetchOptions, FetcherConfig, StartOffset};
+use kafka_group::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor};
+use kafka_group::{GroupConfig, GroupConsumer, GroupErrorKind, GroupEvent, Topics};
+use kafka_net::{Client, ClientConfig, KafkaClient, NewTopic};
+use kafka_producer::{BufferedProducer, ProducerConfig, ProducerRecord};
+use kafka_test::{FakeCluster, FakeClusterConfig};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Target {
+    bootstrap: String,
+    _fake: Option<FakeCluster>,
+}
+
+async fn target() -> Target {
+    match std::env::var("KAFKA_BOOTSTRAP") {
+        Ok(bootstrap) => Target {
+            bootstrap,
+            _fake: None,
+        },
+        Err(_) => {
+            let fake = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
+                .await
+                .unwrap();
+            Target {
+                bootstrap: fake.bootstrap(),
+                _fake: Some(fake),
+            }
+        }
+    }
+}
+
+async fn client(t: &Target) -> KafkaClient {
+    let mut config = ClientConfig::default();
+    config.request_timeout = Duration::from_secs(20);
+    KafkaClient::connect(&[t.bootstrap.as_str()], config)
+        .await
+        .unwrap()
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn config(group: &str, assignor: Arc<dyn Assignor>) -> GroupConfig {
+    let mut c = GroupConfig::new(group);
+    c.session_timeout = Duration::from_secs(3);
+    c.heartbeat_interval = Duration::from_millis(300);
+    c.max_poll_interval = Duration::from_secs(20);
+    c.assignors = vec![assignor];
+    c.start = StartOffset::Earliest;
+    c.auto_commit_interval = Duration::from_millis(500);
+    let mut fetcher = FetcherConfig::default();
+    let mut fetch = FetchOptions::default();
+    fetch.max_wait = Duration::from_millis(100);
+    fetcher.fetch = fetch;
+    c.fetcher = fetcher;
+    c
+}
+
+type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
+
+/// Consumes into `seen` until stopped; marks each message done.
+fn spawn_member(member: GroupConsumer, seen: Seen) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(m) = member.next().await {
+            let Ok(m) = m else { continue };
+            seen.lock().unwrap().push((
+                m.partition,
+                m.offset,
+                String::from_utf8_lossy(m.value.as_deref().unwrap_or_default()).into(),
+            ));
+            member.done(&m);
+        }
+    })
+}
+
+async fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn three_members_one_killed(assignor: fn() -> Arc<dyn Assignor>) {
+    let t = target().await;
+    let client = client(&t).await;
+    let topic = unique("group");
+    client
+        .create_topics(vec![NewTopic::new(&topic, 12)])
+        .await
+        .unwrap();
+    let group = unique("g");
+    let seen: Seen = Arc::default();
+    let mut members = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let m = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            config(&group, assignor()),
+        )
+        .await
+        .unwrap();
+        tasks.push(spawn_member(m.clone(), seen.clone()));
+        members.push(m);
+    }
+    let assigned = |ms: &[GroupConsumer]| ms.iter().map(|m| m.assignment().len()).sum::<usize>();
+    wait_until(
+        "the 12 partitions split over three members",
+        Duration::from_secs(30),
+        || assigned(&members) == 12 && members.iter().all(|m| m.assignment().len() == 4),
+    )
+    .await;
+    // No partition owned twice.
+    let owned: BTreeSet<_> = members.iter().flat_map(|m| m.assignment()).collect();
+    assert_eq!(owned.len(), 12);
+
+    let producer =
+        BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
+            .unwrap();
+    let produce = |from: i32, to: i32| {
+        let producer = producer.clone();
+        async move {
+            let r = producer
+                .send_all(
+                    (from..to).map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % 12)),
+                )
+                .await;
+            assert!(r.iter().all(|r| r.is_ok()));
+        }
+    };
+    produce(0, 600).await;
+    wait_until("the first 600 consumed", Duration::from_secs(30), || {
+        seen.lock().unwrap().len() >= 600
+    })
+    .await;
+
+    // One member dies without leaving; its partitions move within the session timeout.
+    let victim = members.remove(0);
+    let victim_parts: BTreeSet<_> = victim.assignment().into_iter().collect();
+    victim.abort();
+    tasks.remove(0).abort();
+    let killed_at = Instant::now();
+    produce(600, 1200).await;
+    wait_until(
+        "the survivors own all 12 partitions",
+        Duration::from_secs(30),
+        || members.iter().map(|m| m.assignment().len()).sum::<usize>() == 12,
+    )
+    .await;
+    let moved_after = killed_at.elapsed();
+    assert!(
+        moved_after < Duration::from_secs(15),
+        "partitions moved after {moved_after:?}"
+    );
+    wait_until("all 1200 consumed", Duration::from_secs(30), || {
+        let s = seen.lock().unwrap();
+        let distinct: BTreeSet<_> = s.iter().map(|(_, _, v)| v.clone()).collect();
+        distinct.len() >= 1200
+    })
+    .await;
+    // At least once; duplicates only on the victim's partitions (the rebalance window).
+    let s = seen.lock().unwrap().clone();
+    let mut counts: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for (p, o, _) in &s {
+        *counts.entry((*p, *o)).or_default() += 1;
+    }
+    for ((p, o), n) in counts {
+        if n > 1 {
+            assert!(
+                victim_parts.contains(&(topic.clone(), p)),
+                "offset {o} of partition {p} consumed {n} times outside the rebalance window"
+            );
+        }
+    }
+    for m in &members {
+        m.close().await.unwrap();
+    }
+    producer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_three_members_one_killed_partitions_move() {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        three_members_one_killed(|| Arc::new(RangeAssignor)),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_sticky_three_members_one_killed_partitions_move() {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        three_members_one_killed(|| Arc::new(CooperativeStickyAssignor)),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_rebalance_keeps_unmoved_partitions_assigned() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let t = target().await;
+        let client = client(&t).await;
+        let topic = unique("coop");
+        client
+            .create_topics(vec![NewTopic::new(&topic, 6)])
+            .await
+            .unwrap();
+        let group = unique("gc");
+        let a = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            config(&group, Arc::new(CooperativeStickyAssignor)),
+        )
+        .await
+        .unwrap();
+        let seen: Seen = Arc::default();
+        let ta = spawn_member(a.clone(), seen.clone());
+        wait_until("a owns all 6", Duration::from_secs(20), || {
+            a.assignment().len() == 6
+        })
+        .await;
+        let before: BTreeSet<_> = a.assignment().into_iter().collect();
+        // Watch a's events while b joins: a must never lose a partition it keeps.
+        let b = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            config(&group, Arc::new(CooperativeStickyAssignor)),
+        )
+        .await
+        .unwrap();
+        let tb = spawn_member(b.clone(), seen.clone());
+        wait_until("3 and 3", Duration::from_secs(30), || {
+            a.assignment().len() == 3 && b.assignment().len() == 3
+        })
+        .await;
+        let kept: BTreeSet<_> = a.assignment().into_iter().collect();
+        assert!(kept.is_subset(&before));
+        let mut revoked = BTreeSet::new();
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), a.event()).await {
+            if let GroupEvent::Revoked(ps) | GroupEvent::Lost(ps) = e {
+                revoked.extend(ps);
+            }
+        }
+        assert!(
+            revoked.is_disjoint(&kept),
+            "cooperative: kept partitions were never revoked ({revoked:?} vs {kept:?})"
+        );
+        assert_eq!(revoked.len(), 3, "only the moved partitions were revoked");
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        ta.abort();
+        tb.abort();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_done_commits_the_contiguous_prefix() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let t = target().await;
+        let client = client(&t).await;
+        let topic = unique("ooo");
+        client
+            .create_topics(vec![NewTopic::new(&topic, 1)])
+            .await
+            .unwrap();
+        let producer =
+            BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
+                .unwrap();
+        assert!(producer
+            .send_all((0..10).map(|i| ProducerRecord::new(format!("{i}"))))
+            .await
+            .iter()
+            .all(|r| r.is_ok()));
+        let group = unique("go");
+        let mut cfg = config(&group, Arc::new(RangeAssignor));
+        cfg.auto_commit = false;
+        let m = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            cfg.clone(),
+        )
+        .await
+        .unwrap();
+        let mut msgs = Vec::new();
+        for _ in 0..10 {
+            msgs.push(m.next().await.unwrap().unwrap());
+        }
+        // Done out of order: 0, 1, 2, 5, 6 — the prefix ends after 2.
+        for i in [5, 0, 6, 2, 1] {
+            m.done(&msgs[i]);
+        }
+        m.commit().await.unwrap();
+        m.close().await.unwrap();
+        // A new member of the group starts at offset 3.
+        let again =
+            GroupConsumer::subscribe(client.clone(), Topics::Names(vec![topic.clone()]), cfg)
+                .await
+                .unwrap();
+        let first = again.next().await.unwrap().unwrap();
+        assert_eq!(first.offset, 3);
+        again.close().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_polling_leaves_and_says_so() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let t = target().await;
+        let client = client(&t).await;
+        let topic = unique("slow");
+        client
+            .create_topics(vec![NewTopic::new(&topic, 2)])
+            .await
+            .unwrap();
+        let producer =
+            BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
+                .unwrap();
+        assert!(producer
+            .send_all((0..4).map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % 2)))
+            .await
+            .iter()
+            .all(|r| r.is_ok()));
+        let mut cfg = config(&unique("gs"), Arc::new(RangeAssignor));
+        cfg.max_poll_interval = Duration::from_secs(2);
+        let m = GroupConsumer::subscribe(client.clone(), Topics::Names(vec![topic.clone()]), cfg)
+            .await
+            .unwrap();
+        m.next().await.unwrap().unwrap();
+        // Now do not poll: the member leaves, with an error event saying why.
+        let left = loop {
+            match tokio::time::timeout(Duration::from_secs(10), m.event())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                GroupEvent::Error(e) if matches!(e.kind(), GroupErrorKind::Left(_)) => break e,
+                _ => {}
+            }
+        };
+        assert!(left.to_string().contains("max_poll_interval"), "{left}");
+        assert!(m.assignment().is_empty());
+        // Polling again rejoins.
+        let next = tokio::time::timeout(Duration::from_secs(20), m.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(next.offset >= 0);
+        m.close().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
