@@ -300,6 +300,20 @@ impl GroupConsumer {
         commit_done(&self.inner, None).await
     }
 
+    /// Commits these offsets (the next offset to read, per partition) now, whatever
+    /// is marked done.
+    pub async fn commit_offsets(
+        &self,
+        offsets: &BTreeMap<(String, i32), i64>,
+    ) -> Result<(), GroupError> {
+        let identity = lock(&self.inner.state).identity.clone();
+        self.inner.membership.commit(&identity, offsets).await?;
+        lock(&self.inner.state)
+            .committed
+            .extend(offsets.iter().map(|(k, v)| (k.clone(), *v)));
+        Ok(())
+    }
+
     /// The next assignment/revocation notification or recovered error.
     pub async fn event(&self) -> Option<GroupEvent> {
         self.inner.events_rx.lock().await.recv().await

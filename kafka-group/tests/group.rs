@@ -373,3 +373,113 @@ async fn a_member_that_stops_polling_leaves_and_says_so() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_rejoining_within_the_session_keeps_its_partitions() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let t = target().await;
+        let client = client(&t).await;
+        let topic = unique("static");
+        client
+            .create_topics(vec![NewTopic::new(&topic, 4)])
+            .await
+            .unwrap();
+        let group = unique("gst");
+        let member = |id: &str| {
+            let mut c = config(&group, Arc::new(RangeAssignor));
+            c.instance_id = Some(id.to_string());
+            c.session_timeout = Duration::from_secs(10);
+            c
+        };
+        let a = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            member("a"),
+        )
+        .await
+        .unwrap();
+        let b = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            member("b"),
+        )
+        .await
+        .unwrap();
+        let seen: Seen = Arc::default();
+        let ta = spawn_member(a.clone(), seen.clone());
+        let tb = spawn_member(b.clone(), seen.clone());
+        wait_until("2 and 2", Duration::from_secs(30), || {
+            a.assignment().len() == 2 && b.assignment().len() == 2
+        })
+        .await;
+        let a_parts = a.assignment();
+        let generation = b.member().1;
+        // a crashes and comes back with the same instance id before its session ends.
+        a.abort();
+        ta.abort();
+        let a2 = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            member("a"),
+        )
+        .await
+        .unwrap();
+        let ta2 = spawn_member(a2.clone(), seen.clone());
+        wait_until(
+            "a is back with its partitions",
+            Duration::from_secs(30),
+            || a2.assignment() == a_parts,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(b.member().1, generation, "no rebalance for b");
+        assert_eq!(b.assignment().len(), 2);
+        a2.close().await.unwrap();
+        b.close().await.unwrap();
+        ta2.abort();
+        tb.abort();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_subscription_picks_up_new_topics() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let t = target().await;
+        let client = client(&t).await;
+        let prefix = unique("pat");
+        client
+            .create_topics(vec![NewTopic::new(format!("{prefix}-a"), 1)])
+            .await
+            .unwrap();
+        let pattern = regex::Regex::new(&format!("^{}-.*", regex::escape(&prefix))).unwrap();
+        let m = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Pattern(pattern),
+            config(&unique("gp"), Arc::new(RangeAssignor)),
+        )
+        .await
+        .unwrap();
+        let seen: Seen = Arc::default();
+        let task = spawn_member(m.clone(), seen);
+        wait_until("the first topic", Duration::from_secs(20), || {
+            m.assignment().len() == 1
+        })
+        .await;
+        client
+            .create_topics(vec![NewTopic::new(format!("{prefix}-b"), 2)])
+            .await
+            .unwrap();
+        wait_until(
+            "the new topic joins the subscription",
+            Duration::from_secs(30),
+            || m.assignment().len() == 3,
+        )
+        .await;
+        m.close().await.unwrap();
+        task.abort();
+    })
+    .await
+    .unwrap();
+}
