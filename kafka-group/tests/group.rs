@@ -29,11 +29,11 @@ async fn target_unless_quirk(tansu_differs: bool) -> Target {
         .ok()
         .filter(|_| !(tansu_differs && tansu))
     {
-        Ok(bootstrap) => Target {
+        Some(bootstrap) => Target {
             bootstrap,
             _fake: None,
         },
-        Err(_) => {
+        None => {
             let fake = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
                 .await
                 .unwrap();

@@ -235,6 +235,8 @@ struct PyState {
     committed: BTreeMap<i32, i64>,
     errors: Vec<String>,
     closed: bool,
+    /// Its stdout ended (it exited).
+    ended: bool,
     stdout: Vec<String>,
     stderr: Vec<String>,
 }
@@ -282,6 +284,7 @@ impl Py {
                         apply(&mut s, &line);
                         s.stdout.push(line);
                     }
+                    state.lock().unwrap().ended = true;
                 }
             }),
             tokio::spawn({
@@ -305,6 +308,13 @@ impl Py {
 
     fn partitions(&self) -> Option<BTreeSet<i32>> {
         self.state.lock().unwrap().assignment.clone()
+    }
+
+    /// Panics when the script has exited before being asked to.
+    fn alive(&self) {
+        if self.state.lock().unwrap().ended {
+            panic!("{} exited early\n{}", self.name, self.log());
+        }
     }
 
     fn first(&self) -> BTreeMap<i32, i64> {
@@ -541,6 +551,7 @@ async fn settled(ours: &Ours, py: &Py) -> (BTreeSet<i32>, BTreeSet<i32>) {
     loop {
         let a = ours.partitions();
         // `None` until librdkafka has been through its first rebalance.
+        py.alive();
         let reported = py.partitions();
         let p = reported.clone().unwrap_or_default();
         let overlap: BTreeSet<_> = a.intersection(&p).copied().collect();
@@ -629,6 +640,7 @@ async fn interop(t: Target, strategy: &'static str) {
     wait_until(
         "librdkafka commits its partitions",
         || {
+            py.alive();
             let c = py.committed();
             theirs.iter().all(|p| c.get(p) == Some(&PY_COMMITS))
         },
@@ -722,7 +734,10 @@ async fn interop(t: Target, strategy: &'static str) {
     let py = Py::start("librdkafka-2", &t, &topic, &group, strategy, -1);
     wait_until(
         "librdkafka reads every partition",
-        || py.first().len() == PARTITIONS as usize,
+        || {
+            py.alive();
+            py.first().len() == PARTITIONS as usize
+        },
         || py.log(),
     )
     .await;
@@ -735,6 +750,7 @@ async fn interop(t: Target, strategy: &'static str) {
     wait_until(
         "librdkafka commits every partition to the end",
         || {
+            py.alive();
             let c = py.committed();
             all().iter().all(|p| c.get(p) == Some(&RECORDS))
         },
@@ -773,6 +789,7 @@ async fn interop(t: Target, strategy: &'static str) {
     wait_until(
         "librdkafka commits the new records of its partitions",
         || {
+            py.alive();
             let c = py.committed();
             theirs.iter().all(|p| c.get(p) == Some(&(RECORDS + 5)))
         },

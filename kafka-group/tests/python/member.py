@@ -10,8 +10,8 @@ usage: member.py BOOTSTRAP TOPIC GROUP STRATEGY STOP_AT SECONDS
 It subscribes to TOPIC, consumes, and after every batch commits what it consumed
 synchronously. It prints one JSON object per line on stdout:
 
-  {"event": "assignment", "partitions": [..], "protocol": "EAGER"|"COOPERATIVE",
-   "change": "assign"|"revoke"|"lost", "delta": [..]}   whenever the assignment changes
+  {"event": "assignment", "partitions": [..], "change": "assign"|"revoke"|"lost",
+   "delta": [..]}                                         whenever the assignment changes
   {"event": "first", "partition": p, "offset": o}        first record seen per partition
   {"event": "committed", "partition": p, "offset": o}    after each successful commit
   {"event": "error", "error": "..."}                     consume or commit errors
@@ -63,18 +63,20 @@ def main():
         config["debug"] = os.environ["INTEROP_DEBUG"]
     c = Consumer(config)
 
+    # librdkafka's only cooperative strategy; confluent-kafka does not expose
+    # rd_kafka_rebalance_protocol().
+    cooperative = strategy == "cooperative-sticky"
     assigned = set()
 
     def report(change, partitions):
         delta = sorted(tp.partition for tp in partitions if tp.topic == topic)
-        say(event="assignment", partitions=sorted(assigned), protocol=c.rebalance_protocol(),
-            change=change, delta=delta)
+        say(event="assignment", partitions=sorted(assigned), change=change, delta=delta)
 
     # With cooperative-sticky, confluent-kafka hands these callbacks the increments and,
     # since they do not assign themselves, calls incremental_assign/_unassign after them;
     # with an eager strategy it calls assign/unassign with the whole set.
     def on_assign(consumer, partitions):
-        if consumer.rebalance_protocol() == "COOPERATIVE":
+        if cooperative:
             assigned.update(tp.partition for tp in partitions if tp.topic == topic)
         else:
             assigned.clear()
@@ -82,7 +84,7 @@ def main():
         report("assign", partitions)
 
     def on_revoke(consumer, partitions):
-        if consumer.rebalance_protocol() == "COOPERATIVE":
+        if cooperative:
             assigned.difference_update(tp.partition for tp in partitions)
         else:
             assigned.clear()
