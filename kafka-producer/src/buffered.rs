@@ -290,7 +290,7 @@ impl BufferedProducer {
         }
         let (tx, rx) = oneshot::channel();
         let batch_size = self.inner.config.batch_size;
-        let mut full = false;
+        let mut wake_sender = false;
         {
             let mut state = lock(&self.inner.state);
             state.pending += 1;
@@ -301,6 +301,8 @@ impl BufferedProducer {
             let batch = match open {
                 Some(b) => b,
                 None => {
+                    // A new batch: the sender must learn its linger deadline.
+                    wake_sender = true;
                     queue.batches.push_back(Batch {
                         records: Vec::new(),
                         deliveries: Vec::new(),
@@ -322,9 +324,9 @@ impl BufferedProducer {
                 Some(m) => m.merge(permit),
                 None => batch._memory = Some(permit),
             }
-            full |= batch.bytes >= batch_size;
+            wake_sender |= batch.bytes >= batch_size;
         }
-        if full {
+        if wake_sender {
             self.inner.wake.notify_one();
         }
         Ok(DeliveryFuture(rx))
