@@ -83,6 +83,68 @@ impl Shared {
     }
 }
 
+/// A request handed to the writer, waiting for its answer.
+struct Pending {
+    id: i32,
+    api: ApiKey,
+    version: i16,
+    rx: oneshot::Receiver<Result<Bytes>>,
+    started: Instant,
+    timeout: Duration,
+    shared: Arc<Shared>,
+}
+
+impl Pending {
+    /// Waits for the answer and decodes it.
+    async fn finish<T>(
+        self,
+        decode: impl FnOnce(&Bytes) -> std::result::Result<T, kafka_protocol::DecodeError>,
+    ) -> Result<T> {
+        let Pending {
+            id,
+            api,
+            version,
+            rx,
+            started,
+            timeout,
+            shared,
+        } = self;
+        let span = tracing::debug_span!("request", api = api.name(), version, correlation_id = id);
+        let closed = |shared: &Shared| {
+            shared.closed_error().unwrap_or_else(|| {
+                Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
+            })
+        };
+        async {
+            let answer = match tokio::time::timeout(timeout, rx).await {
+                Err(_) => {
+                    // As the Java client does: a request that timed out closes the
+                    // connection, so its late answer cannot be mistaken for another.
+                    let e = Error::new(ErrorKind::Timeout(timeout));
+                    shared.poison(e.clone());
+                    Err(e)
+                }
+                Ok(Err(_)) => Err(closed(&shared)),
+                Ok(Ok(r)) => r,
+            };
+            let result = answer.and_then(|frame| {
+                decode(&frame).map_err(|e| {
+                    // A response that cannot be decoded means the broker and this client
+                    // disagree about the protocol: do not trust the connection further.
+                    let e = Error::from(e);
+                    shared.poison(e.clone());
+                    e
+                })
+            });
+            shared.metrics.finished(started.elapsed(), result.is_ok());
+            result
+        }
+        .instrument(span)
+        .await
+        .map_err(|e| e.with_api(api).with_broker(shared.addr.clone()))
+    }
+}
+
 /// A connection to one broker, with the versions negotiated on it.
 pub struct Connection {
     shared: Arc<Shared>,
@@ -303,51 +365,70 @@ impl Connection {
         ) -> std::result::Result<(), kafka_protocol::EncodeError>,
         decode: impl FnOnce(&Bytes) -> std::result::Result<T, kafka_protocol::DecodeError>,
     ) -> Result<T> {
+        self.submit(api, version, encode)
+            .await?
+            .finish(decode)
+            .await
+    }
+
+    /// Encodes a request and hands it to the writer; the answer is awaited with
+    /// [`Pending::finish`].
+    async fn submit(
+        &self,
+        api: ApiKey,
+        version: i16,
+        encode: impl FnOnce(
+            &mut BytesMut,
+            &RequestHeader,
+        ) -> std::result::Result<(), kafka_protocol::EncodeError>,
+    ) -> Result<Pending> {
         let fail = |e: Error| e.with_api(api).with_broker(self.shared.addr.clone());
         self.check_open().map_err(fail)?;
         let (id, frame) = self.frame(api, version, encode).map_err(fail)?;
-        let span = tracing::debug_span!("request", api = api.name(), version, correlation_id = id);
-        async {
-            let started = Instant::now();
-            let (tx, rx) = oneshot::channel();
-            let len = frame.len();
-            self.tx
-                .send(Outgoing {
-                    correlation_id: id,
-                    frame,
-                    reply: Reply::Response(tx),
-                })
-                .await
-                .map_err(|_| self.closed())?;
-            self.shared.metrics.sent(len, true);
-            let answer = match tokio::time::timeout(self.request_timeout, rx).await {
-                Err(_) => {
-                    // As the Java client does: a request that timed out closes the
-                    // connection, so its late answer cannot be mistaken for another.
-                    let e = Error::new(ErrorKind::Timeout(self.request_timeout));
-                    self.shared.poison(e.clone());
-                    Err(e)
-                }
-                Ok(Err(_)) => Err(self.closed()),
-                Ok(Ok(r)) => r,
-            };
-            let result = answer.and_then(|frame| {
-                decode(&frame).map_err(|e| {
-                    // A response that cannot be decoded means the broker and this client
-                    // disagree about the protocol: do not trust the connection further.
-                    let e = Error::from(e);
-                    self.shared.poison(e.clone());
-                    e
-                })
-            });
-            self.shared
-                .metrics
-                .finished(started.elapsed(), result.is_ok());
-            result
-        }
-        .instrument(span)
-        .await
-        .map_err(fail)
+        let started = Instant::now();
+        let (tx, rx) = oneshot::channel();
+        let len = frame.len();
+        self.tx
+            .send(Outgoing {
+                correlation_id: id,
+                frame,
+                reply: Reply::Response(tx),
+            })
+            .await
+            .map_err(|_| fail(self.closed()))?;
+        self.shared.metrics.sent(len, true);
+        Ok(Pending {
+            id,
+            api,
+            version,
+            rx,
+            started,
+            timeout: self.request_timeout,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Sends a request and returns a future of its answer that does not borrow the
+    /// connection. Requests enqueued by one task go out in the order of the calls, so
+    /// a producer can keep several requests in flight and know their order on the
+    /// wire.
+    pub async fn enqueue<R>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<impl std::future::Future<Output = Result<R::Response>> + Send + 'static>
+    where
+        R: Request,
+        R::Response: Send + 'static,
+    {
+        let pending = self
+            .submit(R::API_KEY, version, |buf, header| {
+                encode_request(buf, header, request)
+            })
+            .await?;
+        Ok(pending.finish(move |frame| {
+            decode_response::<R::Response>(frame, version).map(|(_, body)| body)
+        }))
     }
 
     /// Sends a request that gets no response (Produce with acks=0); returns once it
