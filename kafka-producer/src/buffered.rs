@@ -1,11 +1,14 @@
 //! The buffered producer (the Java client's `KafkaProducer`, kafka-go's `Writer`):
-//! records accumulate per partition until `linger` or `batch_size`; one sender puts
-//! every ready partition led by a broker into one Produce request, up to
-//! `max_in_flight` requests per broker; each partition has at most one batch in flight,
-//! and a failed batch is retried before anything after it, so order holds under
-//! retries. With idempotence (the default), batches carry the producer id, epoch and
-//! sequence numbers, and the epoch is bumped on OUT_OF_ORDER_SEQUENCE_NUMBER or
-//! UNKNOWN_PRODUCER_ID as the Java client does, so retries never duplicate.
+//! records accumulate per partition until `linger` or `batch_size`; one sender task
+//! puts every ready partition led by a broker into one Produce request and hands the
+//! requests to the broker's connection in order, up to `max_in_flight` per broker.
+//! With idempotence (the default) a partition may have up to `max_in_flight` batches
+//! in flight: they carry the producer id, epoch and sequence numbers, a failed batch
+//! goes back in its place and the ones behind it (which the broker refuses out of
+//! order) follow it, and the epoch is bumped as the Java client does when the broker
+//! lost the producer's state or a batch failed for good, so retries never duplicate
+//! or reorder. Without idempotence a partition has one batch in flight, which keeps
+//! order under retries.
 
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{ProduceError, ProduceErrorKind};
@@ -51,15 +54,32 @@ struct Batch {
     sequence: Option<(i32, i16)>,
     attempts: u32,
     last_error: Option<ProduceError>,
+    /// Position in the partition's stream of batches: retries go back in this order.
+    order: u64,
 }
 
 #[derive(Default)]
 struct PartitionQueue {
     batches: VecDeque<Batch>,
-    in_flight: bool,
+    /// Orders of the batches in flight (several with idempotence, else at most one).
+    in_flight: std::collections::BTreeSet<u64>,
     next_sequence: i32,
+    next_order: u64,
     /// Not before this instant (retry backoff).
     retry_at: Option<Instant>,
+}
+
+impl PartitionQueue {
+    /// Puts a batch back in its place (by order), ahead of the batches after it.
+    fn requeue(&mut self, batch: Batch) {
+        self.in_flight.remove(&batch.order);
+        let at = self
+            .batches
+            .iter()
+            .position(|b| b.order > batch.order)
+            .unwrap_or(self.batches.len());
+        self.batches.insert(at, batch);
+    }
 }
 
 #[derive(Default)]
@@ -70,6 +90,10 @@ struct State {
     flushing: usize,
     /// Producer id and epoch (idempotence).
     producer: Option<(i64, i16)>,
+    /// An epoch bump is due: nothing is sent until the requests in flight are back.
+    bump: bool,
+    /// Produce requests in flight, over all brokers.
+    requests: usize,
 }
 
 struct Inner {
@@ -303,7 +327,10 @@ impl BufferedProducer {
                 None => {
                     // A new batch: the sender must learn its linger deadline.
                     wake_sender = true;
+                    let order = queue.next_order;
+                    queue.next_order += 1;
                     queue.batches.push_back(Batch {
+                        order,
                         records: Vec::new(),
                         deliveries: Vec::new(),
                         bytes: 0,
@@ -340,12 +367,24 @@ struct Outgoing {
     batch: Batch,
 }
 
-/// The sender: takes ready batches, groups them by leader, sends.
+/// The sender: takes ready batches, groups them by leader, sends. Requests go out from
+/// this one task, so the batches of a partition are on the wire in order even with
+/// several in flight.
 async fn sender(inner: Arc<Inner>) {
     loop {
         let wake = inner.wake.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
+        if let Some(current) = bump_due(&inner) {
+            // As the Java client: a new epoch once nothing is in flight, sequences from 0.
+            if let Err(e) = init_producer_id(&inner, Some(current)).await {
+                tracing::warn!(error = %e, "could not bump the producer epoch");
+                tokio::time::sleep(inner.config.retry_backoff).await;
+            } else {
+                lock(&inner.state).bump = false;
+            }
+            continue;
+        }
         let (ready, next) = take_ready(&inner);
         if !ready.is_empty() {
             dispatch(&inner, ready).await;
@@ -354,11 +393,9 @@ async fn sender(inner: Arc<Inner>) {
         if inner.closed.load(Ordering::Acquire) && lock(&inner.state).pending == 0 {
             return;
         }
-        if Arc::strong_count(&inner) == 1 {
+        if Arc::strong_count(&inner) == 1 && lock(&inner.state).pending == 0 {
             // Every producer handle is gone and nothing is left to send.
-            if lock(&inner.state).pending == 0 {
-                return;
-            }
+            return;
         }
         match next {
             Some(at) => {
@@ -371,17 +408,33 @@ async fn sender(inner: Arc<Inner>) {
     }
 }
 
-/// Batches ready to go (full, lingered long enough, flushing, or behind another
-/// batch), and when the next one will be.
+/// The current producer id and epoch when an epoch bump is due and nothing is in flight.
+fn bump_due(inner: &Inner) -> Option<(i64, i16)> {
+    let state = lock(&inner.state);
+    (state.bump && state.requests == 0)
+        .then_some(state.producer)
+        .flatten()
+}
+
+/// Batches ready to go (full, lingered long enough, flushing, retried, or behind
+/// another batch), at most one per partition per round, and when the next one will be.
 fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
     let now = Instant::now();
     let linger = inner.config.linger;
+    let per_partition = if inner.config.idempotence {
+        inner.config.max_in_flight
+    } else {
+        1
+    };
     let mut state = lock(&inner.state);
+    if state.bump {
+        return (Vec::new(), None);
+    }
     let hurry = state.flushing > 0 || inner.closed.load(Ordering::Acquire);
     let mut ready = Vec::new();
     let mut next: Option<Instant> = None;
     for ((topic, partition), q) in state.queues.iter_mut() {
-        if q.in_flight {
+        if q.in_flight.len() >= per_partition {
             continue;
         }
         if let Some(at) = q.retry_at {
@@ -393,6 +446,10 @@ fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
         let Some(front) = q.batches.front() else {
             continue;
         };
+        // A retry waits until the batches sent before it are back.
+        if front.attempts > 0 && q.in_flight.iter().any(|o| *o < front.order) {
+            continue;
+        }
         let due = front.created + linger;
         let is_ready = hurry
             || front.attempts > 0
@@ -401,7 +458,7 @@ fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
             || due <= now;
         if is_ready {
             if let Some(batch) = q.batches.pop_front() {
-                q.in_flight = true;
+                q.in_flight.insert(batch.order);
                 ready.push(Outgoing {
                     topic: topic.clone(),
                     partition: *partition,
@@ -417,6 +474,15 @@ fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
 
 /// Sends ready batches, one request per broker (split at `max_request_size`).
 async fn dispatch(inner: &Arc<Inner>, ready: Vec<Outgoing>) {
+    let producer = match producer_id(inner).await {
+        Ok(p) => p,
+        Err(e) => {
+            for out in ready {
+                retry_or_fail(inner, out, e.clone());
+            }
+            return;
+        }
+    };
     let mut by_broker: BTreeMap<String, (BrokerInfo, Vec<Outgoing>)> = BTreeMap::new();
     for out in ready {
         match inner.client.leader(&out.topic, out.partition).await {
@@ -433,34 +499,23 @@ async fn dispatch(inner: &Arc<Inner>, ready: Vec<Outgoing>) {
         let mut bytes = 0;
         for out in outs {
             if !request.is_empty() && bytes + out.batch.bytes > inner.config.max_request_size {
-                spawn_request(inner, &addr, &broker, std::mem::take(&mut request)).await;
+                send_request(
+                    inner,
+                    &addr,
+                    &broker,
+                    producer,
+                    std::mem::take(&mut request),
+                )
+                .await;
                 bytes = 0;
             }
             bytes += out.batch.bytes;
             request.push(out);
         }
         if !request.is_empty() {
-            spawn_request(inner, &addr, &broker, request).await;
+            send_request(inner, &addr, &broker, producer, request).await;
         }
     }
-}
-
-async fn spawn_request(inner: &Arc<Inner>, addr: &str, broker: &BrokerInfo, outs: Vec<Outgoing>) {
-    let gate = lock(&inner.in_flight)
-        .entry(addr.to_string())
-        .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight)))
-        .clone();
-    // Waits here when max_in_flight requests are out to this broker.
-    let Ok(permit) = gate.acquire_owned().await else {
-        return;
-    };
-    let inner = inner.clone();
-    let broker = broker.clone();
-    tokio::spawn(async move {
-        send_request(&inner, &broker, outs).await;
-        drop(permit);
-        inner.wake.notify_one();
-    });
 }
 
 /// The producer id and epoch, fetched once (idempotence).
@@ -512,17 +567,24 @@ async fn init_producer_id(
     Ok(fresh)
 }
 
-async fn send_request(inner: &Arc<Inner>, broker: &BrokerInfo, mut outs: Vec<Outgoing>) {
-    let producer = match producer_id(inner).await {
-        Ok(p) => p,
-        Err(e) => {
-            for out in outs {
-                retry_or_fail(inner, out, e.clone());
-            }
-            return;
-        }
+/// Encodes and hands one request to the broker's connection, then waits for the
+/// answer in a task of its own (up to `max_in_flight` per broker).
+async fn send_request(
+    inner: &Arc<Inner>,
+    addr: &str,
+    broker: &BrokerInfo,
+    producer: Option<(i64, i16)>,
+    mut outs: Vec<Outgoing>,
+) {
+    let gate = lock(&inner.in_flight)
+        .entry(addr.to_string())
+        .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight)))
+        .clone();
+    // Waits here when max_in_flight requests are out to this broker.
+    let Ok(permit) = gate.acquire_owned().await else {
+        return;
     };
-    // Sequences are given when a batch is first sent and kept on retries.
+    // Sequences are given in order when a batch is first sent, and kept on retries.
     if let Some((_, epoch)) = producer {
         let mut state = lock(&inner.state);
         for out in outs.iter_mut() {
@@ -570,34 +632,55 @@ async fn send_request(inner: &Arc<Inner>, broker: &BrokerInfo, mut outs: Vec<Out
         topic_data,
         ..Default::default()
     };
-    let result = async {
+    lock(&inner.state).requests += 1;
+    let submitted = async {
         let conn = inner.client.connection(broker, Purpose::Produce).await?;
+        let version = conn
+            .versions()
+            .version_for(kafka_protocol::ApiKey::Produce)?;
         if inner.config.acks == Acks::None {
-            let version = conn
-                .versions()
-                .version_for(kafka_protocol::ApiKey::Produce)?;
             conn.send_without_response(&request, version).await?;
-            Ok(None)
+            Ok::<_, kafka_net::Error>(None)
         } else {
-            conn.send(&request).await.map(Some)
+            Ok(Some(conn.enqueue(&request, version).await?))
         }
     }
     .await;
-    match result {
+    let inner = inner.clone();
+    match submitted {
         Err(e) => {
-            let e = ProduceError::from(e);
-            let _ = inner.client.refresh_metadata().await;
-            for out in outs {
-                retry_or_fail(inner, out, e.clone());
-            }
+            lock(&inner.state).requests -= 1;
+            drop(permit);
+            request_failed(&inner, outs, e).await;
         }
         Ok(None) => {
+            lock(&inner.state).requests -= 1;
+            drop(permit);
             for out in outs {
-                complete(inner, out, None);
+                complete(&inner, out, None);
             }
         }
-        Ok(Some(response)) => handle_response(inner, producer, outs, &response).await,
+        Ok(Some(answer)) => {
+            tokio::spawn(async move {
+                let result = answer.await;
+                lock(&inner.state).requests -= 1;
+                drop(permit);
+                match result {
+                    Ok(response) => handle_response(&inner, outs, &response),
+                    Err(e) => request_failed(&inner, outs, e).await,
+                }
+                inner.wake.notify_one();
+            });
+        }
     }
+}
+
+async fn request_failed(inner: &Arc<Inner>, outs: Vec<Outgoing>, e: kafka_net::Error) {
+    let e = ProduceError::from(e);
+    for out in outs {
+        retry_or_fail(inner, out, e.clone());
+    }
+    let _ = inner.client.refresh_metadata().await;
 }
 
 fn encode(
@@ -621,14 +704,8 @@ fn encode(
     Ok(out.freeze())
 }
 
-async fn handle_response(
-    inner: &Arc<Inner>,
-    producer: Option<(i64, i16)>,
-    outs: Vec<Outgoing>,
-    response: &ProduceResponse,
-) {
+fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceResponse) {
     let mut refresh = false;
-    let mut bump = false;
     for out in outs {
         let answer = response
             .responses
@@ -656,13 +733,25 @@ async fn handle_response(
             ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId
                 if inner.config.idempotence =>
             {
-                bump = true;
-                let e = ProduceError::from_code(p.error_code, p.error_message.as_deref());
-                retry_or_fail(
-                    inner,
-                    out,
-                    e.unwrap_or_else(|| ProduceErrorKind::Closed.into()),
-                );
+                // Behind a batch that failed and is being retried: just retry, in
+                // order. First in line: the broker lost this producer's state, and
+                // a new epoch is needed (the Java client's rule).
+                let earlier = {
+                    let state = lock(&inner.state);
+                    state
+                        .queues
+                        .get(&(out.topic.clone(), out.partition))
+                        .is_some_and(|q| {
+                            q.in_flight.iter().any(|o| *o < out.batch.order)
+                                || q.batches.iter().any(|b| b.order < out.batch.order)
+                        })
+                };
+                if !earlier {
+                    lock(&inner.state).bump = true;
+                }
+                let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
+                    .unwrap_or_else(|| ProduceErrorKind::Closed.into());
+                retry_or_fail(inner, out, e);
             }
             _ => {
                 let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
@@ -677,14 +766,11 @@ async fn handle_response(
             }
         }
     }
-    if bump {
-        // As the Java client: a new epoch, sequences from 0, then the retries.
-        if let Err(e) = init_producer_id(inner, producer).await {
-            tracing::warn!(error = %e, "could not bump the producer epoch");
-        }
-    }
     if refresh {
-        let _ = inner.client.refresh_metadata().await;
+        let client = inner.client.clone();
+        tokio::spawn(async move {
+            let _ = client.refresh_metadata().await;
+        });
     }
 }
 
@@ -697,6 +783,7 @@ fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option<i64>)>) {
     } = out;
     let n = batch.records.len();
     let bytes = batch.bytes;
+    let order = batch.order;
     for (i, (record, tx)) in batch.records.into_iter().zip(batch.deliveries).enumerate() {
         let (offset, timestamp) = match result {
             Some((base, append_time)) if base >= 0 => {
@@ -715,10 +802,10 @@ fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option<i64>)>) {
     inner
         .partitioner
         .on_batch_complete(&topic, partition, bytes);
-    finish(inner, &topic, partition, n, None);
+    finish(inner, &topic, partition, order, n);
 }
 
-/// Puts a failed batch back at the front of its queue, or fails its records when it
+/// Puts a failed batch back in its place in its queue, or fails its records when it
 /// may not be retried.
 fn retry_or_fail(inner: &Inner, mut out: Outgoing, error: ProduceError) {
     let error = error.at(&out.topic, out.partition);
@@ -734,8 +821,7 @@ fn retry_or_fail(inner: &Inner, mut out: Outgoing, error: ProduceError) {
         out.batch.last_error = Some(error);
         let mut state = lock(&inner.state);
         let q = state.queues.entry((out.topic, out.partition)).or_default();
-        q.batches.push_front(out.batch);
-        q.in_flight = false;
+        q.requeue(out.batch);
         q.retry_at = Some(Instant::now() + config.retry_backoff);
         drop(state);
         inner.wake.notify_one();
@@ -751,20 +837,22 @@ fn retry_or_fail(inner: &Inner, mut out: Outgoing, error: ProduceError) {
     for tx in out.batch.deliveries {
         let _ = tx.send(Err(error.clone()));
     }
-    finish(inner, &out.topic, out.partition, n, Some(()));
+    if config.idempotence && out.batch.sequence.is_some() {
+        // The broker never got this batch's sequence: the batches after it can only
+        // be written in a new epoch.
+        lock(&inner.state).bump = true;
+    }
+    finish(inner, &out.topic, out.partition, out.batch.order, n);
 }
 
-fn finish(inner: &Inner, topic: &str, partition: i32, records: usize, failed: Option<()>) {
+fn finish(inner: &Inner, topic: &str, partition: i32, order: u64, records: usize) {
     {
         let mut state = lock(&inner.state);
         state.pending = state.pending.saturating_sub(records);
         if let Some(q) = state.queues.get_mut(&(topic.to_string(), partition)) {
-            q.in_flight = false;
-            q.retry_at = None;
-            if failed.is_some() {
-                // With idempotence, the sequence of a failed batch is never reused: the
-                // next batch starts a new epoch's sequence to keep the broker's checks
-                // consistent (as the Java client resets on a fatal batch error).
+            q.in_flight.remove(&order);
+            if q.batches.front().is_none_or(|b| b.attempts == 0) {
+                q.retry_at = None;
             }
         }
     }
