@@ -495,3 +495,50 @@ async fn a_pattern_subscription_picks_up_new_topics() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_survives_a_coordinator_failover() {
+    // Moving a coordinator needs the fake cluster.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let fake = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
+            .await
+            .unwrap();
+        let t = Target {
+            bootstrap: fake.bootstrap(),
+            _fake: None,
+        };
+        let client = client(&t).await;
+        let topic = unique("failover");
+        client
+            .create_topics(vec![NewTopic::new(&topic, 2)])
+            .await
+            .unwrap();
+        let group = unique("gf");
+        let mut cfg = config(&group, Arc::new(RangeAssignor));
+        cfg.auto_commit = false;
+        let m = GroupConsumer::subscribe(client.clone(), Topics::Names(vec![topic.clone()]), cfg)
+            .await
+            .unwrap();
+        let seen: Seen = Arc::default();
+        let task = spawn_member(m.clone(), seen.clone());
+        wait_until("assigned", Duration::from_secs(20), || {
+            m.assignment().len() == 2
+        })
+        .await;
+        let (member, generation) = m.member();
+        let old = fake.coordinator(&group);
+        assert!(fake.move_coordinator(&group, (old + 1) % 3));
+        // Heartbeats go to the new coordinator after one NOT_COORDINATOR; the member
+        // stays in its generation and can still commit there.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(m.member(), (member, generation));
+        assert_eq!(m.assignment().len(), 2);
+        let offsets = [((topic.clone(), 0), 0i64)].into_iter().collect();
+        m.commit_offsets(&offsets).await.unwrap();
+        assert_eq!(fake.groups().committed(&group, &topic, 0), Some(0));
+        m.close().await.unwrap();
+        task.abort();
+    })
+    .await
+    .unwrap();
+}

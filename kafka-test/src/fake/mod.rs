@@ -174,6 +174,8 @@ pub(crate) struct Cluster {
     pub(crate) addrs: Mutex<BTreeMap<i32, SocketAddr>>,
     /// Requests handled, by API (for tests).
     pub(crate) counts: Mutex<BTreeMap<ApiKey, usize>>,
+    /// Coordinators moved by a test, by group or transactional id.
+    coordinators: Mutex<HashMap<String, i32>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -255,6 +257,9 @@ impl Cluster {
 
     /// The coordinator node of a group or transactional id.
     pub(crate) fn coordinator_for(&self, key: &str) -> i32 {
+        if let Some(node) = lock(&self.coordinators).get(key) {
+            return *node;
+        }
         let hash = key
             .bytes()
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
@@ -296,6 +301,7 @@ impl FakeCluster {
             no_api_versions: std::sync::atomic::AtomicBool::new(false),
             addrs: Mutex::new(BTreeMap::new()),
             counts: Mutex::new(BTreeMap::new()),
+            coordinators: Mutex::new(HashMap::new()),
         });
         let mut brokers = Vec::new();
         for node in cluster.broker_ids() {
@@ -356,6 +362,23 @@ impl FakeCluster {
         if !p.replicas.contains(&new_leader) {
             p.replicas.push(new_leader);
         }
+        true
+    }
+
+    /// The broker coordinating a group (or transactional id).
+    pub fn coordinator(&self, key: &str) -> i32 {
+        self.cluster.coordinator_for(key)
+    }
+
+    /// Moves a group's (or transactional id's) coordinator to another broker, as a
+    /// coordinator failover does: the old one answers NOT_COORDINATOR, FindCoordinator
+    /// names the new one, and the group's state and offsets carry over (as Kafka loads
+    /// them from its offsets topic). False if there is no such broker.
+    pub fn move_coordinator(&self, key: &str, node_id: i32) -> bool {
+        if !(0..self.cluster.config.brokers).contains(&node_id) {
+            return false;
+        }
+        lock(&self.cluster.coordinators).insert(key.to_string(), node_id);
         true
     }
 
