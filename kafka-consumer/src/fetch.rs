@@ -258,3 +258,86 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{EndTransactionMarker, RecordBatch};
+
+    fn record(offset: i64) -> Record {
+        Record {
+            offset,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::from(offset.to_string())),
+            headers: Vec::new(),
+        }
+    }
+
+    fn batch(
+        base: i64,
+        records: Vec<Record>,
+        producer: i64,
+        transactional: bool,
+        control: bool,
+    ) -> RecordBatch {
+        let mut b = RecordBatch::new(base, records);
+        b.base_offset = base;
+        b.producer_id = producer;
+        b.producer_epoch = 0;
+        b.base_sequence = 0;
+        b.is_transactional = transactional;
+        b.is_control = control;
+        b
+    }
+
+    /// Producer 7 aborts offsets 0-1 (marker at 2); producer 8 commits 3-4 (marker at
+    /// 5); offset 6 is outside any transaction.
+    fn log() -> Bytes {
+        let marker = |commit, offset| {
+            EndTransactionMarker {
+                version: 0,
+                coordinator_epoch: 0,
+            }
+            .into_record(commit, offset, 1)
+        };
+        let mut out = BytesMut::new();
+        for b in [
+            batch(0, vec![record(0), record(1)], 7, true, false),
+            batch(2, vec![marker(false, 2)], 7, true, true),
+            batch(3, vec![record(3), record(4)], 8, true, false),
+            batch(5, vec![marker(true, 5)], 8, true, true),
+            batch(6, vec![record(6)], -1, false, false),
+        ] {
+            b.encode(&mut out).unwrap();
+        }
+        out.freeze()
+    }
+
+    fn offsets(records: &[Record]) -> Vec<i64> {
+        records.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn read_committed_skips_aborted_transactions_and_hides_markers() {
+        let aborted = [AbortedTransaction {
+            producer_id: 7,
+            first_offset: 0,
+            ..Default::default()
+        }];
+        let (records, next) =
+            extract_records(&log(), 0, Isolation::ReadCommitted, &aborted, true).unwrap();
+        assert_eq!((offsets(&records), next), (vec![3, 4, 6], 7));
+        let (records, next) =
+            extract_records(&log(), 0, Isolation::ReadUncommitted, &aborted, true).unwrap();
+        assert_eq!((offsets(&records), next), (vec![0, 1, 3, 4, 6], 7));
+    }
+
+    #[test]
+    fn records_before_the_fetch_offset_are_dropped() {
+        let (records, next) =
+            extract_records(&log(), 4, Isolation::ReadUncommitted, &[], true).unwrap();
+        assert_eq!((offsets(&records), next), (vec![4, 6], 7));
+    }
+}
