@@ -387,16 +387,9 @@ impl Connection {
         let (id, frame) = self.frame(api, version, encode).map_err(fail)?;
         let started = Instant::now();
         let (tx, rx) = oneshot::channel();
-        let len = frame.len();
-        self.tx
-            .send(Outgoing {
-                correlation_id: id,
-                frame,
-                reply: Reply::Response(tx),
-            })
+        self.hand_over(id, frame, Reply::Response(tx))
             .await
-            .map_err(|_| fail(self.closed()))?;
-        self.shared.metrics.sent(len, true);
+            .map_err(fail)?;
         Ok(Pending {
             id,
             api,
@@ -406,6 +399,22 @@ impl Connection {
             timeout: self.request_timeout,
             shared: self.shared.clone(),
         })
+    }
+
+    /// Hands a frame to the writer task and counts it.
+    async fn hand_over(&self, correlation_id: i32, frame: Bytes, reply: Reply) -> Result<()> {
+        let len = frame.len();
+        let expects_response = matches!(reply, Reply::Response(_));
+        self.tx
+            .send(Outgoing {
+                correlation_id,
+                frame,
+                reply,
+            })
+            .await
+            .map_err(|_| self.closed())?;
+        self.shared.metrics.sent(len, expects_response);
+        Ok(())
     }
 
     /// Sends a request and returns a future of its answer that does not borrow the
@@ -443,16 +452,9 @@ impl Connection {
             })
             .map_err(fail)?;
         let (tx, rx) = oneshot::channel();
-        let len = frame.len();
-        self.tx
-            .send(Outgoing {
-                correlation_id: id,
-                frame,
-                reply: Reply::Written(tx),
-            })
+        self.hand_over(id, frame, Reply::Written(tx))
             .await
-            .map_err(|_| fail(self.closed()))?;
-        self.shared.metrics.sent(len, false);
+            .map_err(fail)?;
         match tokio::time::timeout(self.request_timeout, rx).await {
             Err(_) => Err(fail(Error::new(ErrorKind::Timeout(self.request_timeout)))),
             Ok(Err(_)) => Err(fail(self.closed())),

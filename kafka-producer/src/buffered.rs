@@ -14,7 +14,7 @@ use crate::config::{Acks, ProducerConfig};
 use crate::error::{ProduceError, ProduceErrorKind};
 use crate::partitioner::Partitioner;
 use crate::record::{now_ms, ProducerRecord, RecordMetadata};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_net::{BrokerInfo, Client, KafkaClient, NewTopic, Purpose};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
@@ -695,13 +695,7 @@ fn encode(
         b.producer_epoch = epoch;
         b.base_sequence = seq;
     }
-    let mut out = BytesMut::with_capacity(b.encoded_len());
-    b.encode(&mut out).map_err(|e| {
-        ProduceError::new(ProduceErrorKind::Config(format!(
-            "cannot encode a batch: {e}"
-        )))
-    })?;
-    Ok(out.freeze())
+    crate::simple::encode_batch(&b)
 }
 
 fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceResponse) {

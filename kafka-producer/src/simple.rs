@@ -103,12 +103,8 @@ impl std::fmt::Debug for SimpleProducer {
     }
 }
 
-pub(crate) fn encode_batch(
-    records: Vec<Record>,
-    compression: Compression,
-) -> Result<Bytes, ProduceError> {
-    let mut batch = RecordBatch::new(0, records);
-    batch.compression = compression;
+/// Encodes a record batch into its own buffer.
+pub(crate) fn encode_batch(batch: &RecordBatch) -> Result<Bytes, ProduceError> {
     let mut out = BytesMut::with_capacity(batch.encoded_len());
     batch.encode(&mut out).map_err(|e| {
         ProduceError::new(ProduceErrorKind::Config(format!(
@@ -182,7 +178,9 @@ impl Producer for SimpleProducer {
                 headers: m.headers,
             })
             .collect();
-        let bytes = encode_batch(records, self.config.compression).map_err(at)?;
+        let mut batch = RecordBatch::new(0, records);
+        batch.compression = self.config.compression;
+        let bytes = encode_batch(&batch).map_err(at)?;
         let request = self.request(topic, partition, bytes);
         let mut attempt = 0;
         loop {
