@@ -6,14 +6,25 @@
 //! On a topic of 6 partitions, 20 records each:
 //!
 //! 1. ours joins (and leads), then librdkafka joins: once the rebalance settles, the
-//!    two assignments are disjoint and cover the 6 partitions;
+//!    two assignments are disjoint, 3 and 3, and cover the 6 partitions (with
+//!    cooperative-sticky, ours revoked only the 3 that moved);
 //! 2. librdkafka consumes and commits offsets 0-4 of its partitions, ours 0-4 of its;
 //! 3. librdkafka leaves: ours takes every partition and starts each former librdkafka
 //!    partition at offset 5 (what librdkafka committed; nothing before it is re-read);
 //! 4. ours commits 12 everywhere and leaves; a new librdkafka member starts every
 //!    partition at 12;
-//! 5. a new member of ours joins the group librdkafka now leads: the assignments are
-//!    again disjoint and complete, and ours starts at what librdkafka committed.
+//! 5. a new member of ours joins the group librdkafka now leads (so librdkafka's
+//!    assignor reads our subscription): the assignments are again disjoint, 3 and 3,
+//!    and complete (with cooperative-sticky, librdkafka revoked only what moved), and
+//!    ours starts at what librdkafka committed.
+//!
+//! A step that does not happen within a minute fails with both members' logs: ours
+//! (events and generation changes, with Unix times to line up with librdkafka's) and
+//! the script's output. `INTEROP_DEBUG=cgrp` (any librdkafka `debug` value) adds
+//! librdkafka's debug log; `PYTHON` names the interpreter (default `python3`).
+//!
+//! Against Tansu every JoinGroup round takes about 3 s, so the cooperative hand-over
+//! to a joining member of ours (three or four rounds) takes 10-15 s there.
 
 #![allow(clippy::unwrap_used)]
 
@@ -97,6 +108,8 @@ struct Ours {
     topic: String,
     seen: Arc<Mutex<Vec<Message>>>,
     events: Arc<Mutex<Vec<String>>>,
+    /// Every partition revoked or lost so far.
+    revoked: Arc<Mutex<BTreeSet<i32>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -123,6 +136,7 @@ impl Ours {
             .unwrap();
         let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
         let events: Arc<Mutex<Vec<String>>> = Arc::default();
+        let revoked: Arc<Mutex<BTreeSet<i32>>> = Arc::default();
         let started = Instant::now();
         let tasks = vec![
             tokio::spawn({
@@ -137,9 +151,12 @@ impl Ours {
                 }
             }),
             tokio::spawn({
-                let (member, events) = (member.clone(), events.clone());
+                let (member, events, revoked) = (member.clone(), events.clone(), revoked.clone());
                 async move {
                     while let Some(e) = member.event().await {
+                        if let GroupEvent::Revoked(ps) | GroupEvent::Lost(ps) = &e {
+                            revoked.lock().unwrap().extend(parts(ps));
+                        }
                         let e = match e {
                             GroupEvent::Assigned(ps) => format!("assigned {:?}", parts(&ps)),
                             GroupEvent::Revoked(ps) => format!("revoked {:?}", parts(&ps)),
@@ -148,10 +165,31 @@ impl Ours {
                             other => format!("{other:?}"),
                         };
                         let (id, generation) = member.member();
-                        events.lock().unwrap().push(format!(
-                            "{:>6.2}s gen {generation} {id}: {e}",
-                            started.elapsed().as_secs_f64()
-                        ));
+                        events
+                            .lock()
+                            .unwrap()
+                            .push(format!("{} gen {generation} {id}: {e}", stamp(started)));
+                    }
+                }
+            }),
+            // Generation changes, which events alone do not show (an empty assignment
+            // has none).
+            tokio::spawn({
+                let (member, events) = (member.clone(), events.clone());
+                async move {
+                    let mut last = (String::new(), 0);
+                    loop {
+                        let now = member.member();
+                        if now != last {
+                            events.lock().unwrap().push(format!(
+                                "{} now member {:?} generation {}",
+                                stamp(started),
+                                now.0,
+                                now.1
+                            ));
+                            last = now;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }
             }),
@@ -161,6 +199,7 @@ impl Ours {
             topic: topic.into(),
             seen,
             events,
+            revoked,
             tasks,
         }
     }
@@ -221,6 +260,18 @@ impl Ours {
     }
 }
 
+/// Seconds since `started`, and the Unix time (as librdkafka's debug log prints it).
+fn stamp(started: Instant) -> String {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{:>6.2}s ({:.3})",
+        started.elapsed().as_secs_f64(),
+        unix.as_secs_f64()
+    )
+}
+
 fn parts(ps: &[(String, i32)]) -> Vec<i32> {
     ps.iter().map(|(_, p)| *p).collect()
 }
@@ -233,6 +284,8 @@ struct PyState {
     assignment: Option<BTreeSet<i32>>,
     first: BTreeMap<i32, i64>,
     committed: BTreeMap<i32, i64>,
+    /// Every partition revoked or lost so far.
+    revoked: BTreeSet<i32>,
     errors: Vec<String>,
     closed: bool,
     /// Its stdout ended (it exited).
@@ -317,6 +370,10 @@ impl Py {
         }
     }
 
+    fn revoked(&self) -> BTreeSet<i32> {
+        self.state.lock().unwrap().revoked.clone()
+    }
+
     fn first(&self) -> BTreeMap<i32, i64> {
         self.state.lock().unwrap().first.clone()
     }
@@ -327,7 +384,13 @@ impl Py {
 
     fn log(&self) -> String {
         let s = self.state.lock().unwrap();
-        let tail = |v: &[String]| v[v.len().saturating_sub(60)..].join("\n  ");
+        // Everything with INTEROP_DEBUG (librdkafka's debug log), else the end.
+        let keep = if std::env::var_os("INTEROP_DEBUG").is_some() {
+            usize::MAX
+        } else {
+            60
+        };
+        let tail = |v: &[String]| v[v.len().saturating_sub(keep)..].join("\n  ");
         format!(
             "{}: assignment {:?}, errors {:?}\n stdout:\n  {}\n stderr:\n  {}",
             self.name,
@@ -365,15 +428,24 @@ fn apply(s: &mut PyState, line: &str) {
     };
     match o.get("event") {
         Some(Json::Str(e)) if e == "assignment" => {
-            if let Some(Json::Arr(ps)) = o.get("partitions") {
-                s.assignment = Some(
-                    ps.iter()
-                        .filter_map(|p| match p {
-                            Json::Num(n) => Some(*n as i32),
-                            _ => None,
-                        })
-                        .collect(),
-                );
+            let ints = |k: &str| -> Option<BTreeSet<i32>> {
+                match o.get(k) {
+                    Some(Json::Arr(ps)) => Some(
+                        ps.iter()
+                            .filter_map(|p| match p {
+                                Json::Num(n) => Some(*n as i32),
+                                _ => None,
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                }
+            };
+            if let Some(ps) = ints("partitions") {
+                s.assignment = Some(ps);
+            }
+            if matches!(o.get("change"), Some(Json::Str(c)) if c != "assign") {
+                s.revoked.extend(ints("delta").unwrap_or_default());
             }
         }
         Some(Json::Str(e)) if e == "first" => {
@@ -631,8 +703,12 @@ async fn interop(t: Target, strategy: &'static str) {
         !mine.is_empty() && !theirs.is_empty(),
         "ours {mine:?}, librdkafka {theirs:?}"
     );
-    if strategy == "range" {
-        assert_eq!(mine.len(), 3, "range splits 6 partitions 3/3");
+    eprintln!("{strategy}: settled with ours {mine:?}, librdkafka {theirs:?}");
+    assert_eq!(mine.len(), 3, "6 partitions split 3/3\n{}", ours.log());
+    if strategy == "cooperative-sticky" {
+        // Ours led: it gave up only what moved, and kept the rest throughout.
+        let revoked = ours.revoked.lock().unwrap().clone();
+        assert_eq!(revoked, theirs, "ours revoked {revoked:?}\n{}", ours.log());
     }
 
     // 2. Both consume and commit offsets below PY_COMMITS of their own partitions.
@@ -761,6 +837,20 @@ async fn interop(t: Target, strategy: &'static str) {
     // 5. Ours joins the group librdkafka leads: librdkafka assigns from our
     // subscription, and ours starts at librdkafka's commits.
     let ours = Ours::join(&client, &topic, &group, strategy).await;
+    let joined = Instant::now();
+    wait_until(
+        "librdkafka gives ours partitions",
+        || {
+            py.alive();
+            !ours.partitions().is_empty()
+        },
+        || format!("{}\n{}", ours.log(), py.log()),
+    )
+    .await;
+    eprintln!(
+        "{strategy}: ours got partitions {:?} after joining",
+        joined.elapsed()
+    );
     let (mine, theirs) = settled(&ours, &py).await;
     assert!(
         !mine.is_empty() && !theirs.is_empty(),
@@ -796,6 +886,13 @@ async fn interop(t: Target, strategy: &'static str) {
         || py.log(),
     )
     .await;
+    eprintln!("{strategy}: librdkafka leading: ours {mine:?}, librdkafka {theirs:?}");
+    assert_eq!(mine.len(), 3, "6 partitions split 3/3\n{}", py.log());
+    if strategy == "cooperative-sticky" {
+        // librdkafka led: it gave up only what moved.
+        assert_eq!(py.revoked(), mine, "librdkafka revoked\n{}", py.log());
+    }
+    eprintln!("{}\n{}", ours.log(), py.log());
     py.stop().await;
     ours.close().await;
 }
@@ -859,5 +956,12 @@ fn json_lines_parse() {
     assert_eq!(s.assignment, Some([0, 1, 2].into()));
     assert_eq!(s.first, BTreeMap::from([(4, 12)]));
     assert_eq!(s.committed, BTreeMap::from([(4, 13)]));
+    assert!(s.revoked.is_empty());
+    apply(
+        &mut s,
+        r#"{"change": "revoke", "delta": [1], "event": "assignment", "partitions": [0, 2]}"#,
+    );
+    assert_eq!(s.revoked, [1].into());
+    assert_eq!(s.assignment, Some([0, 2].into()));
     assert_eq!(Json::parse("[1,"), None);
 }

@@ -11,7 +11,37 @@
 //!   [`kafka_producer::BufferedProducer`] is a concrete type over a real client; test
 //!   code that uses it against [`crate::FakeCluster`] instead.
 //!
-//! Mocks of the consumer and group traits will join these as those crates land.
+//! - [`MockConsumer`], a mock of [`kafka_consumer::Consumer`] (optiopay's one message
+//!   per `consume()` call), for code that takes `Arc<dyn Consumer>` or
+//!   `Box<dyn Consumer>`, such as [`kafka_consumer::Mx`]. The concrete consumers
+//!   ([`kafka_consumer::SimpleConsumer`], [`kafka_consumer::PartitionReader`], the
+//!   `kafka-group` consumer) read a real client; test code that uses them against
+//!   [`crate::FakeCluster`] instead.
+//!
+//! ```
+//! use kafka_consumer::{Consumer, ConsumeError, ConsumeErrorKind, Message};
+//! use kafka_protocol::records::Record;
+//! use kafka_test::mock::MockConsumer;
+//! use mockall::Sequence;
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mut seq = Sequence::new();
+//! let mut mock = MockConsumer::new();
+//! mock.expect_consume()
+//!     .times(1)
+//!     .in_sequence(&mut seq)
+//!     .returning(|| Ok(Message::from_record("orders", 0, Record::default())));
+//! mock.expect_consume()
+//!     .times(1)
+//!     .in_sequence(&mut seq)
+//!     .returning(|| Err(ConsumeError::new(ConsumeErrorKind::NoData(1))));
+//! let consumer: Arc<dyn Consumer> = Arc::new(mock);
+//! assert_eq!(consumer.consume().await.map(|m| m.offset).ok(), Some(0));
+//! assert!(consumer.consume().await.unwrap_err().is_no_data());
+//! # }
+//! ```
 //!
 //! For a client whose behaviour is state rather than expectations (topics, offsets,
 //! scripted errors), see [`crate::scripted::ScriptedClient`].
@@ -117,6 +147,28 @@ mockall::mock! {
     }
 }
 
+mockall::mock! {
+    /// A [`mockall`] mock of [`kafka_consumer::Consumer`]: `MockConsumer::new()`, then
+    /// `expect_consume()` per call (or group of calls) the code under test makes, with
+    /// `times`, `in_sequence` and a `returning` closure giving the next
+    /// [`kafka_consumer::Message`] or a [`kafka_consumer::ConsumeError`]. A call nobody
+    /// expected panics, and so does a `times` left unmet when the mock drops.
+    ///
+    /// `MockConsumer` is `Send + Sync`; hand it over as `Arc<dyn Consumer>` (what
+    /// [`kafka_consumer::Mx::new`] takes) or `Box<dyn Consumer>`. A consumer inside an
+    /// `Mx` is called in a loop until it answers `NoData` or `Closed`, so end its
+    /// script with one of those, or let it answer until the `Mx` is closed. As in all
+    /// mockall sequences, an expectation in a `Sequence` needs an exact `times`.
+    pub Consumer {}
+
+    #[async_trait]
+    impl kafka_consumer::Consumer for Consumer {
+        async fn consume(
+            &self,
+        ) -> std::result::Result<kafka_consumer::Message, kafka_consumer::ConsumeError>;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +181,12 @@ mod tests {
     fn mock_is_a_shareable_client() {
         assert_send_sync::<MockClient>();
         let _boxed: Box<dyn Client> = Box::new(MockClient::new());
+    }
+
+    #[test]
+    fn mock_is_a_shareable_consumer() {
+        assert_send_sync::<MockConsumer>();
+        let _shared: Arc<dyn kafka_consumer::Consumer> = Arc::new(MockConsumer::new());
     }
 
     #[test]

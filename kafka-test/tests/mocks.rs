@@ -1,14 +1,16 @@
 //! The test doubles: `mock::MockClient` and `scripted::ScriptedClient` driving code
-//! written against `&dyn Client`, and `mock::MockProducer` driving code written against
-//! `&dyn Producer`.
+//! written against `&dyn Client`, `mock::MockProducer` driving code written against
+//! `&dyn Producer`, and `mock::MockConsumer` as an `Arc<dyn Consumer>` inside a
+//! `kafka_consumer::Mx`.
 
 #![allow(clippy::unwrap_used)]
 
+use kafka_consumer::{ConsumeError, ConsumeErrorKind, Consumer, Mx};
 use kafka_net::{Client, ClientExt, Error, ErrorKind, MetricsSnapshot, NewTopic, Result};
 use kafka_producer::{produce_many, Envelope, Message, ProduceError, ProduceErrorKind, Producer};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
 use kafka_protocol::{ApiKey, ErrorCode, RequestKind, ResponseKind, StrBytes};
-use kafka_test::mock::{MockClient, MockProducer};
+use kafka_test::mock::{MockClient, MockConsumer, MockProducer};
 use kafka_test::scripted::{Call, ScriptedClient};
 use mockall::predicate::eq;
 use mockall::Sequence;
@@ -516,6 +518,139 @@ async fn mock_producer_drives_produce_many() {
         let err = &summary.errors[&("orders".to_string(), 1)];
         assert_eq!(err.code(), Some(ErrorCode::NotEnoughReplicas));
         assert!(err.is_retriable());
+    })
+    .await;
+}
+
+// ---- MockConsumer ----------------------------------------------------------------
+
+fn consumed(partition: i32, offset: i64) -> kafka_consumer::Message {
+    kafka_consumer::Message::from_record(
+        "events",
+        partition,
+        kafka_protocol::records::Record {
+            offset,
+            value: Some(format!("{partition}@{offset}").into()),
+            ..Default::default()
+        },
+    )
+}
+
+/// A mock that hands out `offsets` of `partition` in order, then `end` forever.
+fn scripted_consumer(
+    partition: i32,
+    offsets: &[i64],
+    end: fn() -> ConsumeErrorKind,
+) -> MockConsumer {
+    let mut seq = Sequence::new();
+    let mut mock = MockConsumer::new();
+    for &offset in offsets {
+        mock.expect_consume()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move || Ok(consumed(partition, offset)));
+    }
+    mock.expect_consume()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move || Err(ConsumeError::new(end()).at("events", partition)));
+    mock
+}
+
+#[tokio::test]
+async fn mock_consumers_merged_by_mx() {
+    within(async {
+        // Partition 0 ends with NoData, partition 1 forwards one error and ends with
+        // Closed; both ends only take the consumer out of the merge.
+        let first = scripted_consumer(0, &[0, 1, 2], || ConsumeErrorKind::NoData(3));
+        let mut seq = Sequence::new();
+        let mut second = MockConsumer::new();
+        second
+            .expect_consume()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| Ok(consumed(1, 10)));
+        second
+            .expect_consume()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| {
+                Err(
+                    ConsumeError::new(ConsumeErrorKind::Broker(ErrorCode::NotLeaderOrFollower))
+                        .at("events", 1),
+                )
+            });
+        second
+            .expect_consume()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| Ok(consumed(1, 11)));
+        second
+            .expect_consume()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| Err(ConsumeError::new(ConsumeErrorKind::Closed)));
+        let consumers: Vec<Arc<dyn Consumer>> = vec![Arc::new(first), Arc::new(second)];
+        let mx = Mx::new(consumers);
+
+        let mut got: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        let mut errors = Vec::new();
+        while let Some(item) = mx.next().await {
+            match item {
+                Ok(m) => {
+                    assert_eq!(
+                        m.value.as_deref(),
+                        Some(format!("{}@{}", m.partition, m.offset).as_bytes())
+                    );
+                    got.entry(m.partition).or_default().push(m.offset);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        // Each consumer's messages in its order; the broker error forwarded once, with
+        // its context; NoData and Closed not forwarded.
+        assert_eq!(got, BTreeMap::from([(0, vec![0, 1, 2]), (1, vec![10, 11])]));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].code(), Some(ErrorCode::NotLeaderOrFollower));
+        assert_eq!(
+            (errors[0].topic(), errors[0].partition()),
+            (Some("events"), Some(1))
+        );
+        assert!(errors[0].is_retriable());
+        assert_eq!(mx.workers(), 0);
+        // Once every consumer has left, the Mx (itself a Consumer) reports Closed.
+        let err = mx.consume().await.unwrap_err();
+        assert!(matches!(err.kind(), ConsumeErrorKind::Closed));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mock_consumer_without_an_end_is_stopped_by_close() {
+    within(async {
+        // A consumer that always has a message: the merge runs until closed.
+        let next = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let mut endless = MockConsumer::new();
+        let counter = Arc::clone(&next);
+        endless.expect_consume().returning(move || {
+            let offset = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(consumed(3, offset))
+        });
+        let mx = Mx::new(vec![Arc::new(endless) as Arc<dyn Consumer>]);
+        for expected in 0..5 {
+            let m = mx.next().await.unwrap().unwrap();
+            assert_eq!((m.partition, m.offset), (3, expected), "in order");
+        }
+        assert_eq!(mx.workers(), 1);
+        mx.close().await;
+        assert_eq!(mx.workers(), 0);
+        // At most what was already in the channel is left; then the stream ends.
+        let mut rest = 0;
+        while let Some(item) = mx.next().await {
+            assert_eq!(item.unwrap().offset, 5 + rest);
+            rest += 1;
+        }
+        assert!(rest <= 1, "the channel holds one message per consumer");
     })
     .await;
 }
