@@ -169,6 +169,35 @@ mockall::mock! {
     }
 }
 
+mockall::mock! {
+    /// A [`mockall`] mock of [`kafka_group::assignor::Assignor`], to test code that
+    /// runs assignors (or to script what a group leader assigns):
+    /// `expect_name()`, `expect_protocol()` and `expect_assign()` with a `returning`
+    /// closure giving the plan per member id. `Debug` prints `MockAssignor`.
+    pub Assignor {}
+
+    impl kafka_group::assignor::Assignor for Assignor {
+        fn name(&self) -> &'static str;
+        fn protocol(&self) -> kafka_group::assignor::RebalanceProtocol;
+        fn user_data(
+            &self,
+            assigned: &std::collections::BTreeMap<String, Vec<i32>>,
+            generation: i32,
+        ) -> Option<bytes::Bytes>;
+        fn assign(
+            &self,
+            members: &[kafka_group::assignor::MemberInfo],
+            partitions: &std::collections::BTreeMap<String, i32>,
+        ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<i32>>>;
+    }
+}
+
+impl std::fmt::Debug for MockAssignor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MockAssignor")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -654,3 +654,49 @@ async fn mock_consumer_without_an_end_is_stopped_by_close() {
     })
     .await;
 }
+
+#[test]
+fn mock_assignor_scripts_what_a_leader_assigns() {
+    use kafka_group::assignor::{Assignor, MemberInfo, RebalanceProtocol};
+    use kafka_group::protocol::Subscription;
+    use kafka_test::mock::MockAssignor;
+    use std::collections::BTreeMap;
+    let mut a = MockAssignor::new();
+    a.expect_name().return_const("scripted");
+    a.expect_protocol().return_const(RebalanceProtocol::Eager);
+    a.expect_assign().times(1).returning(|members, partitions| {
+        // Everything to the first member.
+        let all: BTreeMap<String, Vec<i32>> = partitions
+            .iter()
+            .map(|(t, n)| (t.clone(), (0..*n).collect()))
+            .collect();
+        members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                (
+                    m.member_id.clone(),
+                    if i == 0 { all.clone() } else { BTreeMap::new() },
+                )
+            })
+            .collect()
+    });
+    let boxed: Box<dyn Assignor> = Box::new(a);
+    assert_eq!(boxed.name(), "scripted");
+    assert_eq!(format!("{boxed:?}"), "MockAssignor");
+    let members = vec![
+        MemberInfo {
+            member_id: "m1".into(),
+            group_instance_id: None,
+            subscription: Subscription::new(["t"]),
+        },
+        MemberInfo {
+            member_id: "m2".into(),
+            group_instance_id: None,
+            subscription: Subscription::new(["t"]),
+        },
+    ];
+    let plan = boxed.assign(&members, &[("t".to_string(), 3)].into_iter().collect());
+    assert_eq!(plan["m1"]["t"], vec![0, 1, 2]);
+    assert!(plan["m2"].is_empty());
+}
