@@ -148,6 +148,47 @@ pub enum GroupEvent {
     Error(GroupError),
 }
 
+/// Messages fetched and not yet handed out, per partition.
+#[derive(Default)]
+struct Buffers {
+    queues: BTreeMap<(String, i32), VecDeque<Message>>,
+    /// Partitions whose fetching is paused because nobody reads them.
+    paused: BTreeSet<(String, i32)>,
+    /// Where the merged stream looks first next time (round robin).
+    cursor: usize,
+}
+
+/// Backlog of one partition after which it stops being fetched (per-partition reads).
+const BACKLOG_PAUSE: usize = 5_000;
+
+impl Buffers {
+    /// The next message of `want`, or of any partition (round robin).
+    fn pop(&mut self, want: Option<&(String, i32)>, fetcher: &Fetcher) -> Option<Message> {
+        let key = match want {
+            Some(k) => k.clone(),
+            None => {
+                let keys: Vec<&(String, i32)> = self
+                    .queues
+                    .iter()
+                    .filter(|(_, q)| !q.is_empty())
+                    .map(|(k, _)| k)
+                    .collect();
+                if keys.is_empty() {
+                    return None;
+                }
+                self.cursor = (self.cursor + 1) % keys.len();
+                keys[self.cursor].clone()
+            }
+        };
+        let queue = self.queues.get_mut(&key)?;
+        let m = queue.pop_front()?;
+        if queue.len() < BACKLOG_PAUSE / 5 && self.paused.remove(&key) {
+            fetcher.set_paused(&key.0, key.1, false);
+        }
+        Some(m)
+    }
+}
+
 #[derive(Default)]
 struct State {
     identity: Identity,
@@ -164,7 +205,7 @@ struct Inner {
     topics: Topics,
     fetcher: Fetcher,
     state: Mutex<State>,
-    buffer: tokio::sync::Mutex<VecDeque<Message>>,
+    buffer: tokio::sync::Mutex<Buffers>,
     events: mpsc::UnboundedSender<GroupEvent>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<GroupEvent>>,
     wake: Notify,
@@ -219,7 +260,7 @@ impl GroupConsumer {
             topics,
             fetcher,
             state: Mutex::new(State::default()),
-            buffer: tokio::sync::Mutex::new(VecDeque::new()),
+            buffer: tokio::sync::Mutex::new(Buffers::default()),
             events,
             events_rx: tokio::sync::Mutex::new(events_rx),
             wake: Notify::new(),
@@ -233,8 +274,36 @@ impl GroupConsumer {
 
     /// The next message of any assigned partition; `None` once closed. Cancel-safe.
     pub async fn next(&self) -> Option<Result<Message, GroupError>> {
+        self.next_inner(None).await
+    }
+
+    /// The next message of one assigned partition (for one task or stream per
+    /// partition); messages of other partitions fetched meanwhile wait for their
+    /// readers, and a partition whose backlog grows past 5,000 messages stops being
+    /// fetched until it is read. `None` once closed. Cancel-safe.
+    pub async fn next_from(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Option<Result<Message, GroupError>> {
+        self.next_inner(Some((topic.to_string(), partition))).await
+    }
+
+    /// One partition's messages as a stream (see [`next_from`](Self::next_from)).
+    pub fn partition_stream(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> impl Stream<Item = Result<Message, GroupError>> + '_ {
+        let key = (topic.to_string(), partition);
+        futures::stream::unfold((self, key), |(c, key)| async move {
+            c.next_from(&key.0, key.1).await.map(|m| (m, (c, key)))
+        })
+    }
+
+    async fn next_inner(&self, want: Option<(String, i32)>) -> Option<Result<Message, GroupError>> {
         let inner = &self.inner;
-        let mut buffer = inner.buffer.lock().await;
+        let mut buffers = inner.buffer.lock().await;
         loop {
             if inner.closed.load(Ordering::Acquire) {
                 return None;
@@ -248,7 +317,7 @@ impl GroupConsumer {
                     inner.rejoin.store(true, Ordering::Release);
                     inner.wake.notify_one();
                 }
-                while let Some(m) = buffer.pop_front() {
+                while let Some(m) = buffers.pop(want.as_ref(), &inner.fetcher) {
                     let key = (m.topic.to_string(), m.partition);
                     if state.assigned.contains(&key) {
                         if let Some(t) = state.trackers.get_mut(&key) {
@@ -257,6 +326,9 @@ impl GroupConsumer {
                         return Some(Ok(m));
                     }
                 }
+                buffers
+                    .queues
+                    .retain(|k, q| !q.is_empty() || state.assigned.contains(k));
             }
             let batch = tokio::select! {
                 b = inner.fetcher.next_batch() => b,
@@ -267,12 +339,18 @@ impl GroupConsumer {
                 Some(Err(e)) => return Some(Err(e.into())),
                 Some(Ok(batch)) => {
                     let topic: Arc<str> = Arc::from(batch.topic.as_str());
-                    buffer.extend(
+                    let key = (batch.topic.clone(), batch.partition);
+                    let queue = buffers.queues.entry(key.clone()).or_default();
+                    queue.extend(
                         batch
                             .records
                             .into_iter()
                             .map(|r| Message::from_record(topic.clone(), batch.partition, r)),
                     );
+                    if queue.len() > BACKLOG_PAUSE && want.as_ref() != Some(&key) {
+                        inner.fetcher.set_paused(&key.0, key.1, true);
+                        buffers.paused.insert(key);
+                    }
                 }
             }
         }

@@ -542,3 +542,56 @@ async fn the_group_survives_a_coordinator_failover() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stream_per_assigned_partition() {
+    use futures::StreamExt;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let t = target().await;
+        let client = client(&t).await;
+        let topic = unique("streams");
+        client
+            .create_topics(vec![NewTopic::new(&topic, 3)])
+            .await
+            .unwrap();
+        let producer =
+            BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
+                .unwrap();
+        let sent = producer
+            .send_all((0..90).map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % 3)))
+            .await;
+        assert!(sent.iter().all(|r| r.is_ok()));
+        let m = GroupConsumer::subscribe(
+            client.clone(),
+            Topics::Names(vec![topic.clone()]),
+            config(&unique("gps"), Arc::new(RangeAssignor)),
+        )
+        .await
+        .unwrap();
+        wait_until("assigned", Duration::from_secs(20), || {
+            m.assignment().len() == 3
+        })
+        .await;
+        let readers = (0..3).map(|p| {
+            let m = m.clone();
+            let topic = topic.clone();
+            async move {
+                let got: Vec<i64> = m
+                    .partition_stream(&topic, p)
+                    .take(30)
+                    .map(|r| {
+                        let r = r.unwrap();
+                        assert_eq!(r.partition, p);
+                        r.offset
+                    })
+                    .collect()
+                    .await;
+                assert_eq!(got, (0..30).collect::<Vec<i64>>(), "partition {p} in order");
+            }
+        });
+        futures::future::join_all(readers).await;
+        m.close().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
