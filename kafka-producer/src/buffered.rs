@@ -600,8 +600,8 @@ async fn send_request(
         }
     }
     let mut topic_data: Vec<TopicProduceData> = Vec::new();
-    for out in &outs {
-        let bytes = match encode(inner, producer, &out.batch) {
+    for out in outs.iter_mut() {
+        let bytes = match encode(inner, producer, &mut out.batch) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a batch");
@@ -686,16 +686,19 @@ async fn request_failed(inner: &Arc<Inner>, outs: Vec<Outgoing>, e: kafka_net::E
 fn encode(
     inner: &Inner,
     producer: Option<(i64, i16)>,
-    batch: &Batch,
+    batch: &mut Batch,
 ) -> Result<Bytes, ProduceError> {
-    let mut b = RecordBatch::new(0, batch.records.clone());
+    // The records move into the batch for encoding and back after: no copy.
+    let mut b = RecordBatch::new(0, std::mem::take(&mut batch.records));
     b.compression = inner.config.compression;
     if let (Some((id, _)), Some((seq, epoch))) = (producer, batch.sequence) {
         b.producer_id = id;
         b.producer_epoch = epoch;
         b.base_sequence = seq;
     }
-    crate::simple::encode_batch(&b)
+    let encoded = crate::simple::encode_batch(&b);
+    batch.records = b.records;
+    encoded
 }
 
 fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceResponse) {
