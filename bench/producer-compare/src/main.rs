@@ -1,5 +1,8 @@
 //! End-to-end producer comparison: `kafka-producer` (ours), librdkafka (the `rdkafka`
-//! crate) and `rskafka`, one after another against the same broker.
+//! crate) and `rskafka`, one after another against the same broker; and with
+//! `--only consume` the same for consumers (`kafka-consumer`'s `Fetcher` and
+//! `PartitionReader`, librdkafka's `BaseConsumer`, rskafka's `fetch_records`), each
+//! reading the same pre-filled topic (see `consume.rs`).
 //!
 //! The parent process starts (or is given) a broker, creates a fresh topic per run and
 //! re-invokes this binary as a child per (client, case): `--client NAME --case ...`.
@@ -11,8 +14,21 @@
 //! ```text
 //! cargo run --release -- [--quick] [--broker HOST:PORT [--broker-pid PID]]
 //!     [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE]
-//!     [--only throughput|latency] [--rate MSG_PER_S] [--secs S]
+//!     [--only throughput|latency|consume] [--rate MSG_PER_S] [--secs S]
+//!     [--consumers ours,ours-reader,rdkafka,rdkafka-nobackoff,rskafka]
+//!     [--filler rdkafka|ours|rskafka] [--filter 'LABEL SUBSTRING']
 //! ```
+//!
+//! Consume cells: 100 B and 1 KiB values, no compression and lz4, 1 and 8 partitions;
+//! 2,000,000 messages per 100 B cell, 500,000 per 1 KiB cell (a twentieth with
+//! `--quick`). Per cell one topic is filled once by the filler (a producer child, records
+//! round robin over the partitions, acks=1, the cell's compression), its end offsets are
+//! found, one untimed warm-up read is done, then every consumer reads it `--repeat`
+//! times, in rounds that start with a different consumer each time; the best run is
+//! shown. Experiment hooks (environment): `BENCH_CHILD_WRAP` (e.g. `perf record -g -o
+//! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request counts),
+//! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
+//! `BENCH_OURS_CRC=0`.
 //!
 //! Cases: 100 B and 1 KiB values (no keys, text-like so lz4 has work), acks=1 and
 //! acks=all with idempotence, no compression and lz4, 1 and 8 partitions (records
@@ -41,6 +57,8 @@ use std::collections::VecDeque;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod consume;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Records are batched for this long by every client (`linger.ms`).
@@ -57,6 +75,8 @@ enum Mode {
     Throughput,
     /// Send at `rate` msg/s for `secs` on a timer, recording each ack's latency.
     Latency,
+    /// Read a pre-filled topic from the beginning to `ends` (see `consume.rs`).
+    Consume,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,18 +105,21 @@ struct Case {
     /// Latency: offered rate (msg/s) and duration.
     rate: u64,
     secs: f64,
+    /// Consume: the end offset of every partition (what the fill left there).
+    #[serde(default)]
+    ends: Vec<i64>,
 }
 
 impl Case {
     fn total(&self) -> u64 {
         match self.mode {
-            Mode::Throughput => self.messages,
+            Mode::Throughput | Mode::Consume => self.messages,
             Mode::Latency => (self.rate as f64 * self.secs) as u64,
         }
     }
 
     fn args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "--mode".into(),
             format!("{:?}", self.mode).to_lowercase(),
             "--size".into(),
@@ -116,7 +139,18 @@ impl Case {
             self.rate.to_string(),
             "--secs".into(),
             self.secs.to_string(),
-        ]
+        ];
+        if !self.ends.is_empty() {
+            args.push("--ends".into());
+            args.push(
+                self.ends
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        args
     }
 }
 
@@ -142,6 +176,12 @@ struct RunResult {
     /// when it knows the broker's pid).
     #[serde(default)]
     broker_cpu_s: Option<f64>,
+    /// Consume: value bytes read, and when the first record arrived (ms after the
+    /// clock started).
+    #[serde(default)]
+    value_bytes: Option<u64>,
+    #[serde(default)]
+    first_ms: Option<f64>,
 }
 
 impl RunResult {
@@ -149,7 +189,10 @@ impl RunResult {
         self.delivered as f64 / self.elapsed_s
     }
     fn mb_per_s(&self) -> f64 {
-        self.msgs_per_s() * self.case.size as f64 / 1e6
+        match self.value_bytes {
+            Some(b) => b as f64 / self.elapsed_s / 1e6,
+            None => self.msgs_per_s() * self.case.size as f64 / 1e6,
+        }
     }
     fn cpu_per_million(&self) -> f64 {
         self.cpu_s / (self.delivered as f64 / 1e6)
@@ -279,6 +322,9 @@ struct Outcome {
     errors: u64,
     elapsed: Duration,
     latencies: Latencies,
+    /// Consume only: value bytes read and time to the first record.
+    value_bytes: u64,
+    first: Option<Duration>,
 }
 
 // ---------------------------------------------------------------------------
@@ -325,7 +371,7 @@ mod ours {
         rt.block_on(async {
             let producer = producer(broker, topic, case).await?;
             let outcome = match case.mode {
-                Mode::Throughput => throughput(&producer, case).await?,
+                Mode::Throughput | Mode::Consume => throughput(&producer, case).await?,
                 Mode::Latency => latency(&producer, case).await?,
             };
             producer.close().await;
@@ -369,6 +415,8 @@ mod ours {
             errors,
             elapsed: start.elapsed(),
             latencies: Latencies::default(),
+            value_bytes: 0,
+            first: None,
         })
     }
 
@@ -408,6 +456,8 @@ mod ours {
             errors,
             elapsed: start.elapsed(),
             latencies,
+            value_bytes: 0,
+            first: None,
         })
     }
 }
@@ -525,7 +575,7 @@ mod rdk {
         let total = case.total();
         let mut sent = 0u64;
         match case.mode {
-            Mode::Throughput => {
+            Mode::Throughput | Mode::Consume => {
                 while sent < total {
                     send_one(
                         &producer,
@@ -573,6 +623,8 @@ mod rdk {
             errors: ctx.errors.load(Ordering::Relaxed),
             elapsed,
             latencies,
+            value_bytes: 0,
+            first: None,
         })
     }
 }
@@ -618,7 +670,9 @@ mod rsk {
                 .produce(vec![record(b"warm-up")], compression)
                 .await?;
             match case.mode {
-                Mode::Throughput => throughput(&partitions, compression, case).await,
+                Mode::Throughput | Mode::Consume => {
+                    throughput(&partitions, compression, case).await
+                }
                 Mode::Latency => latency(&partitions, compression, case).await,
             }
         })
@@ -685,6 +739,8 @@ mod rsk {
             errors,
             elapsed: start.elapsed(),
             latencies: Latencies::default(),
+            value_bytes: 0,
+            first: None,
         })
     }
 
@@ -755,6 +811,8 @@ mod rsk {
             errors,
             elapsed: start.elapsed(),
             latencies,
+            value_bytes: 0,
+            first: None,
         })
     }
 }
@@ -768,14 +826,20 @@ fn child(args: &Args) -> Result<(), BoxError> {
     let topic = args.topic.clone().ok_or("--topic")?;
     let case = args.case.clone();
     let before = rusage();
-    let outcome = match client.as_str() {
-        "ours" => ours::run(&broker, &topic, &case)?,
-        "rdkafka" => rdk::run(&broker, &topic, &case)?,
-        "rskafka" => rsk::run(&broker, &topic, &case)?,
-        other => return Err(format!("unknown client {other}").into()),
+    let outcome = match (case.mode, client.as_str()) {
+        (Mode::Consume, "ours") => consume::ours::fetcher(&broker, &topic, &case)?,
+        (Mode::Consume, "ours-reader") => consume::ours::reader(&broker, &topic, &case)?,
+        (Mode::Consume, "rdkafka") => consume::rdk::run(&broker, &topic, &case, false)?,
+        (Mode::Consume, "rdkafka-nobackoff") => consume::rdk::run(&broker, &topic, &case, true)?,
+        (Mode::Consume, "rskafka") => consume::rsk::run(&broker, &topic, &case)?,
+        (_, "ours") => ours::run(&broker, &topic, &case)?,
+        (_, "rdkafka") => rdk::run(&broker, &topic, &case)?,
+        (_, "rskafka") => rsk::run(&broker, &topic, &case)?,
+        (_, other) => return Err(format!("unknown client {other}").into()),
     };
     let after = rusage();
     let (p50, p99, max) = outcome.latencies.percentiles();
+    let consumed = case.mode == Mode::Consume;
     let result = RunResult {
         client,
         case,
@@ -788,6 +852,8 @@ fn child(args: &Args) -> Result<(), BoxError> {
         p99_us: p99,
         max_us: max,
         broker_cpu_s: None,
+        value_bytes: consumed.then_some(outcome.value_bytes),
+        first_ms: outcome.first.map(|d| d.as_secs_f64() * 1e3),
     };
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
@@ -800,6 +866,11 @@ struct Args {
     quick: bool,
     broker: Option<String>,
     clients: Vec<String>,
+    /// Consume cases: the consumers, and the producer that fills the topic.
+    consumers: Vec<String>,
+    filler: String,
+    /// Only the cases whose table label contains this (e.g. "1 KiB | none | 8").
+    filter: Option<String>,
     repeat: usize,
     json: Option<String>,
     /// The broker's pid, to report its CPU (known when this program started it).
@@ -821,6 +892,15 @@ fn parse_args() -> Result<Args, BoxError> {
         quick: false,
         broker: None,
         clients: vec!["ours".into(), "rdkafka".into(), "rskafka".into()],
+        consumers: vec![
+            "ours".into(),
+            "ours-reader".into(),
+            "rdkafka".into(),
+            "rdkafka-nobackoff".into(),
+            "rskafka".into(),
+        ],
+        filler: "rdkafka".into(),
+        filter: None,
         repeat: 1,
         json: None,
         broker_pid: None,
@@ -838,6 +918,7 @@ fn parse_args() -> Result<Args, BoxError> {
             messages: 0,
             rate: 0,
             secs: 0.0,
+            ends: Vec::new(),
         },
     };
     // A child gets `--client`; `--rate` and `--secs` then describe its case.
@@ -849,6 +930,15 @@ fn parse_args() -> Result<Args, BoxError> {
             "--quick" => a.quick = true,
             "--broker" => a.broker = Some(value()?),
             "--clients" => a.clients = value()?.split(',').map(str::to_string).collect(),
+            "--consumers" => a.consumers = value()?.split(',').map(str::to_string).collect(),
+            "--filler" => a.filler = value()?,
+            "--filter" => a.filter = Some(value()?),
+            "--ends" => {
+                a.case.ends = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             "--repeat" => a.repeat = value()?.parse()?,
             "--json" => a.json = Some(value()?),
             "--broker-pid" => a.broker_pid = Some(value()?.parse()?),
@@ -856,7 +946,8 @@ fn parse_args() -> Result<Args, BoxError> {
                 a.only = Some(match value()?.as_str() {
                     "throughput" => Mode::Throughput,
                     "latency" => Mode::Latency,
-                    m => return Err(format!("--only throughput|latency, not {m}").into()),
+                    "consume" => Mode::Consume,
+                    m => return Err(format!("--only throughput|latency|consume, not {m}").into()),
                 })
             }
             "--rate" if !is_child => a.rate = Some(value()?.parse()?),
@@ -867,6 +958,7 @@ fn parse_args() -> Result<Args, BoxError> {
                 a.case.mode = match value()?.as_str() {
                     "throughput" => Mode::Throughput,
                     "latency" => Mode::Latency,
+                    "consume" => Mode::Consume,
                     m => return Err(format!("unknown mode {m}").into()),
                 }
             }
@@ -890,7 +982,7 @@ fn parse_args() -> Result<Args, BoxError> {
             "--rate" => a.case.rate = value()?.parse()?,
             "--secs" => a.case.secs = value()?.parse()?,
             "-h" | "--help" => {
-                eprintln!("usage: producer-compare [--quick] [--broker HOST:PORT] [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE] [--only throughput|latency] [--rate MSG_PER_S] [--secs S]");
+                eprintln!("usage: producer-compare [--quick] [--broker HOST:PORT] [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE] [--only throughput|latency|consume] [--rate MSG_PER_S] [--secs S] [--consumers ours,ours-reader,rdkafka,rskafka] [--filler rdkafka|ours|rskafka]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}").into()),
@@ -950,8 +1042,35 @@ fn cases(args: &Args) -> Vec<Case> {
                         messages,
                         rate: 0,
                         secs: 0.0,
+                        ends: Vec::new(),
                     });
                 }
+            }
+        }
+    }
+    // Consume: 2,000,000 100 B or 500,000 1 KiB messages (a twentieth with --quick),
+    // read back; runs of about a second, so that start-up (20 to 40 ms to the first
+    // record) is a small part.
+    for size in [100usize, 1024] {
+        for compression in [Comp::None, Comp::Lz4] {
+            for partitions in [1, 8] {
+                let messages = match (quick, size) {
+                    (false, 100) => 2_000_000,
+                    (false, _) => 500_000,
+                    (true, 100) => 100_000,
+                    (true, _) => 25_000,
+                };
+                out.push(Case {
+                    mode: Mode::Consume,
+                    size,
+                    acks: AcksMode::Leader,
+                    compression,
+                    partitions,
+                    messages,
+                    rate: 0,
+                    secs: 0.0,
+                    ends: Vec::new(),
+                });
             }
         }
     }
@@ -965,9 +1084,25 @@ fn cases(args: &Args) -> Vec<Case> {
             messages: 0,
             rate: args.rate.unwrap_or(20_000),
             secs: args.secs.unwrap_or(if quick { 1.0 } else { 5.0 }),
+            ends: Vec::new(),
         });
     }
-    out.retain(|c| args.only.is_none_or(|m| m == c.mode));
+    // Without --only: the producer cases (throughput and latency); consume only when
+    // asked for.
+    out.retain(|c| match args.only {
+        None => c.mode != Mode::Consume,
+        Some(m) => m == c.mode,
+    });
+    if let Some(f) = &args.filter {
+        out.retain(|c| {
+            let l = if c.mode == Mode::Consume {
+                consume_label(c)
+            } else {
+                label(c)
+            };
+            l.contains(f.as_str())
+        });
+    }
     out
 }
 
@@ -978,7 +1113,24 @@ fn run_child(
     topic: &str,
     case: &Case,
 ) -> Result<RunResult, BoxError> {
-    let mut child = Command::new(exe)
+    // BENCH_CHILD_WRAP="perf record -g -o target/perf-{client}.data --" runs every
+    // consumer child under that command ({client} replaced by the client's name).
+    let wrap: Vec<String> = match std::env::var("BENCH_CHILD_WRAP") {
+        Ok(w) if case.mode == Mode::Consume => w
+            .split_whitespace()
+            .map(|a| a.replace("{client}", client))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut command = match wrap.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .args(["--client", client, "--broker", broker, "--topic", topic])
         .args(case.args())
         .stdout(Stdio::piped())
@@ -1041,6 +1193,20 @@ fn parent(args: &Args) -> Result<(), BoxError> {
     let mut all = Vec::new();
     let mut n = 0;
     for case in cases(args) {
+        if case.mode == Mode::Consume {
+            n += 1;
+            let topic = format!("bench-{run_id}-{n}-consume");
+            rt.block_on(kafka_net::Client::create_topics(
+                &admin,
+                vec![kafka_net::NewTopic::new(&topic, case.partitions)],
+            ))?;
+            let cell = consume_cell(args, &rt, &admin, &exe, &broker, broker_pid, &topic, case);
+            let _ = rt.block_on(kafka_net::Client::delete_topics(&admin, vec![topic]));
+            let (case, row, runs) = cell?;
+            all.extend(runs);
+            results.push((case, row));
+            continue;
+        }
         let mut row = Vec::new();
         for client in &args.clients {
             // rskafka always sends acks=-1 and has no idempotent producer.
@@ -1086,7 +1252,7 @@ fn parent(args: &Args) -> Result<(), BoxError> {
                 // Best of the repeats: highest throughput, or lowest p99 latency.
                 let better = match (&best, case.mode) {
                     (None, _) => true,
-                    (Some(b), Mode::Throughput) => r.msgs_per_s() > b.msgs_per_s(),
+                    (Some(b), Mode::Throughput | Mode::Consume) => r.msgs_per_s() > b.msgs_per_s(),
                     (Some(b), Mode::Latency) => r.p99_us < b.p99_us,
                 };
                 if better {
@@ -1101,10 +1267,202 @@ fn parent(args: &Args) -> Result<(), BoxError> {
         std::fs::write(path, serde_json::to_string_pretty(&all)?)?;
     }
     print_tables(&args.clients, &results);
+    print_consume_table(&args.consumers, &results);
     Ok(())
 }
 
+/// A consume cell's case (with its end offsets), the best run per consumer, every run.
+type ConsumeCell = (Case, Vec<Option<RunResult>>, Vec<RunResult>);
+
+/// One consume cell: fills `topic` with the filler producer, finds the partitions' end
+/// offsets, then runs every consumer `repeat` times over the same data.
+#[allow(clippy::too_many_arguments)]
+fn consume_cell(
+    args: &Args,
+    rt: &tokio::runtime::Runtime,
+    admin: &kafka_net::KafkaClient,
+    exe: &std::path::Path,
+    broker: &str,
+    broker_pid: Option<u32>,
+    topic: &str,
+    mut case: Case,
+) -> Result<ConsumeCell, BoxError> {
+    let fill_case = Case {
+        mode: Mode::Throughput,
+        acks: AcksMode::Leader,
+        ..case.clone()
+    };
+    let fill = run_child(exe, &args.filler, broker, topic, &fill_case)?;
+    if fill.errors > 0 {
+        return Err(format!("fill: {} messages failed", fill.errors).into());
+    }
+    // The end of every partition. Tansu 0.6.0's ListOffsets(latest) answers the base
+    // offset of the partition's last batch, not the offset after its last record, so
+    // read on from there (stateless fetches) until nothing more comes.
+    let mut ends = Vec::new();
+    let mut listed = Vec::new();
+    let mut hws = Vec::new();
+    let opts = kafka_consumer::FetchOptions::default();
+    for p in 0..case.partitions {
+        let latest = rt.block_on(kafka_net::Client::offset_latest(admin, topic, p))?;
+        let mut end = latest;
+        let mut hw = -1;
+        loop {
+            let f = rt.block_on(kafka_consumer::fetch::fetch_partition(
+                admin, topic, p, end, &opts,
+            ))?;
+            hw = hw.max(f.high_watermark);
+            if f.records.is_empty() || f.next_offset <= end {
+                break;
+            }
+            end = f.next_offset;
+        }
+        listed.push(latest);
+        hws.push(hw);
+        ends.push(end);
+    }
+    if listed != ends {
+        eprintln!("note: ListOffsets(latest) said {listed:?}, fetch high watermark {hws:?}, the records end at {ends:?}");
+    }
+    let expected: i64 = ends.iter().sum();
+    if expected != fill.delivered as i64 + 1 {
+        return Err(format!(
+            "the topic holds {expected} records, not {} (fill + warm-up)",
+            fill.delivered + 1
+        )
+        .into());
+    }
+    eprintln!(
+        "fill     {} : {} messages by {} at {:.0} msg/s, ends {:?}",
+        consume_label(&case),
+        fill.delivered,
+        args.filler,
+        fill.msgs_per_s(),
+        ends
+    );
+    case.ends = ends;
+    // The first read of freshly written data is slower on Tansu than later reads (up to
+    // 1.5x here, whoever reads), so one untimed read by the first consumer goes first.
+    // Then the repeats run in rounds, each round starting with the next consumer, so no
+    // client is always first.
+    if let Some(first) = args.consumers.first() {
+        let r = run_child(exe, first, broker, topic, &case)?;
+        eprintln!(
+            "warm-up     {} : {first} at {:.0} msg/s (not counted)",
+            consume_label(&case),
+            r.msgs_per_s()
+        );
+    }
+    let n = args.consumers.len();
+    let mut best: Vec<Option<RunResult>> = vec![None; n];
+    let mut runs = Vec::new();
+    for round in 0..args.repeat {
+        for i in 0..n {
+            let at = (i + round) % n;
+            let client = &args.consumers[at];
+            let broker_cpu = broker_pid.and_then(process_cpu);
+            let mut r = run_child(exe, client, broker, topic, &case)?;
+            let after = broker_pid.and_then(process_cpu);
+            r.broker_cpu_s = broker_cpu.zip(after).map(|(b, a)| a - b);
+            eprintln!(
+                "{:<11} {} : {:>9.0} msg/s {:>6.1} MB/s  cpu {:.2}s  broker cpu {:.2}s  rss {} MiB  first {:.1} ms  missing {}",
+                client,
+                consume_label(&case),
+                r.msgs_per_s(),
+                r.mb_per_s(),
+                r.cpu_s,
+                r.broker_cpu_s.unwrap_or(f64::NAN),
+                r.max_rss_kib / 1024,
+                r.first_ms.unwrap_or(f64::NAN),
+                r.errors
+            );
+            if r.errors > 0 {
+                return Err(format!(
+                    "{client}: read {} messages, not {}",
+                    r.delivered,
+                    case.ends.iter().sum::<i64>()
+                )
+                .into());
+            }
+            runs.push(r.clone());
+            if best[at]
+                .as_ref()
+                .is_none_or(|b| r.msgs_per_s() > b.msgs_per_s())
+            {
+                best[at] = Some(r);
+            }
+        }
+    }
+    let row = best;
+    Ok((case, row, runs))
+}
+
+fn consume_label(case: &Case) -> String {
+    let size = if case.size == 1024 {
+        "1 KiB".to_string()
+    } else {
+        format!("{} B", case.size)
+    };
+    format!(
+        "{size} | {} | {} | {}",
+        format!("{:?}", case.compression).to_lowercase(),
+        case.partitions,
+        case.messages
+    )
+}
+
+fn print_consume_table(consumers: &[String], results: &[(Case, Vec<Option<RunResult>>)]) {
+    if !results.iter().any(|(c, _)| c.mode == Mode::Consume) {
+        return;
+    }
+    println!(
+        "\nConsume (read a pre-filled topic from the beginning): msg/s and MB/s of values; \
+         CPU = client process user+sys s per million messages; RSS = client peak MiB; \
+         broker CPU s per million in client order ({}).\n",
+        consumers.join(" / ")
+    );
+    let mut head = "| value | compr. | parts | messages |".to_string();
+    let mut rule = "|---|---|---:|---:|".to_string();
+    for c in consumers {
+        head += &format!(" {c} msg/s | MB/s | CPU | RSS |");
+        rule += "---:|---:|---:|---:|";
+    }
+    head += " broker CPU |";
+    rule += "---:|";
+    println!("{head}\n{rule}");
+    for (case, row) in results.iter().filter(|(c, _)| c.mode == Mode::Consume) {
+        let mut line = format!("| {} |", consume_label(case));
+        for r in row {
+            match r {
+                Some(r) => {
+                    line += &format!(
+                        " {:.0}k | {:.1} | {:.2} | {} |",
+                        r.msgs_per_s() / 1e3,
+                        r.mb_per_s(),
+                        r.cpu_per_million(),
+                        r.max_rss_kib / 1024
+                    )
+                }
+                None => line += " n/a | n/a | n/a | n/a |",
+            }
+        }
+        let broker: Vec<String> = row
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .and_then(RunResult::broker_cpu_per_million)
+                    .map_or("n/a".to_string(), |c| format!("{c:.2}"))
+            })
+            .collect();
+        line += &format!(" {} |", broker.join(" / "));
+        println!("{line}");
+    }
+}
+
 fn print_tables(clients: &[String], results: &[(Case, Vec<Option<RunResult>>)]) {
+    if results.iter().all(|(c, _)| c.mode == Mode::Consume) {
+        return;
+    }
     let na = "n/a";
     let broker_cpu = |row: &[Option<RunResult>]| {
         row.iter()
