@@ -405,6 +405,7 @@ type Wanted = ((String, i32), Option<i64>, StartOffset, u64);
 
 async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
     let mut session = Session::default();
+    let mut rotation = 0usize;
     let mut idle_since: Option<Instant> = None;
     loop {
         if inner.closed.load(Ordering::Acquire) {
@@ -469,6 +470,14 @@ async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
         if inner.buffer.available_permits() < inner.config.fetch.max_bytes as usize {
             let _ = tokio::time::timeout(Duration::from_millis(50), wake).await;
             continue;
+        }
+        // Rotate the order of partitions in each request, as librdkafka does: brokers
+        // fill a response partition by partition, so a fixed order starves the last.
+        let mut fetchable = fetchable;
+        if !fetchable.is_empty() {
+            rotation = rotation.wrapping_add(1);
+            let by = rotation % fetchable.len();
+            fetchable.rotate_left(by);
         }
         if let Err(e) = fetch_once(&inner, &broker, &mut session, &metadata, fetchable).await {
             tracing::debug!(broker = %broker.addr(), error = %e, "fetch failed");
