@@ -473,7 +473,6 @@ async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
         }
         // Rotate the order of partitions in each request, as librdkafka does: brokers
         // fill a response partition by partition, so a fixed order starves the last.
-        let mut fetchable = fetchable;
         if !fetchable.is_empty() {
             rotation = rotation.wrapping_add(1);
             let by = rotation % fetchable.len();
