@@ -49,6 +49,9 @@ impl std::fmt::Debug for OffsetReset {
 
 use crate::error::{ConsumeError, ConsumeErrorKind};
 use crate::fetch::{extract_records, FetchOptions};
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::AbortedTransaction;
+use kafka_protocol::records::next_offset_after;
 use kafka_net::{BrokerInfo, Client, KafkaClient, Purpose};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::FetchRequest;
@@ -109,7 +112,6 @@ pub struct FetchedBatch {
     pub records: Vec<Record>,
     /// The partition's high watermark when fetched.
     pub high_watermark: i64,
-    generation: u64,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -127,8 +129,21 @@ struct PartitionState {
     consumed: Option<i64>,
 }
 
+/// A partition's fetched bytes, decoded by the consumer in `next_batch` (so the
+/// worker sends the next Fetch without waiting for the decode).
+struct RawFetch {
+    topic: String,
+    partition: i32,
+    records: Bytes,
+    aborted: Vec<AbortedTransaction>,
+    fetch_offset: i64,
+    high_watermark: i64,
+    generation: u64,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
 enum Item {
-    Batch(FetchedBatch),
+    Fetched(RawFetch),
     Error(ConsumeError),
 }
 
@@ -283,21 +298,76 @@ impl Fetcher {
             };
             match item {
                 Item::Error(e) => return Some(Err(e)),
-                Item::Batch(batch) => {
-                    let mut parts = lock(&self.inner.partitions);
-                    let Some(p) = parts.get_mut(&(batch.topic.clone(), batch.partition)) else {
-                        continue;
-                    };
-                    if p.generation != batch.generation {
-                        continue;
-                    }
-                    if let Some(last) = batch.records.last() {
-                        p.consumed = Some(last.offset + 1);
-                    }
-                    return Some(Ok(batch));
-                }
+                Item::Fetched(raw) => match self.decode(raw) {
+                    Some(result) => return Some(result),
+                    None => continue,
+                },
             }
         }
+    }
+
+    /// Decodes fetched bytes for the consumer: `None` when they are stale (the
+    /// partition was moved or unassigned since) or hold no record to hand over.
+    fn decode(&self, raw: RawFetch) -> Option<Result<FetchedBatch, ConsumeError>> {
+        let key = (raw.topic, raw.partition);
+        let current = |parts: &BTreeMap<(String, i32), PartitionState>| {
+            parts
+                .get(&key)
+                .is_some_and(|p| p.generation == raw.generation)
+        };
+        if !current(&lock(&self.inner.partitions)) {
+            return None;
+        }
+        let opts = &self.inner.config.fetch;
+        let decoded = extract_records(
+            &raw.records,
+            raw.fetch_offset,
+            opts.isolation,
+            &raw.aborted,
+            opts.verify_crc,
+        );
+        let mut parts = lock(&self.inner.partitions);
+        if !current(&parts) {
+            return None;
+        }
+        let (topic, partition) = key;
+        let Some(p) = parts.get_mut(&(topic.clone(), partition)) else {
+            return None;
+        };
+        let mut records = match decoded {
+            Ok((records, _)) => records,
+            Err(source) => {
+                // Stop this partition at the bad data until it is moved (seek) past it;
+                // what was fetched after it is dropped.
+                p.failed = true;
+                p.generation += 1;
+                p.position = Some(raw.fetch_offset);
+                drop(parts);
+                self.inner.wake.notify_waiters();
+                return Some(Err(ConsumeError::new(ConsumeErrorKind::Corrupt {
+                    offset: raw.fetch_offset,
+                    source,
+                })
+                .at(&topic, partition)));
+            }
+        };
+        let last = records.last()?.offset;
+        p.consumed = Some(last + 1);
+        drop(parts);
+        if let Some(age) = self.inner.config.max_message_age {
+            let oldest = crate::fetch::now_ms() - age.as_millis() as i64;
+            records.retain(|r| r.timestamp >= oldest);
+            if records.is_empty() {
+                return None;
+            }
+        }
+        Some(Ok(FetchedBatch {
+            topic,
+            partition,
+            records,
+            high_watermark: raw.high_watermark,
+            _permit: raw.permit,
+        }))
     }
 
     /// Stops every fetch; `next_batch` returns `None`.
@@ -657,34 +727,10 @@ async fn fetch_once(
                     continue;
                 }
             }
+            // Move on by the batch headers alone; the consumer decodes (and checks) the
+            // records in `next_batch` while this worker sends the next Fetch.
             let bytes = p.records.clone().unwrap_or_default();
-            let aborted = p.aborted_transactions.clone().unwrap_or_default();
-            let (mut records, next) =
-                match extract_records(&bytes, *position, opts.isolation, &aborted, opts.verify_crc)
-                {
-                    Ok(r) => r,
-                    Err(source) => {
-                        let e = ConsumeError::new(ConsumeErrorKind::Corrupt {
-                            offset: *position,
-                            source,
-                        })
-                        .at(&topic, p.partition_index);
-                        let _ = inner.tx.send(Item::Error(e));
-                        // Stop this partition until it is moved (seek) past the bad data.
-                        if let Some(s) =
-                            lock(&inner.partitions).get_mut(&(topic.clone(), p.partition_index))
-                        {
-                            if s.generation == *generation {
-                                s.failed = true;
-                            }
-                        }
-                        continue;
-                    }
-                };
-            if let Some(age) = inner.config.max_message_age {
-                let oldest = crate::fetch::now_ms() - age.as_millis() as i64;
-                records.retain(|r| r.timestamp >= oldest);
-            }
+            let next = next_offset_after(&bytes).map_or(*position, |n| n.max(*position));
             let size: usize = bytes.len().max(1);
             {
                 let mut parts = lock(&inner.partitions);
@@ -697,18 +743,20 @@ async fn fetch_once(
                 s.position = Some(next);
                 s.high_watermark = p.high_watermark;
             }
-            if records.is_empty() {
+            if next == *position {
                 continue;
             }
             let permits = size.min(inner.config.prefetch_bytes) as u32;
             let permit = inner.buffer.clone().acquire_many_owned(permits).await.ok();
-            let _ = inner.tx.send(Item::Batch(FetchedBatch {
+            let _ = inner.tx.send(Item::Fetched(RawFetch {
                 topic: topic.clone(),
                 partition: p.partition_index,
-                records,
+                records: bytes,
+                aborted: p.aborted_transactions.clone().unwrap_or_default(),
+                fetch_offset: *position,
                 high_watermark: p.high_watermark,
                 generation: *generation,
-                _permit: permit,
+                permit,
             }));
         }
     }

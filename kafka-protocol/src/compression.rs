@@ -433,6 +433,13 @@ fn lz4_frame<'a>(
     }
     let linked = flg & LZ4_FLG_INDEPENDENT == 0;
     let block_checksums = flg & LZ4_FLG_BLOCK_CHECKSUM != 0;
+    // Reserve the frame's output once (the announced size, else a bound from the block
+    // sizes), so that the blocks do not reallocate and copy it as it grows.
+    let expected = match content_size {
+        Some(size) => size as usize,
+        None => lz4_blocks_bound(rest, block_max, block_checksums),
+    };
+    out.reserve(expected.min(max_output.saturating_sub(out.len())));
     let frame_start = out.len();
     loop {
         let (word, tail) = split(rest, 4, "block size")?;
@@ -499,6 +506,30 @@ fn lz4_frame<'a>(
         }
     }
     Ok(rest)
+}
+
+/// The most the blocks at the start of `blocks` (up to the end mark) decompress to:
+/// read from their size words alone; stops early at a truncated block (decoding then
+/// reports it).
+fn lz4_blocks_bound(mut blocks: &[u8], block_max: usize, block_checksums: bool) -> usize {
+    let mut bound = 0usize;
+    while let Some(word) = blocks.get(..4).map(le_u32) {
+        if word == 0 {
+            break;
+        }
+        let size = (word & !LZ4_UNCOMPRESSED) as usize;
+        bound = bound.saturating_add(if word & LZ4_UNCOMPRESSED != 0 {
+            size
+        } else {
+            block_max.min(size.saturating_mul(LZ4_MAX_RATIO).saturating_add(16))
+        });
+        let skip = 4 + size + if block_checksums { 4 } else { 0 };
+        match blocks.get(skip..) {
+            Some(rest) => blocks = rest,
+            None => break,
+        }
+    }
+    bound
 }
 
 // ---------------------------------------------------------------------------------

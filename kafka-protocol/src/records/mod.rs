@@ -158,44 +158,14 @@ pub fn decode_record_sets(
     let mut out = RecordSets::default();
     while !d.is_empty() {
         let position = d.position();
-        let rest = d.rest();
-        let (Some(magic), Some(len)) = (peek_magic(rest), rest.get(8..12)) else {
+        let Some(header) = EntryHeader::peek(d.rest(), position)? else {
             out.truncated = true;
             break;
         };
-        let mut offset = [0u8; 8];
-        offset.copy_from_slice(&rest[..8]);
-        let offset = i64::from_be_bytes(offset);
-        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-        let context = || match magic {
-            2 => format!("record batch at byte {position} (base offset {offset})"),
-            _ => format!("message at byte {position} (offset {offset})"),
-        };
-        let min = match magic {
-            2 => RecordBatch::MIN_BATCH_LENGTH,
-            0 | 1 => Message::min_size(magic),
-            _ => {
-                return Err(DecodeError::new(DecodeErrorKind::Invalid(format!(
-                    "unknown magic {magic}"
-                )))
-                .within(context()));
-            }
-        };
-        if len < min as i32 {
-            return Err(DecodeError::new(DecodeErrorKind::Invalid(format!(
-                "length {len} is below the minimum {min}"
-            )))
-            .within(context()));
-        }
-        let total = LOG_OVERHEAD + len as usize;
-        if total > rest.len() {
-            out.truncated = true;
-            break;
-        }
-        let mut entry = d.sub(total)?;
-        if magic == 2 {
+        let mut entry = d.sub(header.total)?;
+        if header.magic == 2 {
             let batch =
-                RecordBatch::decode(&mut entry, options).map_err(|e| e.within(context()))?;
+                RecordBatch::decode(&mut entry, options).map_err(|e| e.within(header.context()))?;
             out.sets.push(RecordSet::Batch(batch));
         } else {
             if !matches!(out.sets.last(), Some(RecordSet::Legacy(_))) {
@@ -205,11 +175,99 @@ pub fn decode_record_sets(
                 unreachable!("a legacy set was just pushed")
             };
             set.decode_entry(&mut entry, options)
-                .map_err(|e| e.within(context()))?;
+                .map_err(|e| e.within(header.context()))?;
         }
         out.bytes_read = d.position();
     }
     Ok(out)
+}
+
+/// The offset after the last record of the last complete entry (batch or legacy
+/// message) in `records` bytes, read from the entries' headers alone: nothing is
+/// decompressed, decoded or checked. `None` when no entry is complete, or when an
+/// entry's header is malformed (before any complete entry).
+///
+/// A consumer uses it to send its next Fetch before decoding the previous answer;
+/// [`decode_record_sets`] then finds any error in the entries.
+pub fn next_offset_after(records: &[u8]) -> Option<i64> {
+    let mut rest = records;
+    let mut position = 0usize;
+    let mut next = None;
+    while !rest.is_empty() {
+        let Ok(Some(header)) = EntryHeader::peek(rest, position) else {
+            break;
+        };
+        let last = if header.magic == 2 {
+            // Batch header: ... magic (16), crc (17..21), attributes (21..23),
+            // last offset delta (23..27).
+            let Some(delta) = rest.get(23..27) else {
+                break;
+            };
+            header.offset + i64::from(i32::from_be_bytes([delta[0], delta[1], delta[2], delta[3]]))
+        } else {
+            // A legacy entry (a wrapper's offset is that of its last inner message).
+            header.offset
+        };
+        next = Some(last.saturating_add(1));
+        rest = &rest[header.total..];
+        position += header.total;
+    }
+    next
+}
+
+/// The offset, length and magic that start every entry of either format.
+struct EntryHeader {
+    magic: i8,
+    offset: i64,
+    /// The whole entry: offset, length and body.
+    total: usize,
+    position: usize,
+}
+
+impl EntryHeader {
+    /// The header of the entry at the start of `rest` (byte `position` of the input);
+    /// `None` when `rest` is too short to hold the entry.
+    fn peek(rest: &[u8], position: usize) -> Result<Option<EntryHeader>, DecodeError> {
+        let (Some(magic), Some(len)) = (peek_magic(rest), rest.get(8..12)) else {
+            return Ok(None);
+        };
+        let mut offset = [0u8; 8];
+        offset.copy_from_slice(&rest[..8]);
+        let offset = i64::from_be_bytes(offset);
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        let mut header = EntryHeader {
+            magic,
+            offset,
+            total: 0,
+            position,
+        };
+        let min = match magic {
+            2 => RecordBatch::MIN_BATCH_LENGTH,
+            0 | 1 => Message::min_size(magic),
+            _ => {
+                return Err(DecodeError::new(DecodeErrorKind::Invalid(format!(
+                    "unknown magic {magic}"
+                )))
+                .within(header.context()));
+            }
+        };
+        if len < min as i32 {
+            return Err(DecodeError::new(DecodeErrorKind::Invalid(format!(
+                "length {len} is below the minimum {min}"
+            )))
+            .within(header.context()));
+        }
+        header.total = LOG_OVERHEAD + len as usize;
+        Ok((header.total <= rest.len()).then_some(header))
+    }
+
+    fn context(&self) -> String {
+        let (position, offset) = (self.position, self.offset);
+        match self.magic {
+            2 => format!("record batch at byte {position} (base offset {offset})"),
+            _ => format!("message at byte {position} (offset {offset})"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +367,37 @@ mod tests {
                 assert!(!sets.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn next_offset_after_agrees_with_decoding_at_every_cut() {
+        let mut buf = BytesMut::new();
+        legacy(0, 2, 0).encode(&mut buf, Compression::None).unwrap();
+        legacy(2, 3, 1).encode(&mut buf, Compression::Gzip).unwrap();
+        batch(5, 4, Compression::Lz4).encode(&mut buf).unwrap();
+        legacy(9, 1, 1).encode(&mut buf, Compression::None).unwrap();
+        batch(10, 3, Compression::None).encode(&mut buf).unwrap();
+        let bytes = buf.freeze();
+        for cut in 0..=bytes.len() {
+            let part = bytes.slice(..cut);
+            let sets = decode_record_sets(&part, &DecodeOptions::default()).unwrap();
+            let decoded = sets
+                .sets
+                .iter()
+                .flat_map(|set| match set {
+                    RecordSet::Batch(b) => vec![b.last_offset()],
+                    RecordSet::Legacy(s) => s.messages.iter().map(|m| m.offset).collect(),
+                })
+                .max()
+                .map(|last| last + 1);
+            assert_eq!(next_offset_after(&part), decoded, "cut at {cut}");
+        }
+        assert_eq!(next_offset_after(&bytes), Some(13));
+        // A malformed header stops the scan; what came before still counts.
+        let mut bad = BytesMut::from(&bytes[..]);
+        let second = bytes.len() - batch(10, 3, Compression::None).encoded_len();
+        bad[second + 16] = 7;
+        assert_eq!(next_offset_after(&bad), Some(10));
     }
 
     #[test]
