@@ -50,11 +50,11 @@ impl std::fmt::Debug for OffsetReset {
 use crate::error::{ConsumeError, ConsumeErrorKind};
 use crate::fetch::{extract_records, FetchOptions};
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::AbortedTransaction;
-use kafka_protocol::records::next_offset_after;
 use kafka_net::{BrokerInfo, Client, KafkaClient, Purpose};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::fetch_response::AbortedTransaction;
 use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::records::next_offset_after;
 use kafka_protocol::records::Record;
 use kafka_protocol::{ApiKey, ErrorCode, Uuid};
 use std::collections::{BTreeMap, HashMap};
@@ -84,6 +84,12 @@ pub struct FetcherConfig {
     pub max_message_age: Option<Duration>,
     /// Wait after a failed fetch before the next. Default 100 ms.
     pub retry_backoff: Duration,
+    /// Fetches in flight to one broker at a time, each on its own connection and
+    /// fetch session and covering its share of the partitions that broker leads (never
+    /// more than there are such partitions). 1 is the Java consumer's and librdkafka's
+    /// way; more lets the broker work on several at once, which reads faster when it
+    /// leads several busy partitions. Default 2, at most 64.
+    pub fetches_per_broker: usize,
 }
 
 impl Default for FetcherConfig {
@@ -96,6 +102,7 @@ impl Default for FetcherConfig {
             sessions: true,
             max_message_age: None,
             retry_backoff: Duration::from_millis(100),
+            fetches_per_broker: 2,
         }
     }
 }
@@ -151,7 +158,8 @@ struct Inner {
     client: KafkaClient,
     config: FetcherConfig,
     partitions: Mutex<BTreeMap<(String, i32), PartitionState>>,
-    workers: Mutex<HashMap<i32, tokio::task::AbortHandle>>,
+    /// Fetch workers by broker and lane.
+    workers: Mutex<HashMap<(i32, usize), tokio::task::AbortHandle>>,
     wake: Notify,
     buffer: Arc<Semaphore>,
     closed: AtomicBool,
@@ -193,6 +201,13 @@ impl Fetcher {
     pub fn new(client: KafkaClient, config: FetcherConfig) -> Result<Self, ConsumeError> {
         if config.fetch.max_bytes <= 0 || config.max_bytes <= 0 {
             return Err(ConsumeErrorKind::Config("fetch sizes must be positive".into()).into());
+        }
+        if !(1..=64).contains(&config.fetches_per_broker) {
+            return Err(ConsumeErrorKind::Config(format!(
+                "fetches_per_broker must be 1 to 64, not {}",
+                config.fetches_per_broker
+            ))
+            .into());
         }
         if config.prefetch_bytes < config.fetch.max_bytes as usize {
             return Err(ConsumeErrorKind::Config(
@@ -397,10 +412,11 @@ async fn supervise(inner: std::sync::Weak<Inner>) {
             .filter(|(_, p)| !p.failed)
             .map(|(k, _)| k.clone())
             .collect();
-        let mut leaders = Vec::new();
+        // Brokers and how many of the partitions each leads.
+        let mut leaders: HashMap<i32, (BrokerInfo, usize)> = HashMap::new();
         for (topic, partition) in &wanted {
             match inner.client.leader(topic, *partition).await {
-                Ok(b) => leaders.push(b),
+                Ok(b) => leaders.entry(b.node_id).or_insert((b, 0)).1 += 1,
                 // The topic or partition does not exist (or no longer): say so once,
                 // and stop fetching it until it is assigned or moved again.
                 Err(e) if e.code() == Some(ErrorCode::UnknownTopicOrPartition) => {
@@ -417,12 +433,14 @@ async fn supervise(inner: std::sync::Weak<Inner>) {
         {
             let mut workers = lock(&inner.workers);
             workers.retain(|_, w| !w.is_finished());
-            for broker in leaders {
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    workers.entry(broker.node_id)
-                {
-                    let task = tokio::spawn(worker(inner.clone(), broker.clone()));
-                    slot.insert(task.abort_handle());
+            for (broker, led) in leaders.into_values() {
+                for lane in 0..led.min(inner.config.fetches_per_broker) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        workers.entry((broker.node_id, lane))
+                    {
+                        let task = tokio::spawn(worker(inner.clone(), broker.clone(), lane));
+                        slot.insert(task.abort_handle());
+                    }
                 }
             }
         }
@@ -473,7 +491,9 @@ async fn resolve(
 /// A partition a worker fetches: key, position, start, generation.
 type Wanted = ((String, i32), Option<i64>, StartOffset, u64);
 
-async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
+/// Keeps one Fetch in flight to `broker` for the partitions of `lane`: the broker's
+/// partitions (in key order) are dealt out over its lanes.
+async fn worker(inner: Arc<Inner>, broker: BrokerInfo, lane: usize) {
     let mut session = Session::default();
     let mut rotation = 0usize;
     let mut idle_since: Option<Instant> = None;
@@ -492,7 +512,7 @@ async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
                 continue;
             }
         };
-        let mine: Vec<Wanted> = lock(&inner.partitions)
+        let led: Vec<Wanted> = lock(&inner.partitions)
             .iter()
             .filter(|(_, p)| !p.paused && !p.failed)
             .filter(|((t, p), _)| {
@@ -501,6 +521,13 @@ async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
                     .is_some_and(|b| b.node_id == broker.node_id)
             })
             .map(|(k, p)| (k.clone(), p.position, p.start, p.generation))
+            .collect();
+        let lanes = led.len().min(inner.config.fetches_per_broker).max(1);
+        let mine: Vec<Wanted> = led
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % lanes == lane)
+            .map(|(_, w)| w)
             .collect();
         if mine.is_empty() {
             let since = *idle_since.get_or_insert_with(Instant::now);
@@ -548,7 +575,8 @@ async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
             let by = rotation % fetchable.len();
             fetchable.rotate_left(by);
         }
-        if let Err(e) = fetch_once(&inner, &broker, &mut session, &metadata, fetchable).await {
+        if let Err(e) = fetch_once(&inner, &broker, lane, &mut session, &metadata, fetchable).await
+        {
             tracing::debug!(broker = %broker.addr(), error = %e, "fetch failed");
             session.reset();
             let _ = inner.client.refresh_metadata().await;
@@ -560,11 +588,16 @@ async fn worker(inner: Arc<Inner>, broker: BrokerInfo) {
 async fn fetch_once(
     inner: &Arc<Inner>,
     broker: &BrokerInfo,
+    lane: usize,
     session: &mut Session,
     metadata: &kafka_net::ClusterMetadata,
     fetchable: Vec<(String, i32, i64, u64)>,
 ) -> Result<(), ConsumeError> {
-    let conn = inner.client.connection(broker, Purpose::Fetch).await?;
+    let purpose = match lane {
+        0 => Purpose::Fetch,
+        n => Purpose::FetchLane(u8::try_from(n).unwrap_or(u8::MAX)),
+    };
+    let conn = inner.client.connection(broker, purpose).await?;
     let version = conn.versions().version_for(ApiKey::Fetch)?;
     let use_sessions = inner.config.sessions && version >= 7;
     if !use_sessions {
@@ -732,22 +765,27 @@ async fn fetch_once(
             let bytes = p.records.clone().unwrap_or_default();
             let next = next_offset_after(&bytes).map_or(*position, |n| n.max(*position));
             let size: usize = bytes.len().max(1);
-            {
-                let mut parts = lock(&inner.partitions);
-                let Some(s) = parts.get_mut(&(topic.clone(), p.partition_index)) else {
-                    continue;
-                };
-                if s.generation != *generation || s.position != Some(*position) {
-                    continue;
-                }
-                s.position = Some(next);
-                s.high_watermark = p.high_watermark;
+            // Take the buffer space first, then advance and queue under the lock, so
+            // that a partition's fetches queue in offset order whichever lane (or
+            // worker, after a leader change) fetched them.
+            let permit = if next > *position {
+                let permits = size.min(inner.config.prefetch_bytes) as u32;
+                inner.buffer.clone().acquire_many_owned(permits).await.ok()
+            } else {
+                None
+            };
+            let mut parts = lock(&inner.partitions);
+            let Some(s) = parts.get_mut(&(topic.clone(), p.partition_index)) else {
+                continue;
+            };
+            if s.generation != *generation || s.position != Some(*position) {
+                continue;
             }
+            s.position = Some(next);
+            s.high_watermark = p.high_watermark;
             if next == *position {
                 continue;
             }
-            let permits = size.min(inner.config.prefetch_bytes) as u32;
-            let permit = inner.buffer.clone().acquire_many_owned(permits).await.ok();
             let _ = inner.tx.send(Item::Fetched(RawFetch {
                 topic: topic.clone(),
                 partition: p.partition_index,

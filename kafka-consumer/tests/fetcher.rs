@@ -97,6 +97,16 @@ fn expect(from: usize, to: usize, tag: &str) -> Vec<(i64, String)> {
 
 #[tokio::test]
 async fn many_partitions_on_many_brokers_arrive_once_and_in_order() {
+    many_partitions_with_lanes(FetcherConfig::default().fetches_per_broker).await
+}
+
+#[tokio::test]
+async fn one_fetch_per_broker_or_several_lanes_read_the_same() {
+    many_partitions_with_lanes(1).await;
+    many_partitions_with_lanes(3).await;
+}
+
+async fn many_partitions_with_lanes(lanes: usize) {
     within(async {
         let c = fake(3).await;
         c.create_topic("many", 6);
@@ -106,7 +116,9 @@ async fn many_partitions_on_many_brokers_arrive_once_and_in_order() {
             produce(&client, "many", p, values(0, 50, &format!("m{p}"))).await;
         }
         produce(&client, "other", 1, values(0, 30, "o")).await;
-        let fetcher = Fetcher::new(client.clone(), config()).unwrap();
+        let mut config = config();
+        config.fetches_per_broker = lanes;
+        let fetcher = Fetcher::new(client.clone(), config).unwrap();
         for p in 0..6 {
             fetcher.assign("many", p, StartOffset::Earliest);
         }
@@ -125,9 +137,9 @@ async fn many_partitions_on_many_brokers_arrive_once_and_in_order() {
         produce(&client, "many", 4, values(50, 60, "m4")).await;
         let more = collect(&fetcher, 10).await;
         assert_eq!(more[&("many".to_string(), 4)], expect(50, 60, "m4"));
-        // One Fetch per broker per round, not one per partition.
+        // One Fetch per broker and lane per round, not one per partition.
         assert!(
-            c.request_count(ApiKey::Fetch) < 400,
+            c.request_count(ApiKey::Fetch) < 400 * lanes,
             "{} fetches",
             c.request_count(ApiKey::Fetch)
         );
@@ -351,6 +363,40 @@ async fn the_reader_reads_seeks_and_reports_lag() {
             reader.read_message().await.unwrap_err().kind(),
             ConsumeErrorKind::Closed
         ));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_corrupt_fetch_stops_the_partition_at_its_offset_until_a_seek() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("bad", 2);
+        let client = client(&c).await;
+        produce(&client, "bad", 0, values(0, 10, "b")).await;
+        produce(&client, "bad", 1, values(0, 10, "g")).await;
+        let mut config = config();
+        config.fetches_per_broker = 1;
+        c.inject(Fault::new(ApiKey::Fetch, FaultAction::CorruptRecords));
+        let fetcher = Fetcher::new(client.clone(), config).unwrap();
+        fetcher.assign("bad", 0, StartOffset::Earliest);
+        let e = fetcher.next_batch().await.unwrap().unwrap_err();
+        assert!(
+            matches!(e.kind(), ConsumeErrorKind::Corrupt { offset: 0, .. }),
+            "{e}"
+        );
+        assert_eq!(e.topic(), Some("bad"));
+        assert_eq!(e.partition(), Some(0));
+        assert!(e.to_string().contains("CRC"), "{e}");
+        // The partition stays stopped: another partition is read, this one not.
+        fetcher.assign("bad", 1, StartOffset::Earliest);
+        let got = collect(&fetcher, 10).await;
+        assert_eq!(got.keys().collect::<Vec<_>>(), [&("bad".to_string(), 1)]);
+        assert_eq!(fetcher.position("bad", 0), Some(0));
+        // Moved (to the same offset, the data now being fine), it reads again.
+        fetcher.seek("bad", 0, 0);
+        let got = collect(&fetcher, 10).await;
+        assert_eq!(got[&("bad".to_string(), 0)], expect(0, 10, "b"));
     })
     .await
 }

@@ -201,6 +201,10 @@ pub enum Purpose {
     Produce,
     /// Fetch requests.
     Fetch,
+    /// Fetch requests on one more connection (lane 1, 2, ...), for a consumer that keeps
+    /// several Fetches in flight to one broker: brokers handle one request at a time
+    /// per connection.
+    FetchLane(u8),
     /// Group coordination and offsets.
     Group,
 }

@@ -215,6 +215,16 @@ async fn handle_frame(
             cluster.count(api);
             handlers::handle(cluster, conn, request, version).await
         }
+        Some(FaultAction::CorruptRecords) => {
+            cluster.count(api);
+            let mut answer = handlers::handle(cluster, conn, request, version).await;
+            if let handlers::Answer::Respond(response) = &mut answer {
+                if let kafka_protocol::messages::ResponseKind::Fetch(fetch) = response.as_mut() {
+                    handlers::corrupt_records(fetch);
+                }
+            }
+            answer
+        }
         Some(FaultAction::PassThrough) | None => {
             cluster.count(api);
             handlers::handle(cluster, conn, request, version).await

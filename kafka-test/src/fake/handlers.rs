@@ -462,6 +462,21 @@ enum SessionUse {
     Error(ErrorCode),
 }
 
+/// Flips the last byte of every partition's records (fault injection).
+pub(crate) fn corrupt_records(response: &mut FetchResponse) {
+    for topic in &mut response.responses {
+        for partition in &mut topic.partitions {
+            if let Some(records) = partition.records.as_mut().filter(|r| !r.is_empty()) {
+                let mut bytes = records.to_vec();
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 0xff;
+                }
+                *records = bytes.into();
+            }
+        }
+    }
+}
+
 fn fetch_session(cluster: &Cluster, r: &FetchRequest) -> SessionUse {
     let mut state = cluster.state();
     match (r.session_id, r.session_epoch) {

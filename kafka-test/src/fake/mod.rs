@@ -56,6 +56,10 @@ pub enum FaultAction {
     /// Handle the request normally (counts as a match; useful to let the first n
     /// requests through before another fault).
     PassThrough,
+    /// Handle a Fetch normally, then flip the last byte of each partition's records in
+    /// the response, so that a record batch fails its CRC (a disk or network error
+    /// the broker did not catch). Other requests are handled normally.
+    CorruptRecords,
 }
 
 /// A fault: requests of `api` (to `broker`, or any broker) get `action`, `times` times.
