@@ -346,9 +346,7 @@ impl Fetcher {
             return None;
         }
         let (topic, partition) = key;
-        let Some(p) = parts.get_mut(&(topic.clone(), partition)) else {
-            return None;
-        };
+        let p = parts.get_mut(&(topic.clone(), partition))?;
         let mut records = match decoded {
             Ok((records, _)) => records,
             Err(source) => {
