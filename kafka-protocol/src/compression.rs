@@ -14,6 +14,7 @@
 //! | lz4    | LZ4 frame, independent 64 KiB blocks          | LZ4 frames (any block size, linked or independent, checksums verified) |
 //! | zstd   | one zstd frame (fastest level)               | one or more zstd frames, skippable frames skipped    |
 
+use crate::buffers;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::io::{Read, Write};
@@ -148,7 +149,7 @@ fn read_bounded(
     hint: usize,
     codec: &'static str,
 ) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::with_capacity(hint.min(max_output));
+    let mut out = buffers::take(hint.min(max_output));
     let limit = (max_output as u64).saturating_add(1);
     reader
         .take(limit)
@@ -176,7 +177,7 @@ fn gzip_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeError
         return Err(decode_err("gzip", "empty input"));
     }
     let dec = flate2::read::MultiGzDecoder::new(input);
-    read_bounded(dec, max_output, input.len().saturating_mul(4), "gzip").map(Bytes::from)
+    read_bounded(dec, max_output, input.len().saturating_mul(4), "gzip").map(buffers::into_bytes)
 }
 
 // ---------------------------------------------------------------------------------
@@ -225,6 +226,9 @@ fn snappy_raw_into(input: &[u8], out: &mut Vec<u8>, max_output: usize) -> Result
             format_args!("{} bytes cannot decompress to {n}", input.len()),
         ));
     }
+    if out.capacity() == 0 {
+        *out = buffers::take(n);
+    }
     let start = out.len();
     out.resize(start + n, 0);
     match snap::raw::Decoder::new().decompress(input, &mut out[start..]) {
@@ -261,7 +265,7 @@ fn snappy_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeErr
     } else {
         snappy_raw_into(input, &mut out, max_output)?;
     }
-    Ok(Bytes::from(out))
+    Ok(buffers::into_bytes(out))
 }
 
 // ---------------------------------------------------------------------------------
@@ -346,7 +350,7 @@ pub fn decompress_lz4(
     if frames == 0 {
         return Err(decode_err("lz4", "empty input"));
     }
-    Ok(Bytes::from(out))
+    Ok(buffers::into_bytes(out))
 }
 
 fn split<'a>(input: &'a [u8], n: usize, what: &str) -> Result<(&'a [u8], &'a [u8]), DecodeError> {
@@ -439,7 +443,12 @@ fn lz4_frame<'a>(
         Some(size) => size as usize,
         None => lz4_blocks_bound(rest, block_max, block_checksums),
     };
-    out.reserve(expected.min(max_output.saturating_sub(out.len())));
+    let expected = expected.min(max_output.saturating_sub(out.len()));
+    if out.capacity() == 0 {
+        *out = buffers::take(expected);
+    } else {
+        out.reserve(expected);
+    }
     let frame_start = out.len();
     loop {
         let (word, tail) = split(rest, 4, "block size")?;

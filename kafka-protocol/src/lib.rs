@@ -7,6 +7,7 @@
 //! header values come out as zero-copy slices of it. Encoding computes sizes first and
 //! writes into a [`bytes::BytesMut`].
 
+mod buffers;
 pub mod compression;
 pub mod error;
 pub mod error_code;
