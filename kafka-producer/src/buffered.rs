@@ -1,14 +1,15 @@
 //! The buffered producer (the Java client's `KafkaProducer`, kafka-go's `Writer`):
 //! records accumulate per partition until `linger` or `batch_size`; one sender task
 //! puts every ready partition led by a broker into one Produce request and hands the
-//! requests to the broker's connection in order, up to `max_in_flight` per broker.
-//! With idempotence (the default) a partition may have up to `max_in_flight` batches
-//! in flight: they carry the producer id, epoch and sequence numbers, a failed batch
+//! requests to the broker's connection in order, up to `max_in_flight` per broker, so
+//! a partition may have up to `max_in_flight` batches in flight. With idempotence (the
+//! default) they carry the producer id, epoch and sequence numbers, a failed batch
 //! goes back in its place and the ones behind it (which the broker refuses out of
 //! order) follow it, and the epoch is bumped as the Java client does when the broker
 //! lost the producer's state or a batch failed for good, so retries never duplicate
-//! or reorder. Without idempotence a partition has one batch in flight, which keeps
-//! order under retries.
+//! or reorder. Without idempotence, as in the Java client and librdkafka, a retried
+//! batch can land after batches sent behind it (and be written twice when only its
+//! answer was lost); `max_in_flight = 1` keeps order then.
 
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{ProduceError, ProduceErrorKind};
@@ -421,11 +422,7 @@ fn bump_due(inner: &Inner) -> Option<(i64, i16)> {
 fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
     let now = Instant::now();
     let linger = inner.config.linger;
-    let per_partition = if inner.config.idempotence {
-        inner.config.max_in_flight
-    } else {
-        1
-    };
+    let per_partition = inner.config.max_in_flight;
     let mut state = lock(&inner.state);
     if state.bump {
         return (Vec::new(), None);

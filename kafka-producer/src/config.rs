@@ -46,7 +46,10 @@ pub struct ProducerConfig {
     /// `max.request.size`: the largest Produce request, and so the largest record.
     /// Default 1 MiB.
     pub max_request_size: usize,
-    /// `max.in.flight.requests.per.connection`. Default 5.
+    /// `max.in.flight.requests.per.connection`: Produce requests out to one broker
+    /// at a time, and so batches of one partition. Default 5 (at most 5 with
+    /// idempotence). Without idempotence a retried batch may land after the ones sent
+    /// behind it, as in the Java client; 1 keeps order then.
     pub max_in_flight: usize,
     /// `buffer.memory`: bytes of records waiting to be sent; `send` waits and
     /// `try_send` fails when full. Default 32 MiB.

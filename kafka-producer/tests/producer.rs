@@ -314,6 +314,60 @@ async fn acknowledged_records_are_in_the_log_once_and_in_order_through_faults() 
     .await
 }
 
+/// Without idempotence batches of a partition are pipelined as in the Java client,
+/// and `max_in_flight = 1` keeps them in order through retried errors.
+#[tokio::test]
+async fn without_idempotence_one_in_flight_keeps_order_through_retries() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("plain", 2);
+        for max_in_flight in [1, 5] {
+            let mut config = fast().with_topic("plain").with_acks(Acks::Leader);
+            config.max_in_flight = max_in_flight;
+            config.linger = Duration::from_millis(1);
+            let p = BufferedProducer::new(client(&c).await, config).unwrap();
+            let before = log(&c, "plain", 0).len() as i64;
+            c.inject(
+                Fault::new(
+                    ApiKey::Produce,
+                    FaultAction::Error(ErrorCode::NotEnoughReplicas),
+                )
+                .times(Times::N(3)),
+            );
+            let mut deliveries = Vec::new();
+            for i in 0..400 {
+                let r = ProducerRecord::new(format!("{max_in_flight}-{i}")).at_partition(0);
+                deliveries.push(p.send(r).await.unwrap());
+                if i % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            for d in deliveries {
+                d.await.unwrap();
+            }
+            let values: Vec<String> = log(&c, "plain", 0)
+                .into_iter()
+                .skip(before as usize)
+                .map(|(_, v)| v)
+                .collect();
+            let mut expected: Vec<String> =
+                (0..400).map(|i| format!("{max_in_flight}-{i}")).collect();
+            if max_in_flight == 1 {
+                assert_eq!(values, expected, "in order with one batch in flight");
+            } else {
+                // Pipelined: each record once (errors mean nothing was written), in
+                // any order.
+                let mut sorted = values.clone();
+                sorted.sort();
+                expected.sort();
+                assert_eq!(sorted, expected);
+            }
+            p.close().await;
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn bad_input_is_a_clear_error_and_loses_nothing_acknowledged() {
     within(async {
