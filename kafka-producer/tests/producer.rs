@@ -325,6 +325,7 @@ async fn without_idempotence_one_in_flight_keeps_order_through_retries() {
             let mut config = fast().with_topic("plain").with_acks(Acks::Leader);
             config.max_in_flight = max_in_flight;
             config.linger = Duration::from_millis(1);
+            config.batch_size = 500;
             let p = BufferedProducer::new(client(&c).await, config).unwrap();
             let before = log(&c, "plain", 0).len() as i64;
             c.inject(
