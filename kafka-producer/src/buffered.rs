@@ -17,6 +17,7 @@ use crate::partitioner::Partitioner;
 use crate::record::{now_ms, ProducerRecord, RecordMetadata};
 use bytes::Bytes;
 use kafka_net::{BrokerInfo, Client, KafkaClient, NewTopic, Purpose};
+use kafka_protocol::compression::Compression;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
 use kafka_protocol::records::{Record, RecordBatch};
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 
 type Delivery = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
 
@@ -111,6 +112,22 @@ struct Inner {
     /// Requests in flight per broker address.
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
     epoch_lock: tokio::sync::Mutex<()>,
+    /// Requests being encoded, in the order they go on the wire (see `submitter`).
+    submissions: mpsc::UnboundedSender<Submission>,
+}
+
+/// A Produce request on its way to a broker's connection: encoded (compressed) off the
+/// sender task, submitted in order by the submitter.
+struct Submission {
+    broker: BrokerInfo,
+    encoded: Encoding,
+    permit: OwnedSemaphorePermit,
+}
+
+enum Encoding {
+    Done(Vec<Outgoing>, ProduceRequest),
+    /// The request, or `None` when the encoder panicked.
+    Running(tokio::task::JoinHandle<(Vec<Outgoing>, Option<ProduceRequest>)>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -139,6 +156,7 @@ impl BufferedProducer {
             .partitioner
             .clone()
             .unwrap_or_else(|| Arc::new(crate::partitioner::Murmur2::new()));
+        let (submissions, submitted) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             memory: Arc::new(Semaphore::new(config.buffer_memory)),
             client,
@@ -150,7 +168,9 @@ impl BufferedProducer {
             closed: AtomicBool::new(false),
             in_flight: Mutex::new(HashMap::new()),
             epoch_lock: tokio::sync::Mutex::new(()),
+            submissions,
         });
+        tokio::spawn(submitter(Arc::downgrade(&inner), submitted));
         tokio::spawn(sender(inner.clone()));
         Ok(BufferedProducer { inner })
     }
@@ -564,8 +584,10 @@ async fn init_producer_id(
     Ok(fresh)
 }
 
-/// Encodes and hands one request to the broker's connection, then waits for the
-/// answer in a task of its own (up to `max_in_flight` per broker).
+/// Hands one request to the submitter: takes a slot of the broker's `max_in_flight`,
+/// gives new batches their sequence numbers, and starts the encoding (a compressed
+/// request is encoded on the blocking pool, so the sender goes on to the next while
+/// it compresses, and consecutive requests compress in parallel).
 async fn send_request(
     inner: &Arc<Inner>,
     addr: &str,
@@ -596,6 +618,37 @@ async fn send_request(
             }
         }
     }
+    // Counted from here, so that no epoch bump happens while it is being encoded.
+    lock(&inner.state).requests += 1;
+    let encoded = if inner.config.compression == Compression::None {
+        let request = produce_request(inner, producer, &mut outs);
+        Encoding::Done(outs, request)
+    } else {
+        let encoder = inner.clone();
+        Encoding::Running(tokio::task::spawn_blocking(move || {
+            let request = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                produce_request(&encoder, producer, &mut outs)
+            }));
+            (outs, request.ok())
+        }))
+    };
+    let submission = Submission {
+        broker: broker.clone(),
+        encoded,
+        permit,
+    };
+    if inner.submissions.send(submission).is_err() {
+        // The submitter is gone only when the producer is.
+        lock(&inner.state).requests -= 1;
+    }
+}
+
+/// Encodes the batches of one Produce request.
+fn produce_request(
+    inner: &Inner,
+    producer: Option<(i64, i16)>,
+    outs: &mut [Outgoing],
+) -> ProduceRequest {
     let mut topic_data: Vec<TopicProduceData> = Vec::new();
     for out in outs.iter_mut() {
         let bytes = match encode(inner, producer, &mut out.batch) {
@@ -619,7 +672,7 @@ async fn send_request(
             }),
         }
     }
-    let request = ProduceRequest {
+    ProduceRequest {
         acks: inner.config.acks.code(),
         timeout_ms: inner
             .config
@@ -628,8 +681,53 @@ async fn send_request(
             .min(i32::MAX as u128) as i32,
         topic_data,
         ..Default::default()
-    };
-    lock(&inner.state).requests += 1;
+    }
+}
+
+/// Submits encoded requests to their brokers' connections in the order the sender
+/// made them (so a partition's batches are on the wire in order), then waits for each
+/// answer in a task of its own.
+async fn submitter(inner: std::sync::Weak<Inner>, mut queue: mpsc::UnboundedReceiver<Submission>) {
+    while let Some(submission) = queue.recv().await {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let (outs, request) = match submission.encoded {
+            Encoding::Done(outs, request) => (outs, request),
+            Encoding::Running(job) => match job.await {
+                Ok((outs, Some(request))) => (outs, request),
+                Ok((outs, None)) => {
+                    // A bug in the encoder: fail these records, not the producer.
+                    lock(&inner.state).requests -= 1;
+                    drop(submission.permit);
+                    let e = ProduceError::new(ProduceErrorKind::Config(
+                        "encoding the batch failed (a bug: please report it)".into(),
+                    ));
+                    for out in outs {
+                        retry_or_fail(&inner, out, e.clone());
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    // The runtime is shutting down.
+                    tracing::debug!(error = %e, "a Produce request was not encoded");
+                    lock(&inner.state).requests -= 1;
+                    continue;
+                }
+            },
+        };
+        submit(&inner, &submission.broker, request, outs, submission.permit).await;
+    }
+}
+
+/// Hands one encoded request to the broker's connection.
+async fn submit(
+    inner: &Arc<Inner>,
+    broker: &BrokerInfo,
+    request: ProduceRequest,
+    outs: Vec<Outgoing>,
+    permit: OwnedSemaphorePermit,
+) {
     let submitted = async {
         let conn = inner.client.connection(broker, Purpose::Produce).await?;
         let version = conn
@@ -743,9 +841,11 @@ fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceRe
                 if !earlier {
                     lock(&inner.state).bump = true;
                 }
+                // Retried either way (as the Java client does for an idempotent
+                // producer), though Kafka does not call these codes retriable.
                 let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
                     .unwrap_or_else(|| ProduceErrorKind::Closed.into());
-                retry_or_fail(inner, out, e);
+                retry_or_fail_as(inner, out, e, true);
             }
             _ => {
                 let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
@@ -801,15 +901,19 @@ fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option<i64>)>) {
 
 /// Puts a failed batch back in its place in its queue, or fails its records when it
 /// may not be retried.
-fn retry_or_fail(inner: &Inner, mut out: Outgoing, error: ProduceError) {
+fn retry_or_fail(inner: &Inner, out: Outgoing, error: ProduceError) {
+    let retriable = error.is_retriable();
+    retry_or_fail_as(inner, out, error, retriable);
+}
+
+/// [`retry_or_fail`], with the caller deciding whether the error is retriable.
+fn retry_or_fail_as(inner: &Inner, mut out: Outgoing, error: ProduceError, retriable: bool) {
     let error = error.at(&out.topic, out.partition);
     let config = &inner.config;
     let expired = out.batch.created.elapsed() >= config.delivery_timeout;
     out.batch.attempts += 1;
-    let retry = error.is_retriable()
-        && out.batch.attempts <= config.retries
-        && !expired
-        && config.acks != Acks::None;
+    let retry =
+        retriable && out.batch.attempts <= config.retries && !expired && config.acks != Acks::None;
     if retry {
         tracing::debug!(topic = %out.topic, partition = out.partition, attempt = out.batch.attempts, error = %error, "retrying a batch");
         out.batch.last_error = Some(error);

@@ -252,10 +252,24 @@ async fn every_codec_round_trips() {
 
 #[tokio::test]
 async fn acknowledged_records_are_in_the_log_once_and_in_order_through_faults() {
+    once_and_in_order_through_faults(Compression::None).await
+}
+
+/// Compressed requests are encoded off the sender task, several at once; they must
+/// still go out in order.
+#[tokio::test]
+async fn compressed_records_are_in_the_log_once_and_in_order_through_faults() {
+    once_and_in_order_through_faults(Compression::Lz4).await
+}
+
+async fn once_and_in_order_through_faults(compression: Compression) {
     within(async {
         let mut c = fake(3).await;
         c.create_topic("faults", 3);
-        let p = BufferedProducer::new(client(&c).await, fast().with_topic("faults")).unwrap();
+        let mut config = fast().with_topic("faults").with_compression(compression);
+        // Small batches, so that several of a partition are in flight at once.
+        config.batch_size = 2000;
+        let p = BufferedProducer::new(client(&c).await, config).unwrap();
         let send_range = |p: BufferedProducer, from: i64, to: i64| async move {
             let mut out = Vec::new();
             for i in from..to {
@@ -292,12 +306,19 @@ async fn acknowledged_records_are_in_the_log_once_and_in_order_through_faults() 
         let c = restart.await.unwrap();
         p.flush().await;
         let mut acked = Vec::new();
+        let mut errors = Vec::new();
         for d in deliveries {
-            if let Ok(m) = d.await {
-                acked.push(m);
+            match d.await {
+                Ok(m) => acked.push(m),
+                Err(e) => errors.push(e.to_string()),
             }
         }
-        assert_eq!(acked.len(), 1500, "every record acknowledged in the end");
+        assert_eq!(
+            acked.len(),
+            1500,
+            "every record acknowledged in the end; errors: {:?}",
+            &errors[..errors.len().min(5)]
+        );
         for partition in 0..3 {
             let values: Vec<i64> = log(&c, "faults", partition)
                 .into_iter()

@@ -38,9 +38,8 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
     if capacity >= MIN_POOLED {
         let mut pool = pool();
-        let fits = |b: &Vec<u8>| {
-            b.capacity() >= capacity && b.capacity() <= capacity.saturating_mul(4)
-        };
+        let fits =
+            |b: &Vec<u8>| b.capacity() >= capacity && b.capacity() <= capacity.saturating_mul(4);
         if let Some(i) = pool.buffers.iter().rposition(fits) {
             let buffer = pool.buffers.swap_remove(i);
             pool.bytes -= buffer.capacity();

@@ -1114,9 +1114,9 @@ fn run_child(
     case: &Case,
 ) -> Result<RunResult, BoxError> {
     // BENCH_CHILD_WRAP="perf record -g -o target/perf-{client}.data --" runs every
-    // consumer child under that command ({client} replaced by the client's name).
+    // child under that command ({client} replaced by the client's name).
     let wrap: Vec<String> = match std::env::var("BENCH_CHILD_WRAP") {
-        Ok(w) if case.mode == Mode::Consume => w
+        Ok(w) => w
             .split_whitespace()
             .map(|a| a.replace("{client}", client))
             .collect(),
