@@ -84,9 +84,12 @@ impl PartitionQueue {
     }
 }
 
+/// A topic name shared by every record, batch and report of it (no copy per record).
+type Topic = Arc<str>;
+
 #[derive(Default)]
 struct State {
-    queues: BTreeMap<(String, i32), PartitionQueue>,
+    queues: BTreeMap<(Topic, i32), PartitionQueue>,
     /// Records queued or in flight.
     pending: usize,
     flushing: usize,
@@ -111,6 +114,8 @@ struct Inner {
     closed: AtomicBool,
     /// Requests in flight per broker address.
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The configured fixed topic, shared.
+    topic: Option<Topic>,
     epoch_lock: tokio::sync::Mutex<()>,
     /// Requests being encoded, in the order they go on the wire (see `submitter`).
     submissions: mpsc::UnboundedSender<Submission>,
@@ -157,6 +162,7 @@ impl BufferedProducer {
             .clone()
             .unwrap_or_else(|| Arc::new(crate::partitioner::Murmur2::new()));
         let (submissions, submitted) = mpsc::unbounded_channel();
+        let topic = config.topic.as_deref().map(Topic::from);
         let inner = Arc::new(Inner {
             memory: Arc::new(Semaphore::new(config.buffer_memory)),
             client,
@@ -167,6 +173,7 @@ impl BufferedProducer {
             progress: Notify::new(),
             closed: AtomicBool::new(false),
             in_flight: Mutex::new(HashMap::new()),
+            topic,
             epoch_lock: tokio::sync::Mutex::new(()),
             submissions,
         });
@@ -255,12 +262,13 @@ impl BufferedProducer {
     }
 
     /// Picks the topic and partition, and checks the record's size.
-    async fn place(&self, record: &ProducerRecord) -> Result<(String, i32, usize), ProduceError> {
+    async fn place(&self, record: &ProducerRecord) -> Result<(Topic, i32, usize), ProduceError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(ProduceErrorKind::Closed.into());
         }
-        let topic = match (&self.inner.config.topic, &record.topic) {
-            (Some(t), None) | (None, Some(t)) => t.clone(),
+        let topic = match (&self.inner.topic, &record.topic) {
+            (Some(t), None) => t.clone(),
+            (None, Some(t)) => Topic::from(t.as_str()),
             (Some(_), Some(_)) => {
                 return Err(ProduceErrorKind::AmbiguousTopic(
                     "the record names a topic but the producer has a fixed one".into(),
@@ -302,6 +310,16 @@ impl BufferedProducer {
 
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
         let client = &self.inner.client;
+        // The usual case, without a (boxed) call through the client trait.
+        let cached = client.cached_metadata().and_then(|m| {
+            m.topics
+                .get(topic)
+                .filter(|t| !t.partitions.is_empty())
+                .map(|t| t.partitions.len() as i32)
+        });
+        if let Some(n) = cached {
+            return Ok(n);
+        }
         match client.partition_count(topic).await {
             Ok(n) => Ok(n),
             Err(e)
@@ -324,7 +342,7 @@ impl BufferedProducer {
 
     fn enqueue(
         &self,
-        topic: String,
+        topic: Topic,
         partition: i32,
         record: ProducerRecord,
         size: usize,
@@ -383,7 +401,7 @@ impl BufferedProducer {
 
 /// A batch taken from its queue to be sent.
 struct Outgoing {
-    topic: String,
+    topic: Topic,
     partition: i32,
     batch: Batch,
 }
@@ -663,10 +681,13 @@ fn produce_request(
             records: Some(bytes),
             ..Default::default()
         };
-        match topic_data.iter_mut().find(|t| t.name.as_str() == out.topic) {
+        match topic_data
+            .iter_mut()
+            .find(|t| t.name.as_str() == &*out.topic)
+        {
             Some(t) => t.partition_data.push(data),
             None => topic_data.push(TopicProduceData {
-                name: out.topic.clone().into(),
+                name: out.topic.to_string().into(),
                 partition_data: vec![data],
                 ..Default::default()
             }),
@@ -802,7 +823,7 @@ fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceRe
         let answer = response
             .responses
             .iter()
-            .filter(|t| t.name.as_str() == out.topic)
+            .filter(|t| t.name.as_str() == &*out.topic)
             .flat_map(|t| &t.partition_responses)
             .find(|p| p.index == out.partition);
         let Some(p) = answer else {
@@ -943,11 +964,11 @@ fn retry_or_fail_as(inner: &Inner, mut out: Outgoing, error: ProduceError, retri
     finish(inner, &out.topic, out.partition, out.batch.order, n);
 }
 
-fn finish(inner: &Inner, topic: &str, partition: i32, order: u64, records: usize) {
+fn finish(inner: &Inner, topic: &Topic, partition: i32, order: u64, records: usize) {
     {
         let mut state = lock(&inner.state);
         state.pending = state.pending.saturating_sub(records);
-        if let Some(q) = state.queues.get_mut(&(topic.to_string(), partition)) {
+        if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
             q.in_flight.remove(&order);
             if q.batches.front().is_none_or(|b| b.attempts == 0) {
                 q.retry_at = None;

@@ -93,8 +93,8 @@ impl ProducerRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecordMetadata {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared by the reports of all its records).
+    pub topic: std::sync::Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The record's offset; -1 when unknown (acks=0).

@@ -175,7 +175,7 @@ async fn buffered_producer_batches_keeps_order_and_reports_deliveries() {
             Default::default();
         for (i, d) in deliveries {
             let m = d.await.unwrap();
-            assert_eq!(m.topic, "orders");
+            assert_eq!(&*m.topic, "orders");
             assert_eq!(m.timestamp, 1_700_000_000_000 + i);
             per_partition
                 .entry(m.partition)

@@ -108,7 +108,7 @@ async fn produce(client: KafkaClient, topic: &str, codec: Compression) -> Placem
         let meta: RecordMetadata = delivery
             .await
             .unwrap_or_else(|e| panic!("record {i} to {topic} not delivered: {e}"));
-        assert_eq!(meta.topic, topic);
+        assert_eq!(&*meta.topic, topic);
         placed.insert(i, (meta.partition, meta.offset));
     }
     producer.close().await;
