@@ -78,6 +78,14 @@ const MIN_HEADER_LEN: usize = 2;
 const CRC_AT: usize = 17;
 const CRC_FROM: usize = 21;
 
+/// The largest compression scratch buffer a thread keeps for its next batch.
+const SCRATCH_KEEP: usize = 4 << 20;
+
+thread_local! {
+    /// Serialized records waiting to be compressed (see `encode_inner`).
+    static SCRATCH: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
 const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
 const DELETE_HORIZON_BIT: i16 = 0x40;
@@ -222,11 +230,21 @@ impl RecordBatch {
         if self.compression == Compression::None {
             self.put_records(buf)?;
         } else {
-            let mut scratch = BytesMut::with_capacity(records_len);
-            self.put_records(&mut scratch)?;
-            self.compression
-                .compress(&scratch, buf)
-                .map_err(|e| e.within("records"))?;
+            // The records are serialized into a per-thread scratch buffer, kept between
+            // batches (up to SCRATCH_KEEP bytes) so that each batch does not start on
+            // fresh pages.
+            let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+            scratch.clear();
+            scratch.reserve(records_len);
+            let result = self.put_records(&mut scratch).and_then(|()| {
+                self.compression
+                    .compress(&scratch, buf)
+                    .map_err(|e| e.within("records"))
+            });
+            if scratch.capacity() <= SCRATCH_KEEP {
+                SCRATCH.with(|s| *s.borrow_mut() = scratch);
+            }
+            result?;
         }
         let batch_length = buf.len() - start - 12;
         let batch_length = i32::try_from(batch_length)
