@@ -86,9 +86,13 @@ pub struct FetcherConfig {
     pub retry_backoff: Duration,
     /// Fetches in flight to one broker at a time, each on its own connection and
     /// fetch session and covering its share of the partitions that broker leads (never
-    /// more than there are such partitions). 1 is the Java consumer's and librdkafka's
-    /// way; more lets the broker work on several at once, which reads faster when it
-    /// leads several busy partitions. Default 2, at most 64.
+    /// more than there are such partitions). Default 1: one outstanding Fetch per
+    /// broker covering all its partitions, the Java consumer's and librdkafka's way.
+    /// More lets the broker work on several Fetches at once (it handles one request
+    /// per connection at a time), which reads faster when it leads several busy
+    /// partitions, at the cost of a connection and a fetch session (a slot of the
+    /// broker's `max.incremental.fetch.session.cache.slots`, 1000 by default) per
+    /// extra lane. At most 64.
     pub fetches_per_broker: usize,
 }
 
@@ -102,7 +106,7 @@ impl Default for FetcherConfig {
             sessions: true,
             max_message_age: None,
             retry_backoff: Duration::from_millis(100),
-            fetches_per_broker: 2,
+            fetches_per_broker: 1,
         }
     }
 }
@@ -171,8 +175,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Fetches many partitions: one task per broker keeps one Fetch outstanding for all
-/// the partitions that broker leads (moving them when leaders change), with an
-/// incremental fetch session; fetched records wait in a buffer bounded in bytes.
+/// the partitions that broker leads (moving them when leaders change; or several, each
+/// for a share of them, with [`FetcherConfig::fetches_per_broker`]), with an
+/// incremental fetch session. The task moves on as soon as an answer is in (by the
+/// batch headers) and sends the next Fetch; the records are decoded and checked by
+/// [`Fetcher::next_batch`], and wait until then in a buffer bounded in bytes.
 pub struct Fetcher {
     inner: Arc<Inner>,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Item>>,

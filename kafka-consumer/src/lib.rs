@@ -4,7 +4,8 @@
 //!   consumer shares (every record format and codec, control batches hidden, aborted
 //!   transactions skipped under read_committed).
 //! - [`Fetcher`]: many partitions, one outstanding Fetch per broker covering all its
-//!   partitions, prefetch bounded in bytes, incremental fetch sessions (KIP-227).
+//!   partitions (or several lanes per broker, by choice), prefetch bounded in bytes,
+//!   incremental fetch sessions (KIP-227).
 //! - [`PartitionReader`]: one partition, kafka-go's `Reader`: cancellable
 //!   `read_message`, `set_offset`, `set_offset_at`, lag, stats, a `Stream`, batches.
 //! - [`Consumer`]: optiopay's simple consumer trait, and [`Mx`], which merges many

@@ -7,6 +7,8 @@
 //!
 //! - `ours`: one `kafka_consumer::Fetcher` over all partitions (`StartOffset::Earliest`,
 //!   default `FetcherConfig`), `next_batch` in a loop.
+//! - `ours-lanes2`: the same with `fetches_per_broker = 2` (two Fetches in flight per
+//!   broker, each on its own connection and session, for half of the partitions each).
 //! - `ours-reader`: one `PartitionReader` per partition, each on its own `KafkaClient`
 //!   (kafka-go style: a reader per partition with its own connection), `read_message`
 //!   per message, one tokio task per reader.
@@ -99,13 +101,24 @@ pub mod ours {
         Ok(client)
     }
 
-    pub fn fetcher(broker: &str, topic: &str, case: &Case) -> Result<Outcome, BoxError> {
+    /// `ours`: the default configuration; `ours-lanes2`: two Fetches in flight per
+    /// broker (`fetches_per_broker = 2`).
+    pub fn fetcher(
+        broker: &str,
+        topic: &str,
+        case: &Case,
+        lanes: Option<usize>,
+    ) -> Result<Outcome, BoxError> {
         let rt = runtime();
         rt.block_on(async {
             let client = client(broker, topic).await?;
             let mut tally = Tally::new(&case.ends);
             let start = Instant::now();
-            let fetcher = Fetcher::new(client, config())?;
+            let mut config = config();
+            if let Some(lanes) = lanes {
+                config.fetches_per_broker = lanes;
+            }
+            let fetcher = Fetcher::new(client, config)?;
             for p in 0..case.partitions {
                 fetcher.assign(topic, p, StartOffset::Earliest);
             }

@@ -15,7 +15,7 @@
 //! cargo run --release -- [--quick] [--broker HOST:PORT [--broker-pid PID]]
 //!     [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE]
 //!     [--only throughput|latency|consume] [--rate MSG_PER_S] [--secs S]
-//!     [--consumers ours,ours-reader,rdkafka,rdkafka-nobackoff,rskafka]
+//!     [--consumers ours,ours-lanes2,ours-reader,rdkafka,rdkafka-nobackoff,rskafka]
 //!     [--filler rdkafka|ours|rskafka] [--filter 'LABEL SUBSTRING']
 //! ```
 //!
@@ -827,7 +827,10 @@ fn child(args: &Args) -> Result<(), BoxError> {
     let case = args.case.clone();
     let before = rusage();
     let outcome = match (case.mode, client.as_str()) {
-        (Mode::Consume, "ours") => consume::ours::fetcher(&broker, &topic, &case)?,
+        (Mode::Consume, "ours") => consume::ours::fetcher(&broker, &topic, &case, None)?,
+        (Mode::Consume, "ours-lanes2") => {
+            consume::ours::fetcher(&broker, &topic, &case, Some(2))?
+        }
         (Mode::Consume, "ours-reader") => consume::ours::reader(&broker, &topic, &case)?,
         (Mode::Consume, "rdkafka") => consume::rdk::run(&broker, &topic, &case, false)?,
         (Mode::Consume, "rdkafka-nobackoff") => consume::rdk::run(&broker, &topic, &case, true)?,
@@ -894,6 +897,7 @@ fn parse_args() -> Result<Args, BoxError> {
         clients: vec!["ours".into(), "rdkafka".into(), "rskafka".into()],
         consumers: vec![
             "ours".into(),
+            "ours-lanes2".into(),
             "ours-reader".into(),
             "rdkafka".into(),
             "rdkafka-nobackoff".into(),
@@ -982,7 +986,7 @@ fn parse_args() -> Result<Args, BoxError> {
             "--rate" => a.case.rate = value()?.parse()?,
             "--secs" => a.case.secs = value()?.parse()?,
             "-h" | "--help" => {
-                eprintln!("usage: producer-compare [--quick] [--broker HOST:PORT] [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE] [--only throughput|latency|consume] [--rate MSG_PER_S] [--secs S] [--consumers ours,ours-reader,rdkafka,rskafka] [--filler rdkafka|ours|rskafka]");
+                eprintln!("usage: producer-compare [--quick] [--broker HOST:PORT] [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE] [--only throughput|latency|consume] [--rate MSG_PER_S] [--secs S] [--consumers ours,ours-lanes2,ours-reader,rdkafka,rdkafka-nobackoff,rskafka] [--filler rdkafka|ours|rskafka]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}").into()),
