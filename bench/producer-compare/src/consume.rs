@@ -91,6 +91,12 @@ pub mod ours {
         if off("BENCH_OURS_CRC") {
             config.fetch.verify_crc = false;
         }
+        if let Some(n) = std::env::var("BENCH_OURS_MAX_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.max_bytes = n;
+        }
         config
     }
 
