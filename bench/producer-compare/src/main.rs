@@ -828,9 +828,7 @@ fn child(args: &Args) -> Result<(), BoxError> {
     let before = rusage();
     let outcome = match (case.mode, client.as_str()) {
         (Mode::Consume, "ours") => consume::ours::fetcher(&broker, &topic, &case, None)?,
-        (Mode::Consume, "ours-lanes2") => {
-            consume::ours::fetcher(&broker, &topic, &case, Some(2))?
-        }
+        (Mode::Consume, "ours-lanes2") => consume::ours::fetcher(&broker, &topic, &case, Some(2))?,
         (Mode::Consume, "ours-reader") => consume::ours::reader(&broker, &topic, &case)?,
         (Mode::Consume, "rdkafka") => consume::rdk::run(&broker, &topic, &case, false)?,
         (Mode::Consume, "rdkafka-nobackoff") => consume::rdk::run(&broker, &topic, &case, true)?,
