@@ -332,12 +332,12 @@ impl Fetcher {
     /// partition was moved or unassigned since) or hold no record to hand over.
     fn decode(&self, raw: RawFetch) -> Option<Result<FetchedBatch, ConsumeError>> {
         let key = (raw.topic, raw.partition);
-        let current = |parts: &BTreeMap<(String, i32), PartitionState>| {
+        let is_current = |parts: &BTreeMap<(String, i32), PartitionState>| {
             parts
                 .get(&key)
                 .is_some_and(|p| p.generation == raw.generation)
         };
-        if !current(&lock(&self.inner.partitions)) {
+        if !is_current(&lock(&self.inner.partitions)) {
             return None;
         }
         let opts = &self.inner.config.fetch;
@@ -349,11 +349,10 @@ impl Fetcher {
             opts.verify_crc,
         );
         let mut parts = lock(&self.inner.partitions);
-        if !current(&parts) {
-            return None;
-        }
-        let (topic, partition) = key;
-        let p = parts.get_mut(&(topic.clone(), partition))?;
+        // Checked again: the partition may have moved while this was decoded.
+        let p = parts
+            .get_mut(&key)
+            .filter(|p| p.generation == raw.generation)?;
         let mut records = match decoded {
             Ok((records, _)) => records,
             Err(source) => {
@@ -368,11 +367,10 @@ impl Fetcher {
                     offset: raw.fetch_offset,
                     source,
                 })
-                .at(&topic, partition)));
+                .at(&key.0, key.1)));
             }
         };
-        let last = records.last()?.offset;
-        p.consumed = Some(last + 1);
+        p.consumed = Some(records.last()?.offset + 1);
         drop(parts);
         if let Some(age) = self.inner.config.max_message_age {
             let oldest = crate::fetch::now_ms() - age.as_millis() as i64;
@@ -381,6 +379,7 @@ impl Fetcher {
                 return None;
             }
         }
+        let (topic, partition) = key;
         Some(Ok(FetchedBatch {
             topic,
             partition,

@@ -158,13 +158,7 @@ impl Membership {
         let metadata = self.client.refresh_metadata().await?;
         let partitions: BTreeMap<String, i32> = topics
             .into_iter()
-            .filter_map(|t| {
-                metadata
-                    .topics
-                    .get(&t)
-                    .map(|i| (t, i.partitions.len() as i32))
-            })
-            .filter(|(_, n)| *n > 0)
+            .filter_map(|t| metadata.partition_count(&t).map(|n| (t, n)))
             .collect();
         let plan = assignor.assign(members, &partitions);
         Ok(members

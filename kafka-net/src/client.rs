@@ -656,21 +656,18 @@ impl Client for KafkaClient {
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32> {
-        let count = |m: &ClusterMetadata| {
-            m.topics
-                .get(topic)
-                .filter(|t| !t.partitions.is_empty())
-                .map(|t| t.partitions.len() as i32)
-        };
-        if let Some(n) = count(&*self.metadata().await?) {
+        if let Some(n) = self.metadata().await?.partition_count(topic) {
             return Ok(n);
         }
-        count(&*self.refresh_metadata().await?).ok_or_else(|| {
-            Error::new(ErrorKind::Broker {
-                code: ErrorCode::UnknownTopicOrPartition,
-                message: Some(format!("topic {topic}")),
+        self.refresh_metadata()
+            .await?
+            .partition_count(topic)
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Broker {
+                    code: ErrorCode::UnknownTopicOrPartition,
+                    message: Some(format!("topic {topic}")),
+                })
             })
-        })
     }
 
     async fn offset_earliest(&self, topic: &str, partition: i32) -> Result<i64> {

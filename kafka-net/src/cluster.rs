@@ -181,6 +181,14 @@ impl ClusterMetadata {
         self.brokers.get(&p.leader)
     }
 
+    /// How many partitions the topic has; `None` when it is unknown or has none.
+    pub fn partition_count(&self, topic: &str) -> Option<i32> {
+        self.topics
+            .get(topic)
+            .filter(|t| !t.partitions.is_empty())
+            .map(|t| t.partitions.len() as i32)
+    }
+
     /// The name of the topic with this id.
     pub fn topic_name(&self, id: &Uuid) -> Option<&str> {
         self.topics

@@ -311,13 +311,10 @@ impl BufferedProducer {
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
         let client = &self.inner.client;
         // The usual case, without a (boxed) call through the client trait.
-        let cached = client.cached_metadata().and_then(|m| {
-            m.topics
-                .get(topic)
-                .filter(|t| !t.partitions.is_empty())
-                .map(|t| t.partitions.len() as i32)
-        });
-        if let Some(n) = cached {
+        if let Some(n) = client
+            .cached_metadata()
+            .and_then(|m| m.partition_count(topic))
+        {
             return Ok(n);
         }
         match client.partition_count(topic).await {
