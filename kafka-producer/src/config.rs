@@ -39,7 +39,9 @@ pub struct ProducerConfig {
     pub acks: Acks,
     /// `compression.type`. Default none.
     pub compression: Compression,
-    /// `linger.ms`: how long a batch waits for more records. Default 5 ms.
+    /// `linger.ms`: how long a batch waits for more records. Default 5 ms. Kept to
+    /// within about a millisecond (tokio's timer tick): a batch may go up to 1 ms (and at
+    /// most half the linger) before it, as the Java client's millisecond clock allows.
     pub linger: Duration,
     /// `batch.size`: bytes after which a partition's batch is sent. Default 1 MiB.
     pub batch_size: usize,

@@ -462,6 +462,34 @@ async fn bad_input_is_a_clear_error_and_loses_nothing_acknowledged() {
 }
 
 #[tokio::test]
+async fn a_lone_record_waits_its_linger_less_at_most_a_timer_tick() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("linger", 1);
+        let mut config = fast().with_topic("linger");
+        config.linger = Duration::from_millis(300);
+        let p = BufferedProducer::new(client(&c).await, config).unwrap();
+        p.send(ProducerRecord::new("warm-up"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let sent = std::time::Instant::now();
+        let delivery = p.send(ProducerRecord::new("lone")).await.unwrap();
+        // Nothing else comes, so the batch waits for its linger (less one 1 ms tick of
+        // tokio's timer, see ProducerConfig::linger), then goes.
+        delivery.await.unwrap();
+        let waited = sent.elapsed();
+        assert!(
+            waited >= Duration::from_millis(299),
+            "sent after {waited:?}"
+        );
+        assert_eq!(log(&c, "linger", 0).len(), 2);
+    })
+    .await
+}
+
+#[tokio::test]
 async fn a_full_buffer_makes_try_send_fail_and_send_wait() {
     within(async {
         let c = fake(1).await;

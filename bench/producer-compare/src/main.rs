@@ -39,7 +39,9 @@
 //!
 //! How each client is driven:
 //! - ours: `BufferedProducer::send` per record (explicit partition), delivery futures
-//!   reaped from the front as they finish.
+//!   reaped from the front as they finish. In the latency case the records are sent
+//!   from a plain thread that sleeps 1 ms between rounds, as librdkafka's are (a tokio
+//!   interval would send them in step with the producer's own timer ticks).
 //! - librdkafka: `ThreadedProducer` with a delivery callback (its poll thread), retrying
 //!   `send` on QUEUE_FULL; otherwise librdkafka's defaults.
 //! - rskafka: no accumulator or acks setting (it always sends acks=-1 and has no
@@ -420,29 +422,55 @@ mod ours {
         })
     }
 
+    /// Sends from a plain thread that sleeps 1 ms between rounds, as the librdkafka
+    /// driver does (so both see records arrive the same way, not in step with tokio's
+    /// timer ticks); a task collects the delivery futures and times them.
     async fn latency(producer: &BufferedProducer, case: &Case) -> Result<Outcome, BoxError> {
         let values = make_values(case.size);
         let total = case.total();
+        let (rate, partitions) = (case.rate, case.partitions as u64);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = tokio::runtime::Handle::current();
+        let sending = producer.clone();
+        let start = Instant::now();
+        let sender = std::thread::spawn(move || -> Result<(), String> {
+            let mut sent = 0u64;
+            while sent < total {
+                let now_due = due(start.elapsed(), rate, total);
+                let mut round = Vec::new();
+                while sent < now_due {
+                    let record = ProducerRecord::new(values[sent as usize % values.len()].clone())
+                        .at_partition((sent % partitions) as i32);
+                    let at = Instant::now();
+                    let f = handle
+                        .block_on(sending.send(record))
+                        .map_err(|e| e.to_string())?;
+                    round.push((f, at));
+                    sent += 1;
+                }
+                // One hand-over per round, not per record: the collector is the
+                // benchmark's, not the client's, and should cost as little.
+                if !round.is_empty() {
+                    let _ = tx.send(round);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        });
         let mut latencies = Latencies::default();
         let (mut delivered, mut errors) = (0u64, 0u64);
         let mut acks = FuturesUnordered::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let start = Instant::now();
-        let mut sent = 0u64;
-        while sent < total || !acks.is_empty() {
+        let mut open = true;
+        while open || !acks.is_empty() {
             tokio::select! {
-                _ = tick.tick(), if sent < total => {
-                    let now_due = due(start.elapsed(), case.rate, total);
-                    while sent < now_due {
-                        let record = ProducerRecord::new(values[sent as usize % values.len()].clone())
-                            .at_partition((sent % case.partitions as u64) as i32);
-                        let at = Instant::now();
-                        let f = producer.send(record).await?;
-                        acks.push(async move { (f.await, at.elapsed()) });
-                        sent += 1;
+                next = rx.recv(), if open => match next {
+                    Some(round) => {
+                        for (f, at) in round {
+                            acks.push(async move { (f.await, at.elapsed()) });
+                        }
                     }
-                }
+                    None => open = false,
+                },
                 Some((r, took)) = acks.next(), if !acks.is_empty() => {
                     match r {
                         Ok(_) => { delivered += 1; latencies.record(took); }
@@ -451,6 +479,10 @@ mod ours {
                 }
             }
         }
+        sender
+            .join()
+            .map_err(|_| "the sending thread panicked")?
+            .map_err(|e| format!("send: {e}"))?;
         Ok(Outcome {
             delivered,
             errors,
