@@ -54,8 +54,8 @@ use kafka_net::{BrokerInfo, Client, KafkaClient, Purpose};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::AbortedTransaction;
 use kafka_protocol::messages::FetchRequest;
-use kafka_protocol::records::next_offset_after;
 use kafka_protocol::records::Record;
+use kafka_protocol::records::{leading_entries, next_offset_after};
 use kafka_protocol::{ApiKey, ErrorCode, Uuid};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,7 +111,9 @@ impl Default for FetcherConfig {
     }
 }
 
-/// Records fetched from one partition.
+/// Records fetched from one partition: a fetch's records, handed over in parts of
+/// at most `max.partition.fetch.bytes` ([`FetchOptions::max_bytes`]) of record data,
+/// or one record batch when that alone is larger.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct FetchedBatch {
@@ -153,6 +155,35 @@ struct RawFetch {
     permit: Option<OwnedSemaphorePermit>,
 }
 
+impl RawFetch {
+    /// Splits off what follows the leading whole batches that fit in `limit` bytes
+    /// (at least one batch), with its share of the buffer space; `None` when all of
+    /// it fits. So a large answer (a broker may send more than
+    /// `max.partition.fetch.bytes`, and Tansu does) is decoded a part at a time, and
+    /// only one part's records and decompressed data are held at once.
+    fn split_rest(&mut self, limit: usize) -> Option<RawFetch> {
+        let (len, next) = leading_entries(&self.records, limit)?;
+        if len >= self.records.len() {
+            return None;
+        }
+        let records = self.records.split_off(len);
+        let permit = self
+            .permit
+            .as_mut()
+            .and_then(|p| p.split(records.len().min(p.num_permits())));
+        Some(RawFetch {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            records,
+            aborted: self.aborted.clone(),
+            fetch_offset: next,
+            high_watermark: self.high_watermark,
+            generation: self.generation,
+            permit,
+        })
+    }
+}
+
 enum Item {
     Fetched(RawFetch),
     Error(ConsumeError),
@@ -182,7 +213,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// [`Fetcher::next_batch`], and wait until then in a buffer bounded in bytes.
 pub struct Fetcher {
     inner: Arc<Inner>,
-    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Item>>,
+    out: tokio::sync::Mutex<Outbox>,
+}
+
+/// What the workers fetched, for `next_batch`.
+struct Outbox {
+    rx: mpsc::UnboundedReceiver<Item>,
+    /// The part of a fetch not handed over yet (see `RawFetch::split_rest`).
+    rest: Option<RawFetch>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -236,7 +274,7 @@ impl Fetcher {
         tokio::spawn(supervise(Arc::downgrade(&inner)));
         Ok(Fetcher {
             inner,
-            rx: tokio::sync::Mutex::new(rx),
+            out: tokio::sync::Mutex::new(Outbox { rx, rest: None }),
         })
     }
 
@@ -309,21 +347,28 @@ impl Fetcher {
     /// The next batch of records (or a partition's error); `None` once closed.
     /// Cancel-safe: a dropped call loses nothing.
     pub async fn next_batch(&self) -> Option<Result<FetchedBatch, ConsumeError>> {
-        let mut rx = self.rx.lock().await;
+        let mut out = self.out.lock().await;
         loop {
             if self.inner.closed.load(Ordering::Acquire) {
                 return None;
             }
-            let item = tokio::select! {
-                item = rx.recv() => item?,
-                _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+            let mut raw = match out.rest.take() {
+                Some(raw) => raw,
+                None => {
+                    let item = tokio::select! {
+                        item = out.rx.recv() => item?,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    };
+                    match item {
+                        Item::Error(e) => return Some(Err(e)),
+                        Item::Fetched(raw) => raw,
+                    }
+                }
             };
-            match item {
-                Item::Error(e) => return Some(Err(e)),
-                Item::Fetched(raw) => match self.decode(raw) {
-                    Some(result) => return Some(result),
-                    None => continue,
-                },
+            // Nothing is awaited from here on, so a dropped call loses nothing.
+            out.rest = raw.split_rest(self.inner.config.fetch.max_bytes as usize);
+            if let Some(result) = self.decode(raw) {
+                return Some(result);
             }
         }
     }
@@ -858,5 +903,101 @@ async fn out_of_range(
             .at(topic, partition);
             let _ = inner.tx.send(Item::Error(e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::Isolation;
+    use bytes::BytesMut;
+    use kafka_protocol::records::RecordBatch;
+
+    /// Three batches of 4 records (offsets 0..12), and where each batch ends.
+    fn three_batches() -> (Bytes, Vec<usize>) {
+        let mut buf = BytesMut::new();
+        let mut ends = Vec::new();
+        for base in [0i64, 4, 8] {
+            let records = (base..base + 4)
+                .map(|offset| Record {
+                    offset,
+                    value: Some(Bytes::from(vec![b'x'; 100])),
+                    ..Record::default()
+                })
+                .collect();
+            RecordBatch::new(base, records).encode(&mut buf).unwrap();
+            ends.push(buf.len());
+        }
+        (buf.freeze(), ends)
+    }
+
+    fn raw_of(records: Bytes) -> RawFetch {
+        RawFetch {
+            topic: "t".into(),
+            partition: 3,
+            records,
+            aborted: Vec::new(),
+            fetch_offset: 0,
+            high_watermark: 12,
+            generation: 7,
+            permit: None,
+        }
+    }
+
+    #[test]
+    fn a_large_fetch_is_handed_over_in_parts_with_their_share_of_the_buffer() {
+        let (bytes, ends) = three_batches();
+        let buffer = Arc::new(Semaphore::new(bytes.len()));
+        let permit = buffer
+            .clone()
+            .try_acquire_many_owned(bytes.len() as u32)
+            .unwrap();
+        let mut raw = RawFetch {
+            permit: Some(permit),
+            ..raw_of(bytes.clone())
+        };
+        // Room for a batch and a half: one batch per part.
+        let limit = ends[0] + ends[0] / 2;
+        let mut parts = Vec::new();
+        loop {
+            let rest = raw.split_rest(limit);
+            parts.push(raw);
+            match rest {
+                Some(r) => raw = r,
+                None => break,
+            }
+        }
+        assert_eq!(parts.len(), 3);
+        let mut offsets = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            assert_eq!(part.records, bytes.slice(start..ends[i]));
+            assert_eq!(part.fetch_offset, 4 * i as i64);
+            assert_eq!((part.partition, part.generation), (3, 7));
+            assert_eq!(
+                part.permit.as_ref().map(|p| p.num_permits()),
+                Some(ends[i] - start)
+            );
+            let (records, _) = extract_records(
+                &part.records,
+                part.fetch_offset,
+                Isolation::ReadUncommitted,
+                &[],
+                true,
+            )
+            .unwrap();
+            offsets.extend(records.iter().map(|r| r.offset));
+        }
+        assert_eq!(offsets, (0..12).collect::<Vec<_>>());
+        // The buffer space comes back as the parts are dropped.
+        assert_eq!(buffer.available_permits(), 0);
+        drop(parts);
+        assert_eq!(buffer.available_permits(), bytes.len());
+        // A limit that holds everything, or less than a batch.
+        assert!(raw_of(bytes.clone()).split_rest(bytes.len()).is_none());
+        let mut tiny = raw_of(bytes.clone());
+        let rest = tiny.split_rest(1).unwrap();
+        assert_eq!(tiny.records.len(), ends[0]);
+        assert_eq!(rest.fetch_offset, 4);
     }
 }

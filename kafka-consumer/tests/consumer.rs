@@ -10,8 +10,8 @@
 use futures::{FutureExt, StreamExt};
 use kafka_consumer::offsets::{EnvelopeConsumer, OffsetCoordinator, OffsetMaster};
 use kafka_consumer::{
-    ConsumeErrorKind, Consumer, ConsumerConfig, Message, Mx, OffsetReset, SimpleConsumer,
-    StartOffset,
+    ConsumeErrorKind, Consumer, ConsumerConfig, FetchOptions, Fetcher, FetcherConfig, Message, Mx,
+    OffsetReset, SimpleConsumer, StartOffset,
 };
 use kafka_net::{Client, ClientConfig, ClientExt, KafkaClient, NewTopic};
 use kafka_producer::{Producer, SimpleProducer, SimpleProducerConfig};
@@ -204,6 +204,57 @@ async fn delete_records(env: &Env, topic: &str, partition: i32, before: i64) {
     let p = &response.topics[0].partitions[0];
     assert_eq!(p.error_code, 0, "DeleteRecords failed");
     assert_eq!(p.low_watermark, before);
+}
+
+/// Kafka answers a partition with at most `max.partition.fetch.bytes` (or one larger
+/// batch); Tansu ignores that limit and sends megabytes. Either way the fetcher hands a
+/// partition's records over in parts of at most that many bytes of batches.
+#[tokio::test]
+async fn a_large_fetch_is_handed_over_in_parts_of_the_partition_limit() {
+    within(async {
+        for env in envs().await {
+            let t = topic(&env, "parts", 1).await;
+            let p = producer(&env);
+            let value = "v".repeat(1000);
+            for batch in 0..100 {
+                let records = (0..20)
+                    .map(|i| kafka_producer::Message::new(format!("{:04}{value}", batch * 20 + i)))
+                    .collect();
+                p.produce(&t, 0, records).await.unwrap();
+            }
+            let limit = 64 << 10;
+            let mut config = FetcherConfig::default();
+            let mut fetch = FetchOptions::default();
+            fetch.max_bytes = limit;
+            fetch.max_wait = Duration::from_millis(100);
+            config.fetch = fetch;
+            let fetcher = Fetcher::new(env.client.clone(), config).unwrap();
+            fetcher.assign(&t, 0, StartOffset::Earliest);
+            let mut read = Vec::new();
+            while read.len() < 2000 {
+                let batch = fetcher.next_batch().await.unwrap().unwrap();
+                let bytes: usize = batch
+                    .records
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
+                    .sum();
+                // Values are less than the batches that carry them.
+                assert!(
+                    bytes <= limit as usize,
+                    "{}: a part of {bytes} bytes",
+                    env.name
+                );
+                read.extend(batch.records.iter().map(|r| {
+                    let v = r.value.clone().unwrap();
+                    (r.offset, String::from_utf8(v[..4].to_vec()).unwrap())
+                }));
+            }
+            let want: Vec<(i64, String)> = (0..2000).map(|i| (i, format!("{i:04}"))).collect();
+            assert_eq!(read, want, "{}", env.name);
+            fetcher.close();
+        }
+    })
+    .await
 }
 
 #[tokio::test]

@@ -16,8 +16,9 @@ use std::sync::Mutex;
 const MIN_POOLED: usize = 64 * 1024;
 /// Larger buffers are freed, not kept.
 const MAX_POOLED: usize = 16 << 20;
-/// The most capacity the pool keeps.
-const POOL_BYTES: usize = 32 << 20;
+/// The most capacity the pool keeps: a consumer that decodes a part of a fetch at a
+/// time (about 1 MiB of compressed batches) has a few such buffers in use at once.
+const POOL_BYTES: usize = 16 << 20;
 
 struct Pool {
     buffers: Vec<Vec<u8>>,

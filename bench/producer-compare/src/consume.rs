@@ -97,6 +97,12 @@ pub mod ours {
         {
             config.max_bytes = n;
         }
+        if let Some(n) = std::env::var("BENCH_OURS_PREFETCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.prefetch_bytes = n;
+        }
         config
     }
 

@@ -190,29 +190,44 @@ pub fn decode_record_sets(
 /// A consumer uses it to send its next Fetch before decoding the previous answer;
 /// [`decode_record_sets`] then finds any error in the entries.
 pub fn next_offset_after(records: &[u8]) -> Option<i64> {
-    let mut rest = records;
+    entry_ends(records).last().map(|(_, next)| next)
+}
+
+/// The leading whole entries of `records` that fit in `limit` bytes (at least the
+/// first entry, however long): their length in bytes and the offset after their last
+/// record, read from the headers alone as [`next_offset_after`] does. `None` when no
+/// entry is complete. A consumer uses it to hand over a large fetch a part at a time,
+/// so that only a part is ever decoded (and decompressed) at once.
+pub fn leading_entries(records: &[u8], limit: usize) -> Option<(usize, i64)> {
+    let mut ends = entry_ends(records);
+    let first = ends.next()?;
+    Some(
+        ends.take_while(|(end, _)| *end <= limit)
+            .last()
+            .unwrap_or(first),
+    )
+}
+
+/// The complete entries of `records`, by their headers: for each, the byte position
+/// just after it and the offset after its last record. Stops at the first entry that
+/// is incomplete or whose header is malformed.
+fn entry_ends(records: &[u8]) -> impl Iterator<Item = (usize, i64)> + '_ {
     let mut position = 0usize;
-    let mut next = None;
-    while !rest.is_empty() {
-        let Ok(Some(header)) = EntryHeader::peek(rest, position) else {
-            break;
-        };
+    std::iter::from_fn(move || {
+        let rest = records.get(position..)?;
+        let header = EntryHeader::peek(rest, position).ok()??;
         let last = if header.magic == 2 {
             // Batch header: ... magic (16), crc (17..21), attributes (21..23),
             // last offset delta (23..27).
-            let Some(delta) = rest.get(23..27) else {
-                break;
-            };
+            let delta = rest.get(23..27)?;
             header.offset + i64::from(i32::from_be_bytes([delta[0], delta[1], delta[2], delta[3]]))
         } else {
             // A legacy entry (a wrapper's offset is that of its last inner message).
             header.offset
         };
-        next = Some(last.saturating_add(1));
-        rest = &rest[header.total..];
         position += header.total;
-    }
-    next
+        Some((position, last.saturating_add(1)))
+    })
 }
 
 /// The offset, length and magic that start every entry of either format.
@@ -398,6 +413,34 @@ mod tests {
         let second = bytes.len() - batch(10, 3, Compression::None).encoded_len();
         bad[second + 16] = 7;
         assert_eq!(next_offset_after(&bad), Some(10));
+    }
+
+    #[test]
+    fn leading_entries_takes_whole_entries_within_the_limit_and_at_least_one() {
+        let mut buf = BytesMut::new();
+        let mut ends = Vec::new();
+        // A compressed legacy set is one entry (its wrapper).
+        legacy(0, 2, 1).encode(&mut buf, Compression::Gzip).unwrap();
+        ends.push((buf.len(), 2));
+        batch(2, 4, Compression::Lz4).encode(&mut buf).unwrap();
+        ends.push((buf.len(), 6));
+        batch(6, 3, Compression::None).encode(&mut buf).unwrap();
+        ends.push((buf.len(), 9));
+        let bytes = buf.freeze();
+        // Whatever the limit: the first entry at least, then every entry that fits.
+        for limit in 0..=bytes.len() + 1 {
+            let expected = ends
+                .iter()
+                .rev()
+                .find(|(end, _)| *end <= limit)
+                .unwrap_or(&ends[0]);
+            assert_eq!(leading_entries(&bytes, limit), Some(*expected), "{limit}");
+        }
+        // An incomplete tail is never part of it.
+        let cut = bytes.slice(..bytes.len() - 1);
+        assert_eq!(leading_entries(&cut, usize::MAX), Some(ends[1]));
+        assert_eq!(leading_entries(&bytes[..ends[0].0 - 1], usize::MAX), None);
+        assert_eq!(leading_entries(&[], 10), None);
     }
 
     #[test]
