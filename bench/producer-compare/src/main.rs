@@ -28,7 +28,8 @@
 //! shown. Experiment hooks (environment): `BENCH_CHILD_WRAP` (e.g. `perf record -g -o
 //! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request counts),
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
-//! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`).
+//! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
+//! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`).
 //!
 //! Cases: 100 B and 1 KiB values (no keys, text-like so lz4 has work), acks=1 and
 //! acks=all with idempotence, no compression and lz4, 1 and 8 partitions (records
