@@ -161,7 +161,14 @@ impl RawFetch {
     /// it fits. So a large answer (a broker may send more than
     /// `max.partition.fetch.bytes`, and Tansu does) is decoded a part at a time, and
     /// only one part's records and decompressed data are held at once.
+    ///
+    /// A fetch that lists aborted transactions is not split: which of them are still
+    /// open where a part begins is known only by decoding the parts before it (an
+    /// abort marker closes one), so such a fetch is decoded whole.
     fn split_rest(&mut self, limit: usize) -> Option<RawFetch> {
+        if !self.aborted.is_empty() {
+            return None;
+        }
         let (len, next) = leading_entries(&self.records, limit)?;
         if len >= self.records.len() {
             return None;
@@ -175,7 +182,7 @@ impl RawFetch {
             topic: self.topic.clone(),
             partition: self.partition,
             records,
-            aborted: self.aborted.clone(),
+            aborted: Vec::new(),
             fetch_offset: next,
             high_watermark: self.high_watermark,
             generation: self.generation,
@@ -999,5 +1006,16 @@ mod tests {
         let rest = tiny.split_rest(1).unwrap();
         assert_eq!(tiny.records.len(), ends[0]);
         assert_eq!(rest.fetch_offset, 4);
+        // With aborted transactions listed, the fetch is decoded whole.
+        let mut with_aborted = RawFetch {
+            aborted: vec![AbortedTransaction {
+                producer_id: 1,
+                first_offset: 0,
+                ..Default::default()
+            }],
+            ..raw_of(bytes.clone())
+        };
+        assert!(with_aborted.split_rest(1).is_none());
+        assert_eq!(with_aborted.records, bytes);
     }
 }
