@@ -437,12 +437,11 @@ fn lz4_frame<'a>(
     }
     let linked = flg & LZ4_FLG_INDEPENDENT == 0;
     let block_checksums = flg & LZ4_FLG_BLOCK_CHECKSUM != 0;
-    // Reserve the frame's output once (the announced size, else a bound from the block
-    // sizes), so that the blocks do not reallocate and copy it as it grows.
-    let expected = match content_size {
-        Some(size) => size as usize,
-        None => lz4_blocks_bound(rest, block_max, block_checksums),
-    };
+    // Reserve the frame's output once, so that the blocks do not reallocate and copy
+    // it as it grows: the announced size, but never more than the blocks present can
+    // produce (a few hostile bytes may announce any size up to `max_output`).
+    let bound = lz4_blocks_bound(rest, block_max, block_checksums);
+    let expected = content_size.map_or(bound, |size| bound.min(size as usize));
     let expected = expected.min(max_output.saturating_sub(out.len()));
     if out.capacity() == 0 {
         *out = buffers::take(expected);
@@ -526,9 +525,10 @@ fn lz4_blocks_bound(mut blocks: &[u8], block_max: usize, block_checksums: bool) 
         if word == 0 {
             break;
         }
-        let size = (word & !LZ4_UNCOMPRESSED) as usize;
+        // Only the bytes present count: a hostile size word may claim up to 2 GiB.
+        let size = ((word & !LZ4_UNCOMPRESSED) as usize).min(blocks.len() - 4);
         bound = bound.saturating_add(if word & LZ4_UNCOMPRESSED != 0 {
-            size
+            block_max.min(size)
         } else {
             block_max.min(size.saturating_mul(LZ4_MAX_RATIO).saturating_add(16))
         });
@@ -781,6 +781,36 @@ mod tests {
         // client: 0x82 for this descriptor).
         assert_eq!(packed[6], 0x82);
         assert_eq!(&packed[packed.len() - 4..], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn an_announced_lz4_size_reserves_no_more_than_the_blocks_can_hold() {
+        // A frame announcing 60 MiB of content, with one 5-byte stored block (found by
+        // fuzzing: it made the decoder reserve the whole announced size).
+        let flg = LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT | LZ4_FLG_CONTENT_SIZE;
+        let mut descriptor = vec![flg, LZ4_BD_64K];
+        descriptor.extend_from_slice(&(60u64 << 20).to_le_bytes());
+        let mut frame = LZ4_MAGIC.to_le_bytes().to_vec();
+        frame.extend_from_slice(&descriptor);
+        frame.push(lz4_header_checksum(&descriptor));
+        frame.extend_from_slice(&(5 | LZ4_UNCOMPRESSED).to_le_bytes());
+        frame.extend_from_slice(b"hello");
+        frame.extend_from_slice(&0u32.to_le_bytes());
+        let mut out = Vec::new();
+        let e = lz4_frame(&frame, &mut out, 64 << 20, false).unwrap_err();
+        assert!(e.to_string().contains("announced"), "{e}");
+        assert!(out.capacity() < 1024, "reserved {} bytes", out.capacity());
+        // No announced size, and a block whose size word claims 2 GiB (also found by
+        // fuzzing): only the bytes present count.
+        let descriptor = [LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT, LZ4_BD_64K];
+        let mut frame = LZ4_MAGIC.to_le_bytes().to_vec();
+        frame.extend_from_slice(&descriptor);
+        frame.push(lz4_header_checksum(&descriptor));
+        frame.extend_from_slice(&(0x7fff_ffff | LZ4_UNCOMPRESSED).to_le_bytes());
+        frame.extend_from_slice(b"hello");
+        let mut out = Vec::new();
+        assert!(lz4_frame(&frame, &mut out, 64 << 20, false).is_err());
+        assert!(out.capacity() < 1024, "reserved {} bytes", out.capacity());
     }
 
     #[test]

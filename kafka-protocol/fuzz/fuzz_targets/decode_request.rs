@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
         panic!("{api_key} v{version}: decoded request does not re-encode: {e}\n{body:?}");
     }
     let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    assert_eq!(size as usize, buf.len() - 4, "{api_key} v{version}: size prefix");
+    assert_eq!(
+        size as usize,
+        buf.len() - 4,
+        "{api_key} v{version}: size prefix"
+    );
     let again = buf.freeze().slice(4..);
     let (header2, body2) = match decode_request(&again) {
         Ok(v) => v,

@@ -33,11 +33,17 @@ fuzz_target!(|data: &[u8]| {
         panic!("{api_key} v{version}: decoded response does not re-encode: {e}\n{body:?}");
     }
     let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    assert_eq!(size as usize, buf.len() - 4, "{api_key} v{version}: size prefix");
+    assert_eq!(
+        size as usize,
+        buf.len() - 4,
+        "{api_key} v{version}: size prefix"
+    );
     let again = buf.freeze().slice(4..);
     let (header2, body2) = match decode_response_kind(&again, api_key, version) {
         Ok(v) => v,
-        Err(e) => panic!("{api_key} v{version}: re-encoded response does not decode: {e}\n{body:?}"),
+        Err(e) => {
+            panic!("{api_key} v{version}: re-encoded response does not decode: {e}\n{body:?}")
+        }
     };
     assert_eq!(header2, header, "{api_key} v{version}: header round trip");
     if body2 != body {

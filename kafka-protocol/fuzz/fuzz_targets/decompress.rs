@@ -36,11 +36,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let back = match codec.decompress(&compressed, input.len()) {
         Ok(b) => b,
-        Err(e) => panic!("{codec}: compressed {} bytes do not decompress: {e}", input.len()),
+        Err(e) => panic!(
+            "{codec}: compressed {} bytes do not decompress: {e}",
+            input.len()
+        ),
     };
     assert_eq!(&back[..], input, "{codec}: round trip");
     if codec == Compression::Lz4 {
         let legacy = decompress_lz4(&compressed, input.len(), true).expect("lz4 legacy path");
-        assert_eq!(&legacy[..], input, "lz4 (header checksum ignored): round trip");
+        assert_eq!(
+            &legacy[..],
+            input,
+            "lz4 (header checksum ignored): round trip"
+        );
     }
 });

@@ -220,7 +220,9 @@ fn entry_ends(records: &[u8]) -> impl Iterator<Item = (usize, i64)> + '_ {
             // Batch header: ... magic (16), crc (17..21), attributes (21..23),
             // last offset delta (23..27).
             let delta = rest.get(23..27)?;
-            header.offset + i64::from(i32::from_be_bytes([delta[0], delta[1], delta[2], delta[3]]))
+            let delta = i32::from_be_bytes([delta[0], delta[1], delta[2], delta[3]]);
+            // Saturating: a hostile base offset may sit next to i64::MAX.
+            header.offset.saturating_add(i64::from(delta))
         } else {
             // A legacy entry (a wrapper's offset is that of its last inner message).
             header.offset
@@ -441,6 +443,13 @@ mod tests {
         assert_eq!(leading_entries(&cut, usize::MAX), Some(ends[1]));
         assert_eq!(leading_entries(&bytes[..ends[0].0 - 1], usize::MAX), None);
         assert_eq!(leading_entries(&[], 10), None);
+        // A base offset next to i64::MAX (found by fuzzing) saturates, it does not
+        // overflow.
+        let mut buf = BytesMut::new();
+        batch(0, 3, Compression::None).encode(&mut buf).unwrap();
+        buf[..8].copy_from_slice(&(i64::MAX - 1).to_be_bytes());
+        assert_eq!(next_offset_after(&buf), Some(i64::MAX));
+        assert_eq!(leading_entries(&buf, 0), Some((buf.len(), i64::MAX)));
     }
 
     #[test]
