@@ -31,7 +31,58 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 
-type Delivery = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+/// A record's delivery report: what the broker said, or why the record failed.
+pub type DeliveryReport = Result<RecordMetadata, ProduceError>;
+
+/// Where a record's delivery report goes.
+enum Delivery {
+    Future(oneshot::Sender<DeliveryReport>),
+    Callback(DeliveryCallback),
+}
+
+impl Delivery {
+    fn report(self, report: DeliveryReport) {
+        match self {
+            Delivery::Future(tx) => {
+                let _ = tx.send(report);
+            }
+            Delivery::Callback(mut callback) => callback.call(report),
+        }
+    }
+
+    /// Drops it unreported (the caller returns the error instead).
+    fn forget(self) {
+        if let Delivery::Callback(mut callback) = self {
+            callback.0 = None;
+        }
+    }
+}
+
+type Callback = Box<dyn FnOnce(DeliveryReport) + Send>;
+
+/// A user's callback, called once: with the report, or with `Closed` if the producer
+/// drops the record unreported (as a dropped `DeliveryFuture` sender reads).
+struct DeliveryCallback(Option<Callback>);
+
+impl DeliveryCallback {
+    fn call(&mut self, report: DeliveryReport) {
+        if let Some(callback) = self.0.take() {
+            // A panicking callback must not take the producer's task (and the reports
+            // of the records after it) down with it.
+            let called =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(report)));
+            if called.is_err() {
+                tracing::error!("a delivery callback panicked");
+            }
+        }
+    }
+}
+
+impl Drop for DeliveryCallback {
+    fn drop(&mut self) {
+        self.call(Err(ProduceErrorKind::Closed.into()));
+    }
+}
 
 /// The future of one record's delivery.
 #[derive(Debug)]
@@ -185,7 +236,43 @@ impl BufferedProducer {
     /// Queues a record, waiting while the buffer is full; the future resolves when the
     /// broker acknowledged it (or it failed).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
-        let (topic, partition, size) = self.place(&record).await?;
+        let (topic, partition, size, permit) = self.reserve(&record).await?;
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(topic, partition, record, size, permit, Delivery::Future(tx))?;
+        Ok(DeliveryFuture(rx))
+    }
+
+    /// Queues a record as [`send`](Self::send) does, and hands its delivery report to
+    /// `callback` instead of a future (the Java client's `send(record, callback)`,
+    /// franz-go's promise). The callback is called exactly once, on the producer's
+    /// task when the broker answers (so keep it short and do not block in it), in the
+    /// order of the partition's records; if the producer is dropped with the record
+    /// unsent, with [`ProduceErrorKind::Closed`]. A record that cannot be queued is
+    /// an error here and the callback is not called. A panic in the callback is
+    /// caught and logged.
+    pub async fn send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(DeliveryReport) + Send + 'static,
+    ) -> Result<(), ProduceError> {
+        let (topic, partition, size, permit) = self.reserve(&record).await?;
+        let callback = DeliveryCallback(Some(Box::new(callback)));
+        self.enqueue(
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            Delivery::Callback(callback),
+        )
+    }
+
+    /// Places a record and takes its room in the buffer, waiting while it is full.
+    async fn reserve(
+        &self,
+        record: &ProducerRecord,
+    ) -> Result<(Topic, i32, usize, OwnedSemaphorePermit), ProduceError> {
+        let (topic, partition, size) = self.place(record).await?;
         let permit = self
             .inner
             .memory
@@ -193,7 +280,7 @@ impl BufferedProducer {
             .acquire_many_owned(size as u32)
             .await
             .map_err(|_| ProduceError::new(ProduceErrorKind::Closed))?;
-        self.enqueue(topic, partition, record, size, permit)
+        Ok((topic, partition, size, permit))
     }
 
     /// Queues a record if the buffer has room, else fails with
@@ -210,7 +297,9 @@ impl BufferedProducer {
                     self.inner.config.buffer_memory,
                 ))
             })?;
-        self.enqueue(topic, partition, record, size, permit)
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(topic, partition, record, size, permit, Delivery::Future(tx))?;
+        Ok(DeliveryFuture(rx))
     }
 
     /// Sends many records and waits for all of them; one result per record, in order.
@@ -344,11 +433,12 @@ impl BufferedProducer {
         record: ProducerRecord,
         size: usize,
         permit: OwnedSemaphorePermit,
-    ) -> Result<DeliveryFuture, ProduceError> {
+        delivery: Delivery,
+    ) -> Result<(), ProduceError> {
         if self.inner.closed.load(Ordering::Acquire) {
+            delivery.forget();
             return Err(ProduceErrorKind::Closed.into());
         }
-        let (tx, rx) = oneshot::channel();
         let batch_size = self.inner.config.batch_size;
         let mut wake_sender = false;
         {
@@ -381,7 +471,7 @@ impl BufferedProducer {
             };
             let offset = batch.records.len() as i64;
             batch.records.push(record.into_record(offset, now_ms()));
-            batch.deliveries.push(tx);
+            batch.deliveries.push(delivery);
             batch.bytes += size;
             match &mut batch._memory {
                 Some(m) => m.merge(permit),
@@ -392,7 +482,7 @@ impl BufferedProducer {
         if wake_sender {
             self.inner.wake.notify_one();
         }
-        Ok(DeliveryFuture(rx))
+        Ok(())
     }
 }
 
@@ -907,7 +997,7 @@ fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option<i64>)>) {
     let n = batch.records.len();
     let bytes = batch.bytes;
     let order = batch.order;
-    for (i, (record, tx)) in batch.records.into_iter().zip(batch.deliveries).enumerate() {
+    for (i, (record, delivery)) in batch.records.into_iter().zip(batch.deliveries).enumerate() {
         let (offset, timestamp) = match result {
             Some((base, append_time)) if base >= 0 => {
                 (base + i as i64, append_time.unwrap_or(record.timestamp))
@@ -915,7 +1005,7 @@ fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option<i64>)>) {
             Some((_, append_time)) => (-1, append_time.unwrap_or(record.timestamp)),
             None => (-1, record.timestamp),
         };
-        let _ = tx.send(Ok(RecordMetadata {
+        delivery.report(Ok(RecordMetadata {
             topic: topic.clone(),
             partition,
             offset,
@@ -961,8 +1051,8 @@ fn retry_or_fail_as(inner: &Inner, mut out: Outgoing, error: ProduceError, retri
         error
     };
     let n = out.batch.records.len();
-    for tx in out.batch.deliveries {
-        let _ = tx.send(Err(error.clone()));
+    for delivery in out.batch.deliveries {
+        delivery.report(Err(error.clone()));
     }
     if config.idempotence && out.batch.sequence.is_some() {
         // The broker never got this batch's sequence: the batches after it can only

@@ -4,7 +4,10 @@
 //!   request per call, with acks, timeout and retries (optiopay's shape);
 //!   [`DistributingProducer`] picks the partition; [`produce_many`] sends many
 //!   (topic, partition, records) envelopes in parallel and gathers one summary.
-//! - [`BufferedProducer`]: `send(record)` returns a future of its delivery; records
+//! - [`BufferedProducer`]: `send(record)` returns a future of its delivery, or
+//!   `send_with_callback(record, callback)` reports it to a callback (the Java
+//!   client's `send(record, callback)`, franz-go's promise, with less overhead per
+//!   record than a future); records
 //!   are batched per partition (`linger`, `batch_size`), each broker gets one Produce
 //!   request for all its ready partitions (up to `max_in_flight`), memory is bounded
 //!   (`send` waits, `try_send` fails), retries keep order, and idempotence (on by
@@ -32,7 +35,7 @@ pub mod partitioner;
 mod record;
 mod simple;
 
-pub use buffered::{BufferedProducer, DeliveryFuture};
+pub use buffered::{BufferedProducer, DeliveryFuture, DeliveryReport};
 pub use config::{Acks, ProducerConfig};
 pub use error::{ProduceError, ProduceErrorKind};
 pub use record::{ProducerRecord, RecordMetadata};

@@ -12,7 +12,8 @@ use kafka_producer::{
 use kafka_protocol::compression::Compression;
 use kafka_protocol::{ApiKey, ErrorCode};
 use kafka_test::{FakeCluster, FakeClusterConfig, Fault, FaultAction, Times};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 async fn fake(brokers: i32) -> FakeCluster {
@@ -457,6 +458,84 @@ async fn bad_input_is_a_clear_error_and_loses_nothing_acknowledged() {
         let e = p.send(ProducerRecord::new("late")).await.unwrap_err();
         assert!(matches!(e.kind(), ProduceErrorKind::Closed));
         assert_eq!(log(&c, "bad", 0), vec![(0, "kept".into())]);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn callbacks_report_each_record_once_in_order_and_a_panic_stops_nothing() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("callbacks", 2);
+        let p = BufferedProducer::new(client(&c).await, fast().with_topic("callbacks")).unwrap();
+        let reports: Arc<Mutex<Vec<(i64, i32, i64)>>> = Arc::default();
+        for i in 0..200i64 {
+            let reports = reports.clone();
+            let record = ProducerRecord::new(format!("v{i}")).at_partition((i % 2) as i32);
+            p.send_with_callback(record, move |report| {
+                let m = report.unwrap();
+                reports.lock().unwrap().push((i, m.partition, m.offset));
+                assert!(i != 7, "a callback that panics");
+            })
+            .await
+            .unwrap();
+        }
+        p.flush().await;
+        let mut got = reports.lock().unwrap().clone();
+        assert_eq!(got.len(), 200, "every record reported once");
+        // Within a partition, in the order sent, at the offsets the log has.
+        for partition in 0..2 {
+            let mine: Vec<(i64, i64)> = got
+                .iter()
+                .filter(|(_, p, _)| *p == partition)
+                .map(|(i, _, o)| (*i, *o))
+                .collect();
+            let want: Vec<(i64, i64)> = (0..100)
+                .map(|n| (2 * n + i64::from(partition), n))
+                .collect();
+            assert_eq!(mine, want, "partition {partition}");
+            assert_eq!(log(&c, "callbacks", partition).len(), 100);
+        }
+        got.sort();
+        got.dedup();
+        assert_eq!(got.len(), 200);
+
+        // A failed record: its error goes to the callback.
+        c.inject(Fault::new(
+            ApiKey::Produce,
+            FaultAction::Error(ErrorCode::RecordListTooLarge),
+        ));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        p.send_with_callback(ProducerRecord::new("refused").at_partition(0), move |r| {
+            let _ = tx.send(r);
+        })
+        .await
+        .unwrap();
+        let e = rx.await.unwrap().unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::RecordListTooLarge), "{e}");
+
+        // A record that cannot be queued is an error here; its callback is not called.
+        let called = Arc::new(AtomicBool::new(false));
+        let flag = called.clone();
+        let too_big = ProducerRecord::new(vec![0u8; 2 << 20]).at_partition(0);
+        let e = p
+            .send_with_callback(too_big, move |_| flag.store(true, Ordering::SeqCst))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), ProduceErrorKind::RecordTooLarge { .. }),
+            "{e}"
+        );
+        p.close().await;
+        let flag = called.clone();
+        let e = p
+            .send_with_callback(ProducerRecord::new("late"), move |_| {
+                flag.store(true, Ordering::SeqCst)
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e.kind(), ProduceErrorKind::Closed), "{e}");
+        assert!(!called.load(Ordering::SeqCst));
     })
     .await
 }

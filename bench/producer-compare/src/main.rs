@@ -42,7 +42,8 @@
 //! - ours: `BufferedProducer::send` per record (explicit partition), delivery futures
 //!   reaped from the front as they finish. In the latency case the records are sent
 //!   from a plain thread that sleeps 1 ms between rounds, as librdkafka's are (a tokio
-//!   interval would send them in step with the producer's own timer ticks).
+//!   interval would send them in step with the producer's own timer ticks), with
+//!   `send_with_callback` timing each record, as librdkafka's delivery callback does.
 //! - librdkafka: `ThreadedProducer` with a delivery callback (its poll thread), retrying
 //!   `send` on QUEUE_FULL; otherwise librdkafka's defaults.
 //! - rskafka: no accumulator or acks setting (it always sends acks=-1 and has no
@@ -335,12 +336,13 @@ struct Outcome {
 
 mod ours {
     use super::*;
-    use futures::stream::{FuturesUnordered, StreamExt};
     use kafka_net::{ClientConfig, KafkaClient};
     use kafka_producer::{Acks, BufferedProducer, DeliveryFuture, ProducerConfig, ProducerRecord};
     use kafka_protocol::compression::Compression;
     use std::future::Future;
     use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
     use std::task::{Context, Poll, Waker};
 
     async fn producer(
@@ -425,69 +427,59 @@ mod ours {
 
     /// Sends from a plain thread that sleeps 1 ms between rounds, as the librdkafka
     /// driver does (so both see records arrive the same way, not in step with tokio's
-    /// timer ticks); a task collects the delivery futures and times them.
+    /// timer ticks), with a delivery callback per record that times it, as librdkafka's
+    /// delivery callback does.
     async fn latency(producer: &BufferedProducer, case: &Case) -> Result<Outcome, BoxError> {
         let values = make_values(case.size);
         let total = case.total();
         let (rate, partitions) = (case.rate, case.partitions as u64);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let handle = tokio::runtime::Handle::current();
         let sending = producer.clone();
+        let latencies = Arc::new(Mutex::new(Latencies::default()));
+        let errors = Arc::new(AtomicU64::new(0));
+        let delivered = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
+        let (l, e, d) = (latencies.clone(), errors.clone(), delivered.clone());
         let sender = std::thread::spawn(move || -> Result<(), String> {
             let mut sent = 0u64;
             while sent < total {
                 let now_due = due(start.elapsed(), rate, total);
-                let mut round = Vec::new();
                 while sent < now_due {
                     let record = ProducerRecord::new(values[sent as usize % values.len()].clone())
                         .at_partition((sent % partitions) as i32);
                     let at = Instant::now();
-                    let f = handle
-                        .block_on(sending.send(record))
+                    let (l, e, d) = (l.clone(), e.clone(), d.clone());
+                    let report = move |r: kafka_producer::DeliveryReport| match r {
+                        Ok(_) => {
+                            d.fetch_add(1, Ordering::Relaxed);
+                            l.lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .record(at.elapsed());
+                        }
+                        Err(_) => {
+                            e.fetch_add(1, Ordering::Relaxed);
+                        }
+                    };
+                    handle
+                        .block_on(sending.send_with_callback(record, report))
                         .map_err(|e| e.to_string())?;
-                    round.push((f, at));
                     sent += 1;
-                }
-                // One hand-over per round, not per record: the collector is the
-                // benchmark's, not the client's, and should cost as little.
-                if !round.is_empty() {
-                    let _ = tx.send(round);
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
             Ok(())
         });
-        let mut latencies = Latencies::default();
-        let (mut delivered, mut errors) = (0u64, 0u64);
-        let mut acks = FuturesUnordered::new();
-        let mut open = true;
-        while open || !acks.is_empty() {
-            tokio::select! {
-                next = rx.recv(), if open => match next {
-                    Some(round) => {
-                        for (f, at) in round {
-                            acks.push(async move { (f.await, at.elapsed()) });
-                        }
-                    }
-                    None => open = false,
-                },
-                Some((r, took)) = acks.next(), if !acks.is_empty() => {
-                    match r {
-                        Ok(_) => { delivered += 1; latencies.record(took); }
-                        Err(_) => errors += 1,
-                    }
-                }
-            }
-        }
-        sender
-            .join()
+        tokio::task::spawn_blocking(move || sender.join())
+            .await?
             .map_err(|_| "the sending thread panicked")?
             .map_err(|e| format!("send: {e}"))?;
+        producer.flush().await;
+        let elapsed = start.elapsed();
+        let latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(Outcome {
-            delivered,
-            errors,
-            elapsed: start.elapsed(),
+            delivered: delivered.load(Ordering::Relaxed),
+            errors: errors.load(Ordering::Relaxed),
+            elapsed,
             latencies,
             value_bytes: 0,
             first: None,
