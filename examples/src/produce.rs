@@ -1,6 +1,7 @@
 //! The simple producers: [`SimpleProducer`] (one request to the partition you name),
 //! [`DistributingProducer`] (the partition picked from the key) and [`produce_many`]
-//! (many partitions at once, one summary).
+//! (many partitions at once, one summary); and the batching [`BufferedProducer`] with
+//! a delivery callback per record (the quickstart shows it with delivery futures).
 //!
 //! Run with `cargo run --example produce`.
 
@@ -8,15 +9,19 @@ use crate::{Env, Result};
 use kafka_net::Client;
 use kafka_producer::partitioner::Murmur2;
 use kafka_producer::{
-    produce_many, DistributingProducer, Envelope, Message, Producer, SimpleProducer,
-    SimpleProducerConfig,
+    produce_many, BufferedProducer, DistributingProducer, Envelope, Message, Producer,
+    ProducerConfig, ProducerRecord, SimpleProducer, SimpleProducerConfig,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Partitions of the example's topic.
 pub const PARTITIONS: i32 = 3;
 
-/// Produces to a new topic in the three ways; returns how many records the topic
+/// Records the buffered producer sends with callbacks.
+pub const WITH_CALLBACKS: i32 = 3;
+
+/// Produces to a new topic in the four ways; returns how many records the topic
 /// holds afterwards (the sum of its partitions' end offsets).
 pub async fn run(env: &Env) -> Result<i64> {
     let topic = env.create_topic("produce", PARTITIONS).await?;
@@ -41,7 +46,36 @@ pub async fn run(env: &Env) -> Result<i64> {
         println!("DistributingProducer: key {user:?} -> {topic}/{partition} offset {offset}");
     }
 
-    // 3. One envelope per partition, sent in parallel; the summary has the first
+    // 3. The batching producer, reporting each record to a callback (the Java client's
+    //    `send(record, callback)`). The callback runs on the producer's task: keep it
+    //    short.
+    let config = ProducerConfig::default().with_topic(&topic);
+    let buffered = BufferedProducer::new(env.client().clone(), config)?;
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    for n in 0..WITH_CALLBACKS {
+        let acknowledged = acknowledged.clone();
+        let record = ProducerRecord::new(format!("buffered record {n}")).with_key("dave");
+        buffered
+            .send_with_callback(record, move |report| match report {
+                Ok(meta) => {
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                    println!(
+                        "BufferedProducer callback: record {n} at {}/{} offset {}",
+                        meta.topic, meta.partition, meta.offset
+                    );
+                }
+                Err(e) => eprintln!("BufferedProducer callback: record {n} failed: {e}"),
+            })
+            .await?;
+    }
+    // close() sends what is queued and waits for every report.
+    buffered.close().await;
+    let acknowledged = acknowledged.load(Ordering::Relaxed);
+    if acknowledged != WITH_CALLBACKS as usize {
+        return Err(format!("{acknowledged} of {WITH_CALLBACKS} records acknowledged").into());
+    }
+
+    // 4. One envelope per partition, sent in parallel; the summary has the first
     //    offset of every partition that succeeded and the error of every one that did not.
     let envelopes = (0..PARTITIONS)
         .map(|partition| Envelope {
