@@ -13,77 +13,27 @@ use kafka_consumer::{
     ConsumeErrorKind, Consumer, ConsumerConfig, FetchOptions, Fetcher, FetcherConfig, Message, Mx,
     OffsetReset, SimpleConsumer, StartOffset,
 };
-use kafka_net::{Client, ClientConfig, ClientExt, KafkaClient, NewTopic};
+use kafka_net::{Client, ClientExt, NewTopic};
 use kafka_producer::{Producer, SimpleProducer, SimpleProducerConfig};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
 use kafka_protocol::messages::DeleteRecordsRequest;
 use kafka_protocol::{ApiKey, ErrorCode, StrBytes};
-use kafka_test::{FakeCluster, FakeClusterConfig, Fault, FaultAction, Times};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use kafka_test::{Fault, FaultAction, Times};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A cluster to run against: the fake, or the one `KAFKA_BOOTSTRAP` names.
-struct Env {
-    name: &'static str,
-    client: KafkaClient,
-    fake: Option<FakeCluster>,
-    /// The named cluster is Tansu (`KAFKA_QUIRKS=tansu`).
-    tansu: bool,
-}
+mod common;
+use common::{envs as clusters, fake, unique, within_limit, Env};
 
-async fn fake(brokers: i32) -> Env {
-    let cluster = FakeCluster::start(FakeClusterConfig::default().with_brokers(brokers))
-        .await
-        .unwrap();
-    Env {
-        name: "fake",
-        client: connect(&cluster.bootstrap()).await,
-        fake: Some(cluster),
-        tansu: false,
-    }
-}
-
-async fn connect(bootstrap: &str) -> KafkaClient {
-    let mut config = ClientConfig::default();
-    config.request_timeout = Duration::from_secs(10);
-    config.reconnect_backoff_max = Duration::from_millis(200);
-    KafkaClient::connect(&[bootstrap], config).await.unwrap()
-}
-
-/// The fake, and the named cluster when there is one.
+/// The fake (one broker), and the named cluster when there is one.
 async fn envs() -> Vec<Env> {
-    let mut out = vec![fake(1).await];
-    if let Ok(b) = std::env::var("KAFKA_BOOTSTRAP") {
-        out.push(Env {
-            name: "KAFKA_BOOTSTRAP",
-            client: connect(&b).await,
-            fake: None,
-            tansu: std::env::var("KAFKA_QUIRKS").is_ok_and(|q| q == "tansu"),
-        });
-    }
-    out
+    clusters(1).await
 }
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(90), f)
-        .await
-        .expect("test timed out")
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!(
-        "{prefix}-{}-{millis}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    within_limit(Duration::from_secs(90), f).await
 }
 
 fn now_ms() -> i64 {

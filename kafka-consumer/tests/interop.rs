@@ -12,16 +12,14 @@
 use bytes::Bytes;
 use kafka_consumer::offsets::OffsetCoordinator;
 use kafka_consumer::{FetchOptions, Fetcher, FetcherConfig, PartitionReader, StartOffset};
-use kafka_net::{Client, ClientConfig, ClientExt, KafkaClient, NewTopic};
+use kafka_net::{Client, ClientExt, NewTopic};
 use kafka_protocol::compression::Compression;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::records::{decode_record_sets, DecodeOptions, Record, RecordSet};
 use kafka_protocol::ApiKey;
-use kafka_test::{FakeCluster, FakeClusterConfig};
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What the script writes: `compression.type` values and the codec each must give.
@@ -39,66 +37,17 @@ const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
 /// librdkafka's OFFSET_INVALID: nothing committed.
 const OFFSET_INVALID: i64 = -1001;
 
-/// A cluster to run against: the fake, or the one `KAFKA_BOOTSTRAP` names.
-struct Env {
-    name: &'static str,
-    bootstrap: String,
-    client: KafkaClient,
-    _fake: Option<FakeCluster>,
-    /// The named cluster is Tansu (`KAFKA_QUIRKS=tansu`).
-    tansu: bool,
-}
-
-async fn connect(bootstrap: &str) -> KafkaClient {
-    let mut config = ClientConfig::default();
-    config.request_timeout = Duration::from_secs(10);
-    config.reconnect_backoff_max = Duration::from_millis(200);
-    KafkaClient::connect(&[bootstrap], config).await.unwrap()
-}
+mod common;
+use common::{envs as clusters, unique, within_limit, Env};
 
 /// The fake (three brokers, so partitions have different leaders), and the named
 /// cluster when there is one.
 async fn envs() -> Vec<Env> {
-    let cluster = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
-        .await
-        .unwrap();
-    let bootstrap = cluster.bootstrap();
-    let mut out = vec![Env {
-        name: "fake",
-        client: connect(&bootstrap).await,
-        bootstrap,
-        _fake: Some(cluster),
-        tansu: false,
-    }];
-    if let Ok(b) = std::env::var("KAFKA_BOOTSTRAP") {
-        out.push(Env {
-            name: "KAFKA_BOOTSTRAP",
-            client: connect(&b).await,
-            bootstrap: b,
-            _fake: None,
-            tansu: std::env::var("KAFKA_QUIRKS").is_ok_and(|q| q == "tansu"),
-        });
-    }
-    out
+    clusters(3).await
 }
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(240), f)
-        .await
-        .expect("test timed out")
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!(
-        "{prefix}-{}-{millis}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    within_limit(Duration::from_secs(240), f).await
 }
 
 /// Creates a topic and waits until every partition answers offset lookups.

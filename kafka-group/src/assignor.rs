@@ -66,8 +66,10 @@ pub trait Assignor: Send + Sync + Debug {
     fn name(&self) -> &'static str;
 
     /// Whether the assignor's assignments follow the eager or the cooperative protocol.
-    fn protocol(&self) -> RebalanceProtocol;
-
+    /// Eager unless the assignor says otherwise (as Java's `supportedProtocols`).
+    fn protocol(&self) -> RebalanceProtocol {
+        RebalanceProtocol::Eager
+    }
     /// The user data a member puts in its subscription, given the partitions it was
     /// assigned last (`assigned`) and that assignment's generation (-1 when none).
     fn user_data(&self, assigned: &BTreeMap<String, Vec<i32>>, generation: i32) -> Option<Bytes> {
@@ -218,10 +220,6 @@ impl Assignor for RangeAssignor {
         "range"
     }
 
-    fn protocol(&self) -> RebalanceProtocol {
-        RebalanceProtocol::Eager
-    }
-
     fn assign(
         &self,
         members: &[MemberInfo],
@@ -259,10 +257,6 @@ pub struct RoundRobinAssignor;
 impl Assignor for RoundRobinAssignor {
     fn name(&self) -> &'static str {
         "roundrobin"
-    }
-
-    fn protocol(&self) -> RebalanceProtocol {
-        RebalanceProtocol::Eager
     }
 
     fn assign(
@@ -315,10 +309,6 @@ pub struct StickyAssignor;
 impl Assignor for StickyAssignor {
     fn name(&self) -> &'static str {
         "sticky"
-    }
-
-    fn protocol(&self) -> RebalanceProtocol {
-        RebalanceProtocol::Eager
     }
 
     /// Java's `StickyAssignor` user data, version 1: the assignment and its generation;
@@ -676,10 +666,6 @@ impl Assignor for StableAssignor {
         "stable"
     }
 
-    fn protocol(&self) -> RebalanceProtocol {
-        RebalanceProtocol::Eager
-    }
-
     /// sarama-consumer's stable user data: version byte 1, then the assignment as
     /// uvarint-counted topics (uvarint-length names) with zig-zag varint partitions.
     fn user_data(&self, assigned: &BTreeMap<String, Vec<i32>>, _generation: i32) -> Option<Bytes> {
@@ -916,10 +902,6 @@ fn hash64(parts: &[&[u8]]) -> u64 {
 impl Assignor for ConsistentAssignor {
     fn name(&self) -> &'static str {
         "consistent"
-    }
-
-    fn protocol(&self) -> RebalanceProtocol {
-        RebalanceProtocol::Eager
     }
 
     fn assign(

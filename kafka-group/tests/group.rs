@@ -61,6 +61,33 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
+/// A new topic of `partitions` partitions, its name made from `prefix`.
+async fn new_topic(client: &KafkaClient, prefix: &str, partitions: i32) -> String {
+    let topic = unique(prefix);
+    client
+        .create_topics(vec![NewTopic::new(&topic, partitions)])
+        .await
+        .unwrap();
+    topic
+}
+
+fn producer(client: &KafkaClient, topic: &str) -> BufferedProducer {
+    BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(topic)).unwrap()
+}
+
+/// Produces the numbers in `range` as values, number `i` to partition
+/// `i % partitions`, and checks that every one was acknowledged.
+async fn produce_numbers(
+    producer: &BufferedProducer,
+    range: std::ops::Range<i32>,
+    partitions: i32,
+) {
+    let results = producer
+        .send_all(range.map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % partitions)))
+        .await;
+    assert!(results.iter().all(|r| r.is_ok()));
+}
+
 fn config(group: &str, assignor: Arc<dyn Assignor>) -> GroupConfig {
     let mut c = GroupConfig::new(group);
     c.session_timeout = Duration::from_secs(3);
@@ -108,11 +135,7 @@ async fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool) {
 async fn three_members_one_killed(assignor: fn() -> Arc<dyn Assignor>) {
     let t = target().await;
     let client = client(&t).await;
-    let topic = unique("group");
-    client
-        .create_topics(vec![NewTopic::new(&topic, 12)])
-        .await
-        .unwrap();
+    let topic = new_topic(&client, "group", 12).await;
     let group = unique("g");
     let seen: Seen = Arc::default();
     let mut members = Vec::new();
@@ -139,20 +162,8 @@ async fn three_members_one_killed(assignor: fn() -> Arc<dyn Assignor>) {
     let owned: BTreeSet<_> = members.iter().flat_map(|m| m.assignment()).collect();
     assert_eq!(owned.len(), 12);
 
-    let producer =
-        BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
-            .unwrap();
-    let produce = |from: i32, to: i32| {
-        let producer = producer.clone();
-        async move {
-            let r = producer
-                .send_all(
-                    (from..to).map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % 12)),
-                )
-                .await;
-            assert!(r.iter().all(|r| r.is_ok()));
-        }
-    };
+    let producer = producer(&client, &topic);
+    let produce = |from: i32, to: i32| produce_numbers(&producer, from..to, 12);
     produce(0, 600).await;
     wait_until("the first 600 consumed", Duration::from_secs(30), || {
         seen.lock().unwrap().len() >= 600
@@ -228,11 +239,7 @@ async fn cooperative_rebalance_keeps_unmoved_partitions_assigned() {
     tokio::time::timeout(Duration::from_secs(90), async {
         let t = target().await;
         let client = client(&t).await;
-        let topic = unique("coop");
-        client
-            .create_topics(vec![NewTopic::new(&topic, 6)])
-            .await
-            .unwrap();
+        let topic = new_topic(&client, "coop", 6).await;
         let group = unique("gc");
         let a = GroupConsumer::subscribe(
             client.clone(),
@@ -288,19 +295,9 @@ async fn out_of_order_done_commits_the_contiguous_prefix() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let t = target().await;
         let client = client(&t).await;
-        let topic = unique("ooo");
-        client
-            .create_topics(vec![NewTopic::new(&topic, 1)])
-            .await
-            .unwrap();
-        let producer =
-            BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
-                .unwrap();
-        assert!(producer
-            .send_all((0..10).map(|i| ProducerRecord::new(format!("{i}"))))
-            .await
-            .iter()
-            .all(|r| r.is_ok()));
+        let topic = new_topic(&client, "ooo", 1).await;
+        let producer = producer(&client, &topic);
+        produce_numbers(&producer, 0..10, 1).await;
         let group = unique("go");
         let mut cfg = config(&group, Arc::new(RangeAssignor));
         cfg.auto_commit = false;
@@ -339,19 +336,9 @@ async fn a_member_that_stops_polling_leaves_and_says_so() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let t = target().await;
         let client = client(&t).await;
-        let topic = unique("slow");
-        client
-            .create_topics(vec![NewTopic::new(&topic, 2)])
-            .await
-            .unwrap();
-        let producer =
-            BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
-                .unwrap();
-        assert!(producer
-            .send_all((0..4).map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % 2)))
-            .await
-            .iter()
-            .all(|r| r.is_ok()));
+        let topic = new_topic(&client, "slow", 2).await;
+        let producer = producer(&client, &topic);
+        produce_numbers(&producer, 0..4, 2).await;
         let mut cfg = config(&unique("gs"), Arc::new(RangeAssignor));
         cfg.max_poll_interval = Duration::from_secs(2);
         let m = GroupConsumer::subscribe(client.clone(), Topics::Names(vec![topic.clone()]), cfg)
@@ -391,11 +378,7 @@ async fn a_static_member_rejoining_within_the_session_keeps_its_partitions() {
         // the member id without a rebalance): on Tansu this runs on the fake cluster.
         let t = target_unless_quirk(true).await;
         let client = client(&t).await;
-        let topic = unique("static");
-        client
-            .create_topics(vec![NewTopic::new(&topic, 4)])
-            .await
-            .unwrap();
+        let topic = new_topic(&client, "static", 4).await;
         let group = unique("gst");
         let member = |id: &str| {
             let mut c = config(&group, Arc::new(RangeAssignor));
@@ -508,11 +491,7 @@ async fn the_group_survives_a_coordinator_failover() {
             _fake: None,
         };
         let client = client(&t).await;
-        let topic = unique("failover");
-        client
-            .create_topics(vec![NewTopic::new(&topic, 2)])
-            .await
-            .unwrap();
+        let topic = new_topic(&client, "failover", 2).await;
         let group = unique("gf");
         let mut cfg = config(&group, Arc::new(RangeAssignor));
         cfg.auto_commit = false;
@@ -549,18 +528,9 @@ async fn one_stream_per_assigned_partition() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let t = target().await;
         let client = client(&t).await;
-        let topic = unique("streams");
-        client
-            .create_topics(vec![NewTopic::new(&topic, 3)])
-            .await
-            .unwrap();
-        let producer =
-            BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
-                .unwrap();
-        let sent = producer
-            .send_all((0..90).map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % 3)))
-            .await;
-        assert!(sent.iter().all(|r| r.is_ok()));
+        let topic = new_topic(&client, "streams", 3).await;
+        let producer = producer(&client, &topic);
+        produce_numbers(&producer, 0..90, 3).await;
         let m = GroupConsumer::subscribe(
             client.clone(),
             Topics::Names(vec![topic.clone()]),
