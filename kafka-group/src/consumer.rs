@@ -9,7 +9,7 @@ use crate::protocol::{Assignment, Subscription};
 use crate::tracker::OffsetTracker;
 use futures::Stream;
 use kafka_consumer::{Fetcher, FetcherConfig, Message, StartOffset};
-use kafka_net::{Client, KafkaClient};
+use kafka_net::{Client, ConsumerGroupMetadata, KafkaClient};
 use kafka_protocol::ErrorCode;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -255,6 +255,8 @@ impl GroupConsumer {
                 session_timeout: config.session_timeout,
                 rebalance_timeout: config.max_poll_interval,
                 assignors: config.assignors.clone(),
+                require_stable: config.fetcher.fetch.isolation
+                    == kafka_consumer::Isolation::ReadCommitted,
             },
             config,
             topics,
@@ -406,6 +408,19 @@ impl GroupConsumer {
     pub fn member(&self) -> (String, i32) {
         let s = lock(&self.inner.state);
         (s.identity.member_id.clone(), s.identity.generation)
+    }
+
+    /// Who this member is now (group, generation, member id, instance id), for a
+    /// transactional producer's `send_offsets_to_transaction`: the group coordinator
+    /// refuses offsets sent with a generation the member has left (KIP-447).
+    pub fn group_metadata(&self) -> ConsumerGroupMetadata {
+        let s = lock(&self.inner.state);
+        ConsumerGroupMetadata::member(
+            self.inner.config.group_id.clone(),
+            s.identity.generation,
+            s.identity.member_id.clone(),
+            self.inner.config.instance_id.clone(),
+        )
     }
 
     /// Messages behind the end of an assigned partition, as of the last fetch.

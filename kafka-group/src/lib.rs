@@ -15,3 +15,4 @@ pub mod tracker;
 
 pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, StartFn, Topics};
 pub use error::{GroupError, GroupErrorKind};
+pub use kafka_net::ConsumerGroupMetadata;

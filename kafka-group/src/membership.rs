@@ -38,7 +38,13 @@ pub(crate) struct Membership {
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     pub assignors: Vec<Arc<dyn Assignor>>,
+    /// Ask for stable offsets only (KIP-447, a read_committed consumer): offsets of a
+    /// transaction still open are waited for, not read as they were before it.
+    pub require_stable: bool,
 }
+
+/// How often committed offsets held back by an open transaction are asked for again.
+const UNSTABLE_BACKOFF: Duration = Duration::from_millis(100);
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from(v.to_string())
@@ -297,8 +303,29 @@ impl Membership {
         Ok(())
     }
 
-    /// The committed offsets of `partitions` (absent when none is committed).
+    /// The committed offsets of `partitions` (absent when none is committed). With
+    /// `require_stable`, offsets that an open transaction will commit
+    /// (UNSTABLE_OFFSET_COMMIT) are waited for, up to the rebalance timeout.
     pub async fn committed(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> Result<BTreeMap<(String, i32), i64>, GroupError> {
+        let deadline = tokio::time::Instant::now() + self.rebalance_timeout;
+        loop {
+            match self.committed_once(partitions).await {
+                Err(e)
+                    if e.code() == Some(ErrorCode::UnstableOffsetCommit)
+                        && tokio::time::Instant::now() + UNSTABLE_BACKOFF < deadline =>
+                {
+                    tracing::debug!(group = %self.group, "committed offsets wait for an open transaction");
+                    tokio::time::sleep(UNSTABLE_BACKOFF).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn committed_once(
         &self,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), i64>, GroupError> {
@@ -336,6 +363,7 @@ impl Membership {
                     .collect(),
             );
         }
+        request.require_stable = self.require_stable && version >= 7;
         request.retain_version(version);
         let response = self.client.request(request).await?;
         let mut out = BTreeMap::new();

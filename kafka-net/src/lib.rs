@@ -23,6 +23,7 @@ mod cluster;
 mod config;
 mod connection;
 mod error;
+mod group_metadata;
 mod metrics;
 pub mod sasl;
 mod tls;
@@ -33,6 +34,7 @@ pub use cluster::{BrokerInfo, ClusterMetadata, PartitionInfo, Purpose, TopicInfo
 pub use config::ClientConfig;
 pub use connection::Connection;
 pub use error::{Error, ErrorKind, Result};
+pub use group_metadata::ConsumerGroupMetadata;
 pub use metrics::{BrokerMetrics, MetricsSnapshot};
 pub use sasl::SaslConfig;
 pub use tls::TlsConfig;

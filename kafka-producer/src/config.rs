@@ -76,6 +76,21 @@ pub struct ProducerConfig {
     /// records (the Java client's, librdkafka `murmur2_random`) and uniform sticky for
     /// keyless ones (KIP-794).
     pub partitioner: Option<Arc<dyn Partitioner>>,
+    /// `transactional.id`: makes the producer transactional (exactly-once with
+    /// `init_transactions`, `begin_transaction`, `commit_transaction`); the id must
+    /// stay the same across restarts of one logical producer, so that a restarted
+    /// instance fences the old one and aborts what it left open. Needs idempotence.
+    /// Default none.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long a transaction may stay open before the
+    /// coordinator aborts it. At most the broker's `transaction.max.timeout.ms`
+    /// (15 minutes by default). Default 60 s.
+    pub transaction_timeout: Duration,
+    /// `max.block.ms`, for the transactional calls: how long `init_transactions`,
+    /// `commit_transaction`, `abort_transaction` and `send_offsets_to_transaction`
+    /// retry an unavailable coordinator (and CONCURRENT_TRANSACTIONS) before failing.
+    /// Default 60 s.
+    pub max_block: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -96,6 +111,9 @@ impl Default for ProducerConfig {
             auto_create_topics: false,
             topic: None,
             partitioner: None,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
+            max_block: Duration::from_secs(60),
         }
     }
 }
@@ -121,6 +139,21 @@ impl ProducerConfig {
         }
         if self.request_timeout.is_zero() || self.delivery_timeout.is_zero() {
             return bad("request_timeout and delivery_timeout must be positive");
+        }
+        if let Some(id) = &self.transactional_id {
+            if id.is_empty() {
+                return bad("transactional_id must not be empty");
+            }
+            if !self.idempotence {
+                return bad("transactional_id needs idempotence (and so acks=all)");
+            }
+            let ms = self.transaction_timeout.as_millis();
+            if ms == 0 || ms > i32::MAX as u128 {
+                return bad("transaction_timeout must be between 1 ms and i32::MAX ms");
+            }
+            if self.max_block.is_zero() {
+                return bad("max_block must be positive");
+            }
         }
         if matches!(&self.topic, Some(t) if t.is_empty()) {
             return bad("topic must not be empty");
@@ -158,6 +191,21 @@ impl ProducerConfig {
     /// Uses this partitioner.
     pub fn with_partitioner(mut self, partitioner: Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Makes the producer transactional with this `transactional.id` (turns
+    /// idempotence on).
+    pub fn with_transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.transactional_id = Some(id.into());
+        self.idempotence = true;
+        self.acks = Acks::All;
+        self
+    }
+
+    /// Sets `transaction_timeout`.
+    pub fn with_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.transaction_timeout = timeout;
         self
     }
 

@@ -1,6 +1,7 @@
 //! The producers' error: what failed, for which topic and partition, and whether
 //! retrying can help.
 
+use crate::buffered::TransactionState;
 use kafka_protocol::ErrorCode;
 use std::fmt;
 
@@ -51,6 +52,43 @@ pub enum ProduceErrorKind {
     /// The producer was closed.
     #[error("the producer is closed")]
     Closed,
+    /// A transactional call on a producer configured without `transactional_id`.
+    #[error("{0} needs a transactional producer: set ProducerConfig::transactional_id (transactional.id)")]
+    NotTransactional(&'static str),
+    /// The call is not allowed in the state the transactional producer is in (a send
+    /// outside a transaction, a commit with none open, a second `init_transactions`).
+    #[error("{call} is not allowed while the producer is {state}")]
+    TransactionState {
+        /// The call refused.
+        call: &'static str,
+        /// The state it was refused in.
+        state: TransactionState,
+    },
+    /// A newer producer with the same transactional id took over (the broker answered
+    /// PRODUCER_FENCED or INVALID_PRODUCER_EPOCH to the coordinator): this producer can
+    /// only be closed. Fatal.
+    #[error("fenced: another producer with transactional id {transactional_id:?} took over ({code})")]
+    Fenced {
+        /// The transactional id.
+        transactional_id: String,
+        /// The code the broker answered.
+        code: ErrorCode,
+    },
+    /// The transaction cannot commit: abort it (`abort_transaction`), and the producer
+    /// goes on with the next one.
+    #[error("the transaction must be aborted: {0}")]
+    TransactionAbortable(Box<ProduceError>),
+    /// The transactional producer failed for good: it refuses every call but `close`.
+    #[error("the transactional producer failed for good: {0}")]
+    TransactionFatal(Box<ProduceError>),
+    /// The transaction was open longer than `transaction_timeout`
+    /// (`transaction.timeout.ms`), and the coordinator aborted it. Abortable: abort,
+    /// and the producer goes on.
+    #[error("the transaction was open longer than its timeout of {0:?} and the coordinator aborted it")]
+    TransactionTimedOut(std::time::Duration),
+    /// The record was dropped unsent because its transaction was aborted.
+    #[error("the record's transaction was aborted before it was sent")]
+    TransactionAborted,
 }
 
 /// An error producing records, with the topic and partition it concerns.
@@ -109,8 +147,41 @@ impl ProduceError {
         match &self.inner.kind {
             ProduceErrorKind::Broker { code, .. } => Some(*code),
             ProduceErrorKind::Client(e) => e.code(),
+            ProduceErrorKind::Fenced { code, .. } => Some(*code),
+            ProduceErrorKind::TransactionAbortable(e) | ProduceErrorKind::TransactionFatal(e) => {
+                e.code()
+            }
             _ => None,
         }
+    }
+
+    /// True for fencing: another producer with the same transactional id took over,
+    /// and this one must be closed.
+    pub fn is_fenced(&self) -> bool {
+        match &self.inner.kind {
+            ProduceErrorKind::Fenced { .. } => true,
+            ProduceErrorKind::TransactionFatal(e) => e.is_fenced(),
+            _ => false,
+        }
+    }
+
+    /// True when the transaction must be aborted, after which the producer goes on
+    /// (a record failed for good, a rebalance fenced the group member, the transaction
+    /// timed out).
+    pub fn is_abortable(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ProduceErrorKind::TransactionAbortable(_) | ProduceErrorKind::TransactionTimedOut(_)
+        )
+    }
+
+    /// True when the transactional producer cannot go on (fenced, a fatal broker
+    /// answer, a broker without the APIs): close it.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ProduceErrorKind::Fenced { .. } | ProduceErrorKind::TransactionFatal(_)
+        )
     }
 
     /// True when sending the same records again may succeed.
@@ -146,6 +217,9 @@ impl std::error::Error for ProduceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.inner.kind {
             ProduceErrorKind::Client(e) => Some(e),
+            ProduceErrorKind::TransactionAbortable(e) | ProduceErrorKind::TransactionFatal(e) => {
+                Some(e.as_ref())
+            }
             _ => None,
         }
     }

@@ -35,9 +35,10 @@ pub mod partitioner;
 mod record;
 mod simple;
 
-pub use buffered::{BufferedProducer, DeliveryFuture, DeliveryReport};
+pub use buffered::{BufferedProducer, DeliveryFuture, DeliveryReport, TransactionState};
 pub use config::{Acks, ProducerConfig};
 pub use error::{ProduceError, ProduceErrorKind};
+pub use kafka_net::ConsumerGroupMetadata;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use simple::{
     produce_many, DistributingProducer, Envelope, Message, ProduceSummary, Producer,

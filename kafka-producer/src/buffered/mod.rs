@@ -11,6 +11,10 @@
 //! batch can land after batches sent behind it (and be written twice when only its
 //! answer was lost); `max_in_flight = 1` keeps order then.
 
+mod transaction;
+
+pub use transaction::TransactionState;
+
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{ProduceError, ProduceErrorKind};
 use crate::partitioner::Partitioner;
@@ -135,6 +139,9 @@ impl PartitionQueue {
     }
 }
 
+/// The highest Produce version a transactional producer sends (see `submit`).
+const TXN_PRODUCE_MAX: i16 = 11;
+
 /// A topic name shared by every record, batch and report of it (no copy per record).
 type Topic = Arc<str>;
 
@@ -150,6 +157,8 @@ struct State {
     bump: bool,
     /// Produce requests in flight, over all brokers.
     requests: usize,
+    /// The transaction (transactional producers).
+    txn: transaction::Phase,
 }
 
 struct Inner {
@@ -170,6 +179,8 @@ struct Inner {
     epoch_lock: tokio::sync::Mutex<()>,
     /// Requests being encoded, in the order they go on the wire (see `submitter`).
     submissions: mpsc::UnboundedSender<Submission>,
+    /// `transactional_id` and the transactional calls (transactional producers).
+    txn: Option<transaction::Transactions>,
 }
 
 /// A Produce request on its way to a broker's connection: encoded (compressed) off the
@@ -214,7 +225,12 @@ impl BufferedProducer {
             .unwrap_or_else(|| Arc::new(crate::partitioner::Murmur2::new()));
         let (submissions, submitted) = mpsc::unbounded_channel();
         let topic = config.topic.as_deref().map(Topic::from);
+        let txn = config
+            .transactional_id
+            .clone()
+            .map(|id| transaction::Transactions::new(id, config.transaction_timeout));
         let inner = Arc::new(Inner {
+            txn,
             memory: Arc::new(Semaphore::new(config.buffer_memory)),
             client,
             config,
@@ -443,6 +459,17 @@ impl BufferedProducer {
         let mut wake_sender = false;
         {
             let mut state = lock(&self.inner.state);
+            if self.inner.txn.is_some() && !state.txn.open() {
+                // Checked under the lock commit and abort take to close the
+                // transaction, so no record slips in after they flushed.
+                let e = ProduceErrorKind::TransactionState {
+                    call: "send",
+                    state: state.txn.state,
+                };
+                drop(state);
+                delivery.forget();
+                return Err(e.into());
+            }
             state.pending += 1;
             let queue = state.queues.entry((topic, partition)).or_default();
             let open = queue.batches.back_mut().filter(|b| {
@@ -607,6 +634,9 @@ fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
 
 /// Sends ready batches, one request per broker (split at `max_request_size`).
 async fn dispatch(inner: &Arc<Inner>, ready: Vec<Outgoing>) {
+    let Some(ready) = add_to_transaction(inner, ready).await else {
+        return;
+    };
     let producer = match producer_id(inner).await {
         Ok(p) => p,
         Err(e) => {
@@ -651,10 +681,50 @@ async fn dispatch(inner: &Arc<Inner>, ready: Vec<Outgoing>) {
     }
 }
 
-/// The producer id and epoch, fetched once (idempotence).
+/// In a transaction: adds the partitions of `ready` that are not in it yet (one
+/// AddPartitionsToTxn), and fails the batches if the transaction has failed or the
+/// partitions cannot be added. The batches that may go on, or `None`.
+async fn add_to_transaction(inner: &Arc<Inner>, ready: Vec<Outgoing>) -> Option<Vec<Outgoing>> {
+    if inner.txn.is_none() {
+        return Some(ready);
+    }
+    let (failed, new) = {
+        let state = lock(&inner.state);
+        let new: std::collections::BTreeSet<(Topic, i32)> = ready
+            .iter()
+            .map(|o| (o.topic.clone(), o.partition))
+            .filter(|k| !state.txn.partitions.contains(k))
+            .collect();
+        (state.txn.failure().cloned(), new)
+    };
+    let error = match failed {
+        Some(e) => e,
+        None if new.is_empty() => return Some(ready),
+        None => match transaction::add_partitions(inner, &new).await {
+            Ok(()) => return Some(ready),
+            Err(e) => e,
+        },
+    };
+    for out in ready {
+        retry_or_fail(inner, out, error.clone());
+    }
+    None
+}
+
+/// The producer id and epoch, fetched once (idempotence; a transactional producer's
+/// come from `init_transactions`).
 async fn producer_id(inner: &Inner) -> Result<Option<(i64, i16)>, ProduceError> {
     if !inner.config.idempotence {
         return Ok(None);
+    }
+    if inner.txn.is_some() {
+        return lock(&inner.state).producer.map(Some).ok_or_else(|| {
+            ProduceErrorKind::TransactionState {
+                call: "send",
+                state: TransactionState::Uninitialized,
+            }
+            .into()
+        });
     }
     if let Some(p) = lock(&inner.state).producer {
         return Ok(Some(p));
@@ -686,7 +756,13 @@ async fn init_producer_id(
         return Err(e);
     }
     let fresh = (response.producer_id, response.producer_epoch);
-    let mut state = lock(&inner.state);
+    set_producer(&mut lock(&inner.state), fresh);
+    Ok(fresh)
+}
+
+/// Takes a producer id and epoch from InitProducerId.
+fn set_producer(state: &mut State, fresh: (i64, i16)) {
+    let (id, epoch) = state.producer.unwrap_or((-1, -1));
     state.producer = Some(fresh);
     if fresh.0 != id || fresh.1 != epoch {
         // A new id or epoch starts every partition's sequences at 0 again.
@@ -697,7 +773,6 @@ async fn init_producer_id(
             }
         }
     }
-    Ok(fresh)
 }
 
 /// Hands one request to the submitter: takes a slot of the broker's `max_in_flight`,
@@ -849,9 +924,14 @@ async fn submit(
 ) {
     let submitted = async {
         let conn = inner.client.connection(broker, Purpose::Produce).await?;
-        let version = conn
+        let mut version = conn
             .versions()
             .version_for(kafka_protocol::ApiKey::Produce)?;
+        if inner.txn.is_some() {
+            // Produce v12 tells the broker the client adds no partitions itself
+            // (KIP-890 transaction version 2); this producer adds them.
+            version = version.min(TXN_PRODUCE_MAX);
+        }
         if inner.config.acks == Acks::None {
             conn.send_without_response(&request, version).await?;
             Ok::<_, kafka_net::Error>(None)
@@ -957,6 +1037,14 @@ fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceRe
                                 || q.batches.iter().any(|b| b.order < out.batch.order)
                         })
                 };
+                if !earlier && inner.txn.is_some() {
+                    // In a transaction the epoch is bumped by the abort: the
+                    // transaction fails here.
+                    let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
+                        .unwrap_or_else(|| ProduceErrorKind::Closed.into());
+                    retry_or_fail_as(inner, out, e, false);
+                    continue;
+                }
                 if !earlier {
                     lock(&inner.state).bump = true;
                 }
@@ -1031,8 +1119,13 @@ fn retry_or_fail_as(inner: &Inner, mut out: Outgoing, error: ProduceError, retri
     let config = &inner.config;
     let expired = out.batch.created.elapsed() >= config.delivery_timeout;
     out.batch.attempts += 1;
-    let retry =
-        retriable && out.batch.attempts <= config.retries && !expired && config.acks != Acks::None;
+    // A failed transaction sends nothing more: its batches fail at once.
+    let txn_failed = inner.txn.is_some() && lock(&inner.state).txn.failure().is_some();
+    let retry = retriable
+        && !txn_failed
+        && out.batch.attempts <= config.retries
+        && !expired
+        && config.acks != Acks::None;
     if retry {
         tracing::debug!(topic = %out.topic, partition = out.partition, attempt = out.batch.attempts, error = %error, "retrying a batch");
         out.batch.last_error = Some(error);
@@ -1054,7 +1147,13 @@ fn retry_or_fail_as(inner: &Inner, mut out: Outgoing, error: ProduceError, retri
     for delivery in out.batch.deliveries {
         delivery.report(Err(error.clone()));
     }
-    if config.idempotence && out.batch.sequence.is_some() {
+    if inner.txn.is_some() {
+        // The transaction can only be aborted now (which bumps the epoch when the
+        // broker's sequences have a gap).
+        lock(&inner.state)
+            .txn
+            .record_failed(&error, out.batch.sequence.is_some());
+    } else if config.idempotence && out.batch.sequence.is_some() {
         // The broker never got this batch's sequence: the batches after it can only
         // be written in a new epoch.
         lock(&inner.state).bump = true;
