@@ -67,7 +67,9 @@ pub enum ProduceErrorKind {
     /// A newer producer with the same transactional id took over (the broker answered
     /// PRODUCER_FENCED or INVALID_PRODUCER_EPOCH to the coordinator): this producer can
     /// only be closed. Fatal.
-    #[error("fenced: another producer with transactional id {transactional_id:?} took over ({code})")]
+    #[error(
+        "fenced: another producer with transactional id {transactional_id:?} took over ({code})"
+    )]
     Fenced {
         /// The transactional id.
         transactional_id: String,
@@ -84,7 +86,9 @@ pub enum ProduceErrorKind {
     /// The transaction was open longer than `transaction_timeout`
     /// (`transaction.timeout.ms`), and the coordinator aborted it. Abortable: abort,
     /// and the producer goes on.
-    #[error("the transaction was open longer than its timeout of {0:?} and the coordinator aborted it")]
+    #[error(
+        "the transaction was open longer than its timeout of {0:?} and the coordinator aborted it"
+    )]
     TransactionTimedOut(std::time::Duration),
     /// The record was dropped unsent because its transaction was aborted.
     #[error("the record's transaction was aborted before it was sent")]

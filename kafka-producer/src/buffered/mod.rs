@@ -867,6 +867,10 @@ fn produce_request(
         }
     }
     ProduceRequest {
+        transactional_id: inner
+            .txn
+            .as_ref()
+            .map(|t| kafka_protocol::StrBytes::from(t.id.clone())),
         acks: inner.config.acks.code(),
         timeout_ms: inner
             .config
@@ -985,6 +989,7 @@ fn encode(
     // The records move into the batch for encoding and back after: no copy.
     let mut b = RecordBatch::new(0, std::mem::take(&mut batch.records));
     b.compression = inner.config.compression;
+    b.is_transactional = inner.txn.is_some();
     if let (Some((id, _)), Some((seq, epoch))) = (producer, batch.sequence) {
         b.producer_id = id;
         b.producer_epoch = epoch;

@@ -75,9 +75,7 @@ impl fmt::Display for TransactionState {
             TransactionState::InTransaction => "in a transaction",
             TransactionState::Committing => "committing a transaction",
             TransactionState::Aborting => "aborting a transaction",
-            TransactionState::AbortableError => {
-                "in an abortable error (call abort_transaction)"
-            }
+            TransactionState::AbortableError => "in an abortable error (call abort_transaction)",
             TransactionState::FatalError => "failed for good (close it)",
         })
     }
@@ -693,10 +691,7 @@ async fn send_offsets(
         if !code.is_ok() {
             return Err(classify(inner, txn, code, ApiKey::AddOffsetsToTxn));
         }
-        lock(&inner.state)
-            .txn
-            .groups
-            .insert(group.group_id.clone());
+        lock(&inner.state).txn.groups.insert(group.group_id.clone());
     }
     if offsets.is_empty() {
         return Ok(());
