@@ -10,6 +10,7 @@
 //! | [`multiplex`] | many consumers merged into one stream with `Mx` |
 //! | [`time_range`] | the records between two timestamps |
 //! | [`store_offsets`] | a group's offsets committed and fetched, the envelope consumer |
+//! | [`exactly_once`] | consume-transform-produce in transactions, through an abort and a restart |
 //!
 //! Every example runs against the cluster named by `KAFKA_BOOTSTRAP`
 //! (`host:port[,host:port]`) or, when none is named, against an embedded
@@ -18,6 +19,7 @@
 //! functions.
 
 pub mod consume_partition;
+pub mod exactly_once;
 pub mod fetch_many;
 pub mod multiplex;
 pub mod produce;

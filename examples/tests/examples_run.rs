@@ -5,8 +5,8 @@
 //! `KAFKA_QUIRKS=tansu`, the time range's records are not checked).
 
 use kafka_examples::{
-    consume_partition, fetch_many, multiplex, produce, quickstart, store_offsets, time_range, Env,
-    Result,
+    consume_partition, exactly_once, fetch_many, multiplex, produce, quickstart, store_offsets,
+    time_range, Env, Result,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -96,6 +96,29 @@ async fn time_range_reads_only_the_range() {
     assert_eq!(on_fake(time_range::run).await, expected_time_range());
 }
 
+/// Each input once in the output, to a read_committed reader, after a worker aborted
+/// a transaction and another died inside one. With `tansu`, whose read_committed
+/// fetches include aborted records, only that every input is there.
+fn check_exactly_once(report: &exactly_once::Report, tansu: bool) {
+    let mut expected: Vec<String> = (0..exactly_once::RECORDS)
+        .map(|i| exactly_once::transform(&format!("record {i}")))
+        .collect();
+    expected.sort();
+    assert!(report.aborted >= 2, "{report:?}");
+    if tansu {
+        let mut seen = report.output.clone();
+        seen.dedup();
+        assert_eq!(seen, expected);
+    } else {
+        assert_eq!(report.output, expected, "each input exactly once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_once_writes_each_input_once_through_an_abort_and_a_restart() {
+    check_exactly_once(&on_fake(exactly_once::run).await, false);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn store_offsets_commits_every_message() {
     assert_eq!(on_fake(store_offsets::run).await, store_offsets::RECORDS);
@@ -133,6 +156,8 @@ async fn every_example_on_the_named_cluster() {
             assert_eq!(in_range, expected_time_range());
         }
         assert_eq!(store_offsets::run(&env).await?, store_offsets::RECORDS);
+        let tansu = std::env::var("KAFKA_QUIRKS").is_ok_and(|q| q == "tansu");
+        check_exactly_once(&exactly_once::run(&env).await?, tansu);
         Ok(())
     })
     .await;
