@@ -60,7 +60,7 @@ fi
 echo "== cargo test (integration suites against the broker at $KAFKA_BOOTSTRAP)"
 cargo test -q -p kafka-net --test broker --test broker_lifecycle -- --include-ignored
 cargo test -q -p kafka-producer --test producer -- against_the_named_cluster
-cargo test -q -p kafka-producer --test readback
+cargo test -q -p kafka-producer --test readback --test transactions
 cargo test -q -p kafka-consumer --test consumer --test interop
 cargo test -q -p kafka-group --test group --test interop
 cargo test -q -p kafka-examples --test examples_run

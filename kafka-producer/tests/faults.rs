@@ -229,7 +229,10 @@ async fn transactional_run(seed: u64) {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            assert!(attempts < 20, "seed {seed}: chunk {chunk} never commits: {schedule:?}");
+            assert!(
+                attempts < 20,
+                "seed {seed}: chunk {chunk} never commits: {schedule:?}"
+            );
             let result = async {
                 p.begin_transaction()?;
                 for i in chunk..chunk + CHUNK {

@@ -14,7 +14,7 @@
 //! ```text
 //! cargo run --release -- [--quick] [--broker HOST:PORT [--broker-pid PID]]
 //!     [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE]
-//!     [--only throughput|latency|consume] [--rate MSG_PER_S] [--secs S]
+//!     [--only throughput|latency|consume|transactions] [--rate MSG_PER_S] [--secs S]
 //!     [--consumers ours,ours-lanes2,ours-reader,rdkafka,rdkafka-nobackoff,rskafka]
 //!     [--filler rdkafka|ours|rskafka] [--filter 'LABEL SUBSTRING']
 //! ```
@@ -62,6 +62,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod consume;
+mod transactions;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -81,6 +82,9 @@ enum Mode {
     Latency,
     /// Read a pre-filled topic from the beginning to `ends` (see `consume.rs`).
     Consume,
+    /// Send `messages` in transactions of `commit_every` records (see
+    /// `transactions.rs`).
+    Transactions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,12 +116,15 @@ struct Case {
     /// Consume: the end offset of every partition (what the fill left there).
     #[serde(default)]
     ends: Vec<i64>,
+    /// Transactions: records per transaction.
+    #[serde(default)]
+    commit_every: u64,
 }
 
 impl Case {
     fn total(&self) -> u64 {
         match self.mode {
-            Mode::Throughput | Mode::Consume => self.messages,
+            Mode::Throughput | Mode::Consume | Mode::Transactions => self.messages,
             Mode::Latency => (self.rate as f64 * self.secs) as u64,
         }
     }
@@ -143,6 +150,8 @@ impl Case {
             self.rate.to_string(),
             "--secs".into(),
             self.secs.to_string(),
+            "--commit-every".into(),
+            self.commit_every.to_string(),
         ];
         if !self.ends.is_empty() {
             args.push("--ends".into());
@@ -858,6 +867,8 @@ fn child(args: &Args) -> Result<(), BoxError> {
         (Mode::Consume, "rdkafka") => consume::rdk::run(&broker, &topic, &case, false)?,
         (Mode::Consume, "rdkafka-nobackoff") => consume::rdk::run(&broker, &topic, &case, true)?,
         (Mode::Consume, "rskafka") => consume::rsk::run(&broker, &topic, &case)?,
+        (Mode::Transactions, "ours") => transactions::ours(&broker, &topic, &case)?,
+        (Mode::Transactions, "rdkafka") => transactions::rdkafka(&broker, &topic, &case)?,
         (_, "ours") => ours::run(&broker, &topic, &case)?,
         (_, "rdkafka") => rdk::run(&broker, &topic, &case)?,
         (_, "rskafka") => rsk::run(&broker, &topic, &case)?,
@@ -946,6 +957,7 @@ fn parse_args() -> Result<Args, BoxError> {
             rate: 0,
             secs: 0.0,
             ends: Vec::new(),
+            commit_every: 0,
         },
     };
     // A child gets `--client`; `--rate` and `--secs` then describe its case.
@@ -974,7 +986,13 @@ fn parse_args() -> Result<Args, BoxError> {
                     "throughput" => Mode::Throughput,
                     "latency" => Mode::Latency,
                     "consume" => Mode::Consume,
-                    m => return Err(format!("--only throughput|latency|consume, not {m}").into()),
+                    "transactions" => Mode::Transactions,
+                    m => {
+                        return Err(format!(
+                            "--only throughput|latency|consume|transactions, not {m}"
+                        )
+                        .into())
+                    }
                 })
             }
             "--rate" if !is_child => a.rate = Some(value()?.parse()?),
@@ -986,6 +1004,7 @@ fn parse_args() -> Result<Args, BoxError> {
                     "throughput" => Mode::Throughput,
                     "latency" => Mode::Latency,
                     "consume" => Mode::Consume,
+                    "transactions" => Mode::Transactions,
                     m => return Err(format!("unknown mode {m}").into()),
                 }
             }
@@ -1008,8 +1027,9 @@ fn parse_args() -> Result<Args, BoxError> {
             "--messages" => a.case.messages = value()?.parse()?,
             "--rate" => a.case.rate = value()?.parse()?,
             "--secs" => a.case.secs = value()?.parse()?,
+            "--commit-every" => a.case.commit_every = value()?.parse()?,
             "-h" | "--help" => {
-                eprintln!("usage: producer-compare [--quick] [--broker HOST:PORT] [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE] [--only throughput|latency|consume] [--rate MSG_PER_S] [--secs S] [--consumers ours,ours-lanes2,ours-reader,rdkafka,rdkafka-nobackoff,rskafka] [--filler rdkafka|ours|rskafka]");
+                eprintln!("usage: producer-compare [--quick] [--broker HOST:PORT] [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE] [--only throughput|latency|consume|transactions] [--rate MSG_PER_S] [--secs S] [--consumers ours,ours-lanes2,ours-reader,rdkafka,rdkafka-nobackoff,rskafka] [--filler rdkafka|ours|rskafka]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}").into()),
@@ -1070,6 +1090,7 @@ fn cases(args: &Args) -> Vec<Case> {
                         rate: 0,
                         secs: 0.0,
                         ends: Vec::new(),
+                        commit_every: 0,
                     });
                 }
             }
@@ -1097,6 +1118,7 @@ fn cases(args: &Args) -> Vec<Case> {
                     rate: 0,
                     secs: 0.0,
                     ends: Vec::new(),
+                    commit_every: 0,
                 });
             }
         }
@@ -1112,12 +1134,14 @@ fn cases(args: &Args) -> Vec<Case> {
             rate: args.rate.unwrap_or(20_000),
             secs: args.secs.unwrap_or(if quick { 1.0 } else { 5.0 }),
             ends: Vec::new(),
+            commit_every: 0,
         });
     }
+    out.extend(transactions::cases(quick));
     // Without --only: the producer cases (throughput and latency); consume only when
     // asked for.
     out.retain(|c| match args.only {
-        None => c.mode != Mode::Consume,
+        None => !matches!(c.mode, Mode::Consume | Mode::Transactions),
         Some(m) => m == c.mode,
     });
     if let Some(f) = &args.filter {
@@ -1185,7 +1209,9 @@ fn run_child(
 }
 
 fn label(case: &Case) -> String {
+    let txn = format!("txn/{}", case.commit_every);
     let acks = match case.acks {
+        _ if case.mode == Mode::Transactions => txn.as_str(),
         AcksMode::Leader => "1",
         AcksMode::AllIdempotent => "all+idem",
     };
@@ -1236,8 +1262,11 @@ fn parent(args: &Args) -> Result<(), BoxError> {
         }
         let mut row = Vec::new();
         for client in &args.clients {
-            // rskafka always sends acks=-1 and has no idempotent producer.
-            if client == "rskafka" && case.acks == AcksMode::AllIdempotent {
+            // rskafka always sends acks=-1 and has no idempotent (or transactional)
+            // producer.
+            if client == "rskafka"
+                && (case.acks == AcksMode::AllIdempotent || case.mode == Mode::Transactions)
+            {
                 row.push(None);
                 continue;
             }
@@ -1279,7 +1308,9 @@ fn parent(args: &Args) -> Result<(), BoxError> {
                 // Best of the repeats: highest throughput, or lowest p99 latency.
                 let better = match (&best, case.mode) {
                     (None, _) => true,
-                    (Some(b), Mode::Throughput | Mode::Consume) => r.msgs_per_s() > b.msgs_per_s(),
+                    (Some(b), Mode::Throughput | Mode::Consume | Mode::Transactions) => {
+                        r.msgs_per_s() > b.msgs_per_s()
+                    }
                     (Some(b), Mode::Latency) => r.p99_us < b.p99_us,
                 };
                 if better {
@@ -1295,6 +1326,7 @@ fn parent(args: &Args) -> Result<(), BoxError> {
     }
     print_tables(&args.clients, &results);
     print_consume_table(&args.consumers, &results);
+    transactions::print_table(&args.clients, &results);
     Ok(())
 }
 
@@ -1487,7 +1519,10 @@ fn print_consume_table(consumers: &[String], results: &[(Case, Vec<Option<RunRes
 }
 
 fn print_tables(clients: &[String], results: &[(Case, Vec<Option<RunResult>>)]) {
-    if results.iter().all(|(c, _)| c.mode == Mode::Consume) {
+    if results
+        .iter()
+        .all(|(c, _)| matches!(c.mode, Mode::Consume | Mode::Transactions))
+    {
         return;
     }
     let na = "n/a";
