@@ -1,5 +1,6 @@
 //! The fake cluster's group coordinator: Kafka's classic group protocol (JoinGroup,
-//! SyncGroup, Heartbeat, LeaveGroup), committed offsets (OffsetCommit, OffsetFetch) and
+//! SyncGroup, Heartbeat, LeaveGroup), committed offsets (OffsetCommit, OffsetFetch,
+//! TxnOffsetCommit; in [`offsets`]) and
 //! the group listings (DescribeGroups, ListGroups).
 //!
 //! It follows the state machine of Apache Kafka's classic `GroupCoordinator`:
@@ -28,6 +29,9 @@
 //! Waiting is done with one oneshot channel per waiting request and one tokio task per
 //! timer (session, pending member, join, sync); no polling.
 
+mod offsets;
+
+use offsets::Committed;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -261,173 +265,6 @@ impl GroupCoordinator {
         resp
     }
 
-    /// OffsetCommit: accepted from a member of the current generation, or with
-    /// generation -1 while the group is empty or unknown (simple consumers, admin
-    /// tools); stores offset, leader epoch and metadata per partition.
-    pub async fn offset_commit(
-        self: &Arc<Self>,
-        req: OffsetCommitRequest,
-        version: i16,
-    ) -> OffsetCommitResponse {
-        let check = self
-            .partition_check
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut groups = self.lock();
-        let group_id = req.group_id.to_string();
-        let generation = req.generation_id_or_member_epoch;
-        let instance_id = req.group_instance_id.as_deref();
-        let mut group = match groups.entry(group_id.clone()) {
-            Entry::Occupied(e) => {
-                let g = e.into_mut();
-                match validate_offset_commit(g, generation, &req.member_id, instance_id) {
-                    None => Ok(g),
-                    Some(error) => Err(error),
-                }
-            }
-            Entry::Vacant(e) if generation < 0 => {
-                debug!(group_id = %group_id, "creating a simple group by an offset commit");
-                Ok(e.insert(Group::new(group_id.clone())))
-            }
-            Entry::Vacant(_) => Err(ILLEGAL_GENERATION),
-        };
-        let topics = req
-            .topics
-            .iter()
-            .map(|t| OffsetCommitResponseTopic {
-                name: t.name.clone(),
-                partitions: t
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let metadata = p.committed_metadata.as_deref().unwrap_or("");
-                        let error_code = match &mut group {
-                            Err(error) => *error,
-                            Ok(_) if metadata.len() > OFFSET_METADATA_MAX_BYTES => {
-                                OFFSET_METADATA_TOO_LARGE
-                            }
-                            Ok(_)
-                                if check
-                                    .as_ref()
-                                    .is_some_and(|exists| !exists(&t.name, p.partition_index)) =>
-                            {
-                                UNKNOWN_TOPIC_OR_PARTITION
-                            }
-                            Ok(g) => {
-                                g.offsets.insert(
-                                    (t.name.to_string(), p.partition_index),
-                                    Committed {
-                                        offset: p.committed_offset,
-                                        leader_epoch: p.committed_leader_epoch,
-                                        metadata: metadata.to_owned(),
-                                    },
-                                );
-                                NONE
-                            }
-                        };
-                        OffsetCommitResponsePartition {
-                            partition_index: p.partition_index,
-                            error_code,
-                            ..Default::default()
-                        }
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .collect();
-        let mut resp = OffsetCommitResponse {
-            topics,
-            ..Default::default()
-        };
-        resp.retain_version(version);
-        resp
-    }
-
-    /// OffsetFetch: v0-7 for one group, v8+ for several; no topics (null) means every
-    /// committed partition; a partition with no commit answers offset -1.
-    pub async fn offset_fetch(
-        self: &Arc<Self>,
-        req: OffsetFetchRequest,
-        version: i16,
-    ) -> OffsetFetchResponse {
-        let groups = self.lock();
-        let mut resp = if version <= 7 {
-            let wanted = req.topics.as_ref().map(|topics| {
-                topics
-                    .iter()
-                    .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
-                    .collect()
-            });
-            let found = fetch_offsets(groups.get(req.group_id.as_str()), wanted);
-            let topics = found
-                .into_iter()
-                .map(|(name, partitions)| OffsetFetchResponseTopic {
-                    name: name.into(),
-                    partitions: partitions
-                        .into_iter()
-                        .map(|(partition_index, c)| OffsetFetchResponsePartition {
-                            partition_index,
-                            committed_offset: c.offset,
-                            committed_leader_epoch: if version >= 5 { c.leader_epoch } else { -1 },
-                            metadata: Some(c.metadata.clone().into()),
-                            error_code: NONE,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-                .collect();
-            OffsetFetchResponse {
-                topics,
-                ..Default::default()
-            }
-        } else {
-            let response_groups = req
-                .groups
-                .iter()
-                .map(|rg| {
-                    let wanted = rg.topics.as_ref().map(|topics| {
-                        topics
-                            .iter()
-                            .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
-                            .collect()
-                    });
-                    let found = fetch_offsets(groups.get(rg.group_id.as_str()), wanted);
-                    OffsetFetchResponseGroup {
-                        group_id: rg.group_id.clone(),
-                        topics: found
-                            .into_iter()
-                            .map(|(name, partitions)| OffsetFetchResponseTopics {
-                                name: name.into(),
-                                partitions: partitions
-                                    .into_iter()
-                                    .map(|(partition_index, c)| OffsetFetchResponsePartitions {
-                                        partition_index,
-                                        committed_offset: c.offset,
-                                        committed_leader_epoch: c.leader_epoch,
-                                        metadata: Some(c.metadata.clone().into()),
-                                        error_code: NONE,
-                                        ..Default::default()
-                                    })
-                                    .collect(),
-                                ..Default::default()
-                            })
-                            .collect(),
-                        error_code: NONE,
-                        ..Default::default()
-                    }
-                })
-                .collect();
-            OffsetFetchResponse {
-                groups: response_groups,
-                ..Default::default()
-            }
-        };
-        resp.retain_version(version);
-        resp
-    }
-
     /// DescribeGroups: state, protocol type, protocol and members; member metadata and
     /// assignments only while the group is `Stable`; an unknown group is `Dead`.
     pub async fn describe_groups(
@@ -540,15 +377,6 @@ impl GroupCoordinator {
         };
         resp.retain_version(version);
         resp
-    }
-
-    /// The committed offset of a partition, for tests.
-    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
-        self.lock()
-            .get(group)?
-            .offsets
-            .get(&(topic.to_owned(), partition))
-            .map(|c| c.offset)
     }
 
     /// A group's state name and generation, for tests ("Empty", "PreparingRebalance",
@@ -1353,18 +1181,6 @@ impl Member {
     }
 }
 
-struct Committed {
-    offset: i64,
-    leader_epoch: i32,
-    metadata: String,
-}
-
-static NO_COMMIT: Committed = Committed {
-    offset: -1,
-    leader_epoch: -1,
-    metadata: String::new(),
-};
-
 struct Group {
     id: String,
     state: State,
@@ -1390,6 +1206,8 @@ struct Group {
     /// The epoch of the armed sync timer (0: none).
     sync_timer: u64,
     offsets: BTreeMap<(String, i32), Committed>,
+    /// Transactional offsets not yet committed or aborted, by producer id.
+    pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), Committed>>,
 }
 
 impl Group {
@@ -1410,6 +1228,7 @@ impl Group {
             initial_join: false,
             sync_timer: 0,
             offsets: BTreeMap::new(),
+            pending_txn_offsets: HashMap::new(),
         }
     }
 
@@ -1619,74 +1438,6 @@ impl Group {
         for m in self.members.values_mut() {
             m.assignment = Bytes::new();
             m.answer_sync(SyncOutcome::error(error));
-        }
-    }
-}
-
-/// Kafka's OffsetCommit check; None when the commit is accepted (and the member's
-/// session is refreshed).
-fn validate_offset_commit(
-    g: &mut Group,
-    generation: i32,
-    member_id: &str,
-    instance_id: Option<&str>,
-) -> Option<i16> {
-    if generation < 0 && g.state == State::Empty {
-        return None;
-    }
-    if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
-        if let Some(error) = g.validate_current_member(member_id, instance_id) {
-            return Some(error);
-        }
-        if generation != g.generation {
-            return Some(ILLEGAL_GENERATION);
-        }
-    } else if g.state != State::Empty {
-        // Only members commit to a group that has members.
-        return Some(UNKNOWN_MEMBER_ID);
-    }
-    match g.state {
-        State::Empty => None,
-        State::Stable | State::PreparingRebalance => {
-            if let Some(m) = g.members.get_mut(member_id) {
-                m.touch(Instant::now());
-            }
-            None
-        }
-        State::CompletingRebalance => Some(REBALANCE_IN_PROGRESS),
-    }
-}
-
-/// The committed offsets of `wanted` topics and partitions (all when None), by topic.
-fn fetch_offsets(
-    group: Option<&Group>,
-    wanted: Option<Vec<(String, Vec<i32>)>>,
-) -> Vec<(String, Vec<(i32, &Committed)>)> {
-    match wanted {
-        Some(topics) => topics
-            .into_iter()
-            .map(|(topic, partitions)| {
-                let found = partitions
-                    .into_iter()
-                    .map(|p| {
-                        let c = group
-                            .and_then(|g| g.offsets.get(&(topic.clone(), p)))
-                            .unwrap_or(&NO_COMMIT);
-                        (p, c)
-                    })
-                    .collect();
-                (topic, found)
-            })
-            .collect(),
-        None => {
-            let mut out: Vec<(String, Vec<(i32, &Committed)>)> = Vec::new();
-            for ((topic, partition), c) in group.into_iter().flat_map(|g| g.offsets.iter()) {
-                match out.last_mut() {
-                    Some((t, partitions)) if t == topic => partitions.push((*partition, c)),
-                    _ => out.push((topic.clone(), vec![(*partition, c)])),
-                }
-            }
-            out
         }
     }
 }
