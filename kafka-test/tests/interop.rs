@@ -113,7 +113,7 @@ async fn librdkafka_transactions_against_the_named_cluster() {
             .as_nanos()
     );
     let (input, output) = (format!("eos-in-{suffix}"), format!("eos-out-{suffix}"));
-    let client = KafkaClient::connect(&[bootstrap.clone()], ClientConfig::default())
+    let client = KafkaClient::connect(std::slice::from_ref(&bootstrap), ClientConfig::default())
         .await
         .unwrap();
     client

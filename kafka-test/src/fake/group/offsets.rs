@@ -342,6 +342,9 @@ fn validate_offset_commit(
     }
 }
 
+/// Offsets found, by topic: (partition, offset, error code).
+type Found<'a> = Vec<(String, Vec<(i32, &'a Committed, i16)>)>;
+
 /// The committed offsets of `wanted` topics and partitions (all when None), by topic,
 /// each with its error: with `require_stable`, `UNSTABLE_OFFSET_COMMIT` (and no offset)
 /// for a partition with a pending transactional offset, as Kafka.
@@ -349,7 +352,7 @@ fn fetch_offsets(
     group: Option<&Group>,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
-) -> Vec<(String, Vec<(i32, &Committed, i16)>)> {
+) -> Found<'_> {
     let answer = |topic: &str, p: i32, c: &'static Committed| -> (&Committed, i16) {
         let key = (topic.to_owned(), p);
         let pending = group.is_some_and(|g| {
@@ -377,7 +380,7 @@ fn fetch_offsets(
             })
             .collect(),
         None => {
-            let mut out: Vec<(String, Vec<(i32, &Committed, i16)>)> = Vec::new();
+            let mut out: Found<'_> = Vec::new();
             for ((topic, partition), _) in group.into_iter().flat_map(|g| g.offsets.iter()) {
                 let (c, code) = answer(topic, *partition, &NO_COMMIT);
                 match out.last_mut() {

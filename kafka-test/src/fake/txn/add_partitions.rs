@@ -80,60 +80,49 @@ fn one(
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let mut state = cluster.state();
-    let exists = |t: &str, p: i32| {
-        state
-            .topics
-            .get(t)
-            .is_some_and(|x| p >= 0 && (p as usize) < x.partitions.len())
-    };
-    let any_unknown = topics
+    let partitions: Vec<(String, i32)> = topics
         .iter()
-        .any(|t| t.partitions.iter().any(|p| !exists(&t.name, *p)));
-    let codes: Box<dyn Fn(&str, i32) -> ErrorCode> = if txn.id.is_empty() {
-        Box::new(|_, _| ErrorCode::InvalidRequest)
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
+        .collect();
+    let exists: Vec<bool> = partitions
+        .iter()
+        .map(|(t, p)| {
+            state
+                .topics
+                .get(t.as_str())
+                .is_some_and(|x| *p >= 0 && (*p as usize) < x.partitions.len())
+        })
+        .collect();
+    // One code per partition, in request order.
+    let codes: Vec<ErrorCode> = if txn.id.is_empty() {
+        vec![ErrorCode::InvalidRequest; partitions.len()]
     } else if cluster.coordinator_for(txn.id) != node {
-        Box::new(|_, _| ErrorCode::NotCoordinator)
-    } else if any_unknown {
-        let known: Vec<(String, i32)> = topics
+        vec![ErrorCode::NotCoordinator; partitions.len()]
+    } else if exists.contains(&false) {
+        exists
             .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
-            .filter(|(t, p)| exists(t, *p))
-            .collect();
-        Box::new(move |t, p| {
-            if known.iter().any(|(kt, kp)| kt == t && *kp == p) {
-                ErrorCode::OperationNotAttempted
-            } else {
-                ErrorCode::UnknownTopicOrPartition
-            }
-        })
-    } else if txn.verify_only {
-        let txns = &state.txns;
-        let answers: Vec<(String, i32, ErrorCode)> = topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(|p| {
-                    let code = txns.verify(
-                        txn.id,
-                        txn.producer_id,
-                        txn.epoch,
-                        Some((t.name.as_str(), *p)),
-                        None,
-                    );
-                    (t.name.to_string(), *p, code)
-                })
+            .map(|&known| {
+                if known {
+                    ErrorCode::OperationNotAttempted
+                } else {
+                    ErrorCode::UnknownTopicOrPartition
+                }
             })
-            .collect();
-        Box::new(move |t, p| {
-            answers
-                .iter()
-                .find(|(at, ap, _)| at == t && *ap == p)
-                .map_or(ErrorCode::UnknownServerError, |a| a.2)
-        })
-    } else {
-        let partitions: Vec<(String, i32)> = topics
+            .collect()
+    } else if txn.verify_only {
+        partitions
             .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
-            .collect();
+            .map(|(t, p)| {
+                state.txns.verify(
+                    txn.id,
+                    txn.producer_id,
+                    txn.epoch,
+                    Some((t.as_str(), *p)),
+                    None,
+                )
+            })
+            .collect()
+    } else {
         let code = match state
             .txns
             .add(txn.id, txn.producer_id, txn.epoch, &partitions, None)
@@ -141,8 +130,9 @@ fn one(
             Ok(()) => ErrorCode::None,
             Err(code) => fenced_for_version(code, version, 2),
         };
-        Box::new(move |_, _| code)
+        vec![code; partitions.len()]
     };
+    let mut codes = codes.into_iter();
     topics
         .iter()
         .map(|t| AddPartitionsToTxnTopicResult {
@@ -152,7 +142,7 @@ fn one(
                 .iter()
                 .map(|p| AddPartitionsToTxnPartitionResult {
                     partition_index: *p,
-                    partition_error_code: codes(&t.name, *p).code(),
+                    partition_error_code: codes.next().unwrap_or(ErrorCode::None).code(),
                     ..Default::default()
                 })
                 .collect(),
