@@ -53,8 +53,9 @@ async fn kafka_python_produces_and_consumes_in_a_group() {
 }
 
 /// Exactly-once with librdkafka (`tests/python/transactions.py`): a transactional
-/// producer commits a transaction and aborts another; a read_committed consumer reads
-/// exactly the committed records, a read_uncommitted one both; a consume-transform-
+/// producer commits a transaction and aborts another, another producer leaves one
+/// open; a read_committed consumer reads exactly the committed records, a
+/// read_uncommitted one all three; a consume-transform-
 /// produce step commits its group's offsets with `send_offsets_to_transaction`, and
 /// `committed()` shows them; a second producer with the same `transactional.id` fences
 /// the first.
@@ -76,9 +77,9 @@ async fn librdkafka_transactions_are_exactly_once() {
     cluster.create_topic("eos-out", 2);
     let out = transactions_script(&cluster.bootstrap(), "eos-in", "eos-out", "").await;
     eprintln!("{out}");
-    // The fake's own log agrees: one commit and one abort marker per input partition
-    // (and one more commit by the second producer on partition 0), the aborted
-    // records are indexed, and nothing is left open.
+    // The fake's own log agrees: per input partition a commit marker and two abort
+    // markers (the aborted and the left-open transaction), and one more commit by the
+    // second producer on partition 0; both aborts are indexed; nothing is left open.
     for p in 0..2 {
         let markers = cluster
             .batches("eos-in", p)
@@ -87,10 +88,10 @@ async fn librdkafka_transactions_are_exactly_once() {
             .count();
         assert_eq!(
             markers,
-            if p == 0 { 3 } else { 2 },
+            if p == 0 { 4 } else { 3 },
             "markers in eos-in/{p}\n{out}"
         );
-        assert_eq!(cluster.aborted_transactions("eos-in", p).len(), 1);
+        assert_eq!(cluster.aborted_transactions("eos-in", p).len(), 2);
         let (_, end) = cluster.offsets("eos-in", p).unwrap();
         assert_eq!(cluster.last_stable_offset("eos-in", p), Some(end));
     }

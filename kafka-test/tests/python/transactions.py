@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 COMMITTED = [f"committed-{i}" for i in range(10)]
 ABORTED = [f"aborted-{i}" for i in range(7)]
+OPEN = [f"open-{i}" for i in range(4)]
 OUTPUT = [f"out-{v}" for v in COMMITTED]
 
 failures = []
@@ -82,17 +83,24 @@ def main():
     p.flush(30)
     p.abort_transaction(30)
     print("ok producer committed one transaction and aborted one", flush=True)
+    # Another producer leaves a transaction open while the consumers read.
+    p_open = producer(bootstrap, f"open-{uuid.uuid4()}")
+    p_open.begin_transaction()
+    produce_all(p_open, input_topic, OPEN)
+    p_open.flush(30)
 
     c, got = consume(bootstrap, [input_topic], "read_committed", len(COMMITTED))
     values = sorted(m.value().decode() for m in got)
-    check("read_committed sees exactly the committed records", values == sorted(COMMITTED),
-          f"got {values}", relaxed=tansu)
+    check("read_committed sees exactly the committed records (not the aborted or open ones)",
+          values == sorted(COMMITTED), f"got {values}", relaxed=tansu)
     c.close()
-    c, got = consume(bootstrap, [input_topic], "read_uncommitted", len(COMMITTED) + len(ABORTED))
+    everything = COMMITTED + ABORTED + OPEN
+    c, got = consume(bootstrap, [input_topic], "read_uncommitted", len(everything))
     values = sorted(m.value().decode() for m in got)
-    check("read_uncommitted sees committed and aborted records",
-          values == sorted(COMMITTED + ABORTED), f"got {values}")
+    check("read_uncommitted sees committed, aborted and open records",
+          values == sorted(everything), f"got {values}")
     c.close()
+    p_open.abort_transaction(30)
 
     # 2. Consume-transform-produce: read the committed input in a group, write the
     #    output and commit the group's offsets in one transaction.
