@@ -1,6 +1,8 @@
 //! The fake cluster judged by independent clients: librdkafka (the `confluent-kafka`
 //! PyPI package) and `kafka-python` produce to it and consume from it in a consumer
-//! group (`tests/python/interop.py`). The test command installs both packages.
+//! group (`tests/python/interop.py`), and run exactly-once transactions against it
+//! (`tests/python/transactions.py`, also against the cluster named by
+//! `KAFKA_BOOTSTRAP`). The test command installs both packages.
 
 #![allow(clippy::unwrap_used)]
 
@@ -55,7 +57,8 @@ async fn kafka_python_produces_and_consumes_in_a_group() {
     run("kafka-python", 1).await;
 }
 
-/// Exactly-once with librdkafka (`tests/python/transactions.py`): a transactional
+/// Exactly-once with librdkafka (`tests/python/transactions.py`; kafka-python runs the
+/// same script in the next test): a transactional
 /// producer commits a transaction and aborts another, another producer leaves one
 /// open; a read_committed consumer reads exactly the committed records, a
 /// read_uncommitted one all three; a consume-transform-
@@ -74,15 +77,25 @@ async fn kafka_python_produces_and_consumes_in_a_group() {
 /// aborted records: read_committed consumers get them (the checks "read_committed sees
 /// exactly the committed records" and "the group reads the committed input" fail).
 /// `KAFKA_QUIRKS=tansu` relaxes only those two checks, and the named-cluster test's
-/// assertion that the Fetch lists the aborted transactions.
+/// assertion that the Fetch lists the aborted transactions. kafka-python sees the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_transactions_are_exactly_once() {
+    transactions_on_the_fake("confluent").await;
+}
+
+/// The same with kafka-python's transactional producer and read_committed consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_transactions_are_exactly_once() {
+    transactions_on_the_fake("kafka-python").await;
+}
+
+async fn transactions_on_the_fake(client: &str) {
     let cluster = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
         .await
         .unwrap();
     cluster.create_topic("eos-in", 2);
     cluster.create_topic("eos-out", 2);
-    let out = transactions_script(&cluster.bootstrap(), "eos-in", "eos-out", "").await;
+    let out = transactions_script(&cluster.bootstrap(), "eos-in", "eos-out", "", client).await;
     eprintln!("{out}");
     // The fake's own log agrees: per input partition a commit marker and two abort
     // markers (the aborted and the left-open transaction), and one more commit by the
@@ -104,23 +117,22 @@ async fn librdkafka_transactions_are_exactly_once() {
     }
 }
 
-/// The transactions script against the cluster named by `KAFKA_BOOTSTRAP` (skipped
-/// without one), with `KAFKA_QUIRKS`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn librdkafka_transactions_against_the_named_cluster() {
+/// The cluster named by `KAFKA_BOOTSTRAP` (None without one), `KAFKA_QUIRKS`, a client,
+/// and two new topics of 2 partitions named after `prefix`.
+async fn named_cluster(prefix: &str) -> Option<(String, String, KafkaClient, String, String)> {
     let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP") else {
         eprintln!("KAFKA_BOOTSTRAP not set: skipped");
-        return;
+        return None;
     };
     let quirks = std::env::var("KAFKA_QUIRKS").unwrap_or_default();
-    let suffix = format!(
-        "{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let (input, output) = (
+        format!("{prefix}-in-{suffix}"),
+        format!("{prefix}-out-{suffix}"),
     );
-    let (input, output) = (format!("eos-in-{suffix}"), format!("eos-out-{suffix}"));
     let client = KafkaClient::connect(std::slice::from_ref(&bootstrap), ClientConfig::default())
         .await
         .unwrap();
@@ -128,7 +140,27 @@ async fn librdkafka_transactions_against_the_named_cluster() {
         .create_topics(vec![NewTopic::new(&input, 2), NewTopic::new(&output, 2)])
         .await
         .unwrap();
-    let out = transactions_script(&bootstrap, &input, &output, &quirks).await;
+    Some((bootstrap, quirks, client, input, output))
+}
+
+/// kafka-python's transactions against the cluster named by `KAFKA_BOOTSTRAP`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_transactions_against_the_named_cluster() {
+    let Some((bootstrap, quirks, _client, input, output)) = named_cluster("eos-py").await else {
+        return;
+    };
+    let out = transactions_script(&bootstrap, &input, &output, &quirks, "kafka-python").await;
+    eprintln!("{out}");
+}
+
+/// librdkafka's transactions against the cluster named by `KAFKA_BOOTSTRAP` (skipped
+/// without one), with `KAFKA_QUIRKS`; then what the broker's read_committed Fetch says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_transactions_against_the_named_cluster() {
+    let Some((bootstrap, quirks, client, input, output)) = named_cluster("eos").await else {
+        return;
+    };
+    let out = transactions_script(&bootstrap, &input, &output, &quirks, "confluent").await;
     eprintln!("{out}");
     // What the broker's read_committed Fetch said about the input's partition 0, which
     // holds one aborted transaction of the first producer and the left-open one
@@ -178,11 +210,17 @@ async fn librdkafka_transactions_against_the_named_cluster() {
 }
 
 /// Runs `transactions.py`; its output on success.
-async fn transactions_script(bootstrap: &str, input: &str, output: &str, quirks: &str) -> String {
+async fn transactions_script(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    quirks: &str,
+    client: &str,
+) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/transactions.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let child = tokio::process::Command::new(python)
-        .args([script, bootstrap, input, output, quirks])
+        .args([script, bootstrap, input, output, quirks, client])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
