@@ -13,6 +13,15 @@
 //! let bootstrap = cluster.bootstrap(); // "127.0.0.1:PORT,127.0.0.1:PORT,..."
 //! # Ok(()) }
 //! ```
+//!
+//! It has a group coordinator (classic protocol, committed offsets) and a transaction
+//! coordinator with Kafka's semantics (KIP-98, KIP-360, KIP-447, KIP-588, KIP-890 part
+//! 1): transactional producers, transaction markers, the last stable offset,
+//! read_committed Fetch and ListOffsets, transactional offsets, fencing and timeouts.
+//! Tests look at it with [`FakeCluster::transaction`],
+//! [`FakeCluster::last_stable_offset`], [`FakeCluster::aborted_transactions`] and
+//! [`FakeCluster::batches`], and drive it with [`FakeCluster::fence_transactional_id`],
+//! [`FakeCluster::set_transaction_marker_delay`] and [`FakeCluster::move_coordinator`].
 
 mod broker;
 mod fetch;
@@ -480,7 +489,8 @@ impl FakeCluster {
         Some((p.log_start, p.next_offset))
     }
 
-    /// The records of a partition, decoded (for assertions).
+    /// The records of a partition, decoded (for assertions); the records of control
+    /// batches (transaction markers) are left out (see [`batches`](Self::batches)).
     pub fn records(&self, topic: &str, partition: i32) -> Vec<kafka_protocol::records::Record> {
         use kafka_protocol::records::{decode_record_sets, DecodeOptions, RecordSet};
         let state = self.cluster.state();
@@ -496,6 +506,7 @@ impl FakeCluster {
             .filter_map(|b| decode_record_sets(&b.bytes, &DecodeOptions::default()).ok())
             .flat_map(|s| s.sets)
             .flat_map(|s| match s {
+                RecordSet::Batch(b) if b.is_control => Vec::new(),
                 RecordSet::Batch(b) => b.records,
                 RecordSet::Legacy(m) => m.messages.into_iter().map(Into::into).collect(),
             })

@@ -169,3 +169,62 @@ pub(crate) fn fence_now(cluster: &Arc<Cluster>, txn_id: &str) -> Option<(i64, i1
     }
     None
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::fake::{FakeCluster, FakeClusterConfig};
+
+    fn request(id: &str, expected: Option<(i64, i16)>) -> InitProducerIdRequest {
+        let (producer_id, producer_epoch) = expected.unwrap_or((-1, -1));
+        InitProducerIdRequest {
+            transactional_id: Some(id.to_string().into()),
+            transaction_timeout_ms: 60_000,
+            producer_id,
+            producer_epoch,
+            ..Default::default()
+        }
+    }
+
+    /// Kafka's `prepareProducerIdRotation`: an exhausted epoch gets a new producer id
+    /// at epoch 0; a recovering producer's retry with the old id and its exhausted epoch
+    /// is accepted.
+    #[tokio::test]
+    async fn an_exhausted_epoch_gets_a_new_producer_id() {
+        let fake = FakeCluster::start(FakeClusterConfig::default())
+            .await
+            .unwrap();
+        let cluster = &fake.cluster;
+        let first = init_producer_id(cluster, 0, request("worn", None), 4);
+        assert_eq!(first.producer_epoch, 0);
+        cluster.state().txns.ids.get_mut("worn").unwrap().epoch = i16::MAX - 1;
+        let rotated = init_producer_id(cluster, 0, request("worn", None), 4);
+        assert_eq!(rotated.error_code, 0);
+        assert_ne!(rotated.producer_id, first.producer_id);
+        assert_eq!(rotated.producer_epoch, 0);
+        // Every later id is new too.
+        let other = init_producer_id(cluster, 0, request("other", None), 4);
+        assert!(other.producer_id > rotated.producer_id);
+
+        // KIP-360 from the exhausted epoch: rotation, and the previous id stays valid.
+        let meta_epoch = |c: &Cluster| c.state().txns.ids.get("other").unwrap().epoch;
+        cluster.state().txns.ids.get_mut("other").unwrap().epoch = i16::MAX - 1;
+        assert_eq!(meta_epoch(cluster), i16::MAX - 1);
+        let exhausted = Some((other.producer_id, i16::MAX - 1));
+        let recovered = init_producer_id(cluster, 0, request("other", exhausted), 4);
+        assert_eq!(recovered.error_code, 0);
+        assert_ne!(recovered.producer_id, other.producer_id);
+        assert_eq!(recovered.producer_epoch, 0);
+        let retried = init_producer_id(cluster, 0, request("other", exhausted), 4);
+        assert_eq!(
+            (
+                retried.error_code,
+                retried.producer_id,
+                retried.producer_epoch
+            ),
+            (0, recovered.producer_id, 0),
+            "a retry of the rotation gets the same answer"
+        );
+    }
+}
