@@ -251,12 +251,15 @@ def main():
           values == sorted(OUTPUT) or (tansu and not sent), f"got {values}")
     c.close()
 
-    # 3. A second producer with the same transactional id fences the first.
+    # 3. A second producer with the same transactional id fences the first, whose open
+    #    transaction the coordinator aborts.
+    p.begin_transaction()
+    client.send(p, input_topic, None, b"zombie", 0)
+    client.flush(p)
     p2 = client.producer(txn_id)
     fenced = False
     try:
-        p.begin_transaction()
-        client.send(p, input_topic, None, b"zombie", 0)
+        client.send(p, input_topic, None, b"zombie-2", 0)
         client.commit(p)
     except client.fenced_error() as e:
         fenced = client.is_fenced(e)
@@ -267,6 +270,12 @@ def main():
     client.send(p2, input_topic, None, b"second", 0)
     client.commit(p2)
     print("ok the new producer commits", flush=True)
+    want = sorted(COMMITTED + ["second"])
+    c, got = consume(client, [input_topic], "read_committed", len(want))
+    values = sorted(m.value.decode() for m in got)
+    check("read_committed sees the new producer's record and not the fenced one's",
+          values == want, f"got {values}", relaxed=tansu)
+    c.close()
 
     if failures:
         raise SystemExit(f"{len(failures)} checks failed: {failures}")

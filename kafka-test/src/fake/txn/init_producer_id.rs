@@ -47,11 +47,12 @@ pub(crate) fn init_producer_id(
     if txn_id.is_empty() {
         return answer(Err(ErrorCode::InvalidRequest));
     }
-    if cluster.coordinator_for(&txn_id) != node {
-        return answer(Err(ErrorCode::NotCoordinator));
-    }
+    // Kafka validates the timeout before it looks the id up (NOT_COORDINATOR).
     if r.transaction_timeout_ms <= 0 || r.transaction_timeout_ms > MAX_TRANSACTION_TIMEOUT_MS {
         return answer(Err(ErrorCode::InvalidTransactionTimeout));
+    }
+    if cluster.coordinator_for(&txn_id) != node {
+        return answer(Err(ErrorCode::NotCoordinator));
     }
     let result = transactional(cluster, &txn_id, r.transaction_timeout_ms, expected);
     answer(result.map_err(|code| fenced_for_version(code, version, 4)))
@@ -113,7 +114,7 @@ fn transactional(
         match meta.state {
             TransactionState::Ongoing => {
                 // Fence: abort with a bumped epoch that is never returned.
-                meta.epoch += 1;
+                meta.epoch = meta.epoch.saturating_add(1);
                 meta.last_epoch = -1;
                 meta.state = TransactionState::PrepareAbort;
                 (meta.producer_id, meta.epoch)
