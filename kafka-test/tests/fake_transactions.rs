@@ -236,6 +236,10 @@ fn read(p: &fetch_response::PartitionData) -> (Vec<String>, usize) {
 }
 
 async fn latest(conn: &Connection, partition: i32, isolation: i8) -> i64 {
+    list_offsets(conn, partition, isolation, -1).await
+}
+
+async fn list_offsets(conn: &Connection, partition: i32, isolation: i8, timestamp: i64) -> i64 {
     let r = ListOffsetsRequest {
         replica_id: -1,
         isolation_level: isolation,
@@ -243,7 +247,7 @@ async fn latest(conn: &Connection, partition: i32, isolation: i8) -> i64 {
             name: "t".into(),
             partitions: vec![ListOffsetsPartition {
                 partition_index: partition,
-                timestamp: -1,
+                timestamp,
                 current_leader_epoch: -1,
                 ..Default::default()
             }],
@@ -282,6 +286,10 @@ async fn commit_and_abort_write_markers_and_read_committed_stops_at_the_lso() {
         assert_eq!(read(&fetch(&conn, 0, 0, 0).await).0, vec!["a1", "a2"]);
         assert_eq!(latest(&conn, 0, 1).await, 0);
         assert_eq!(latest(&conn, 0, 0).await, 2);
+        // By time (and max timestamp): only below the LSO for read_committed.
+        assert_eq!(list_offsets(&conn, 0, 0, 1_600_000_000_000).await, 0);
+        assert_eq!(list_offsets(&conn, 0, 1, 1_600_000_000_000).await, -1);
+        assert_eq!(list_offsets(&conn, 0, 1, -3).await, -1);
 
         assert_eq!(end(&conn, &p, true, 3).await, ErrorCode::None);
         assert_eq!(

@@ -56,6 +56,16 @@ pub(crate) fn list_offsets(
                             .unwrap_or((-1, -1)),
                         ts => part.offset_for_time(ts).unwrap_or((-1, -1)),
                     };
+                    // Kafka: lookups by time find only offsets below the last stable
+                    // offset for read_committed.
+                    let (offset, ts) = match p.timestamp {
+                        -3 | 0..
+                            if r.isolation_level == 1 && offset >= part.last_stable_offset() =>
+                        {
+                            (-1, -1)
+                        }
+                        _ => (offset, ts),
+                    };
                     out.offset = offset;
                     out.timestamp = ts;
                     if version == 0 {
