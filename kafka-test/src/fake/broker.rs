@@ -220,7 +220,7 @@ async fn handle_frame(
             let mut answer = handlers::handle(cluster, conn, request, version).await;
             if let handlers::Answer::Respond(response) = &mut answer {
                 if let kafka_protocol::messages::ResponseKind::Fetch(fetch) = response.as_mut() {
-                    handlers::corrupt_records(fetch);
+                    super::fetch::corrupt_records(fetch);
                 }
             }
             answer

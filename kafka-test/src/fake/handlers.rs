@@ -3,12 +3,11 @@
 
 use super::broker::Conn;
 use super::sasl::SaslStep;
-use super::Cluster;
+use super::{fetch, list_offsets, produce, txn, Cluster};
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::{ApiKey, ErrorCode, RequestKind, ResponseKind, StrBytes, Uuid};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The APIs the fake serves.
 pub(crate) const SERVED: &[ApiKey] = &[
@@ -31,8 +30,15 @@ pub(crate) const SERVED: &[ApiKey] = &[
     ApiKey::DeleteTopics,
     ApiKey::DeleteRecords,
     ApiKey::InitProducerId,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::TxnOffsetCommit,
     ApiKey::CreatePartitions,
     ApiKey::SaslAuthenticate,
+    ApiKey::DescribeProducers,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
 ];
 
 /// Lowest version served: SaslHandshake v0 (raw SASL tokens outside Kafka frames)
@@ -41,6 +47,16 @@ pub(crate) fn min_version(api: ApiKey) -> i16 {
     match api {
         ApiKey::SaslHandshake => 1,
         _ => api.versions().min,
+    }
+}
+
+/// Highest version served, where the fake implements less than the codec knows:
+/// EndTxn v5 is KIP-890 part 2 (an epoch bump on every commit), which the transaction
+/// coordinator does not do.
+pub(crate) fn max_version(api: ApiKey) -> i16 {
+    match api {
+        ApiKey::EndTxn => 4,
+        _ => api.versions().max,
     }
 }
 
@@ -53,7 +69,7 @@ pub(crate) enum Answer {
     Close,
 }
 
-fn s(v: impl Into<String>) -> StrBytes {
+pub(crate) fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from(v.into())
 }
 
@@ -64,6 +80,7 @@ pub(crate) async fn handle(
     version: i16,
 ) -> Answer {
     use RequestKind as R;
+    txn::expire(cluster);
     let response: ResponseKind = match request {
         R::ApiVersions(_) => api_versions(cluster, ErrorCode::None).into(),
         R::Metadata(r) => metadata(cluster, r, version).into(),
@@ -72,17 +89,28 @@ pub(crate) async fn handle(
         R::CreatePartitions(r) => create_partitions(cluster, r).into(),
         R::Produce(r) => {
             let acks = r.acks;
-            let response = produce(cluster, conn.node, r);
+            let response = produce::produce(cluster, conn.node, r, version);
             if acks == 0 {
                 return Answer::NoResponse;
             }
             response.into()
         }
-        R::Fetch(r) => fetch(cluster, conn.node, r, version).await.into(),
-        R::ListOffsets(r) => list_offsets(cluster, conn.node, r, version).into(),
+        R::Fetch(r) => fetch::fetch(cluster, conn.node, r, version).await.into(),
+        R::ListOffsets(r) => list_offsets::list_offsets(cluster, conn.node, r, version).into(),
         R::DeleteRecords(r) => delete_records(cluster, conn.node, r).into(),
         R::FindCoordinator(r) => find_coordinator(cluster, r).into(),
-        R::InitProducerId(r) => init_producer_id(cluster, r).into(),
+        R::InitProducerId(r) => txn::init_producer_id(cluster, conn.node, r, version).into(),
+        R::AddPartitionsToTxn(r) => {
+            txn::add_partitions_to_txn(cluster, conn.node, r, version).into()
+        }
+        R::AddOffsetsToTxn(r) => txn::add_offsets_to_txn(cluster, conn.node, r, version).into(),
+        R::EndTxn(r) => txn::end_txn(cluster, conn.node, r, version).into(),
+        R::TxnOffsetCommit(r) => txn::txn_offset_commit(cluster, conn.node, r, version)
+            .await
+            .into(),
+        R::DescribeTransactions(r) => txn::describe_transactions(cluster, conn.node, r).into(),
+        R::ListTransactions(r) => txn::list_transactions(cluster, conn.node, r, version).into(),
+        R::DescribeProducers(r) => txn::describe_producers(cluster, conn.node, r).into(),
         R::SaslHandshake(r) => sasl_handshake(conn, r).into(),
         R::SaslAuthenticate(r) => sasl_authenticate(conn, r).into(),
         group_request => return group(cluster, conn, group_request, version).await,
@@ -387,7 +415,12 @@ fn create_partitions(
 }
 
 /// The partition's error for a request to `node`, if any.
-fn partition_error(cluster: &Cluster, node: i32, topic: &str, partition: i32) -> Option<ErrorCode> {
+pub(crate) fn partition_error(
+    cluster: &Cluster,
+    node: i32,
+    topic: &str,
+    partition: i32,
+) -> Option<ErrorCode> {
     let state = cluster.state();
     match state
         .topics
@@ -397,379 +430,6 @@ fn partition_error(cluster: &Cluster, node: i32, topic: &str, partition: i32) ->
         None => Some(ErrorCode::UnknownTopicOrPartition),
         Some(p) if p.leader != node => Some(ErrorCode::NotLeaderOrFollower),
         Some(_) => None,
-    }
-}
-
-fn produce(cluster: &Arc<Cluster>, node: i32, r: ProduceRequest) -> ProduceResponse {
-    use produce_response::{PartitionProduceResponse, TopicProduceResponse};
-
-    let responses = r
-        .topic_data
-        .iter()
-        .map(|t| TopicProduceResponse {
-            name: t.name.clone(),
-            partition_responses: t
-                .partition_data
-                .iter()
-                .map(|p| {
-                    let mut out = PartitionProduceResponse {
-                        index: p.index,
-                        base_offset: -1,
-                        log_append_time_ms: -1,
-                        log_start_offset: -1,
-                        ..Default::default()
-                    };
-                    if let Some(code) = partition_error(cluster, node, &t.name, p.index) {
-                        out.error_code = code.code();
-                        return out;
-                    }
-                    let mut state = cluster.state();
-                    let Some(partition) = state
-                        .topics
-                        .get_mut(t.name.as_str())
-                        .and_then(|topic| topic.partitions.get_mut(p.index as usize))
-                    else {
-                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        return out;
-                    };
-                    let records = p.records.clone().unwrap_or_default();
-                    match partition.append(&records) {
-                        Ok(base) => {
-                            out.base_offset = base;
-                            out.log_start_offset = partition.log_start;
-                        }
-                        Err(code) => out.error_code = code.code(),
-                    }
-                    out
-                })
-                .collect(),
-            ..Default::default()
-        })
-        .collect();
-    cluster.data.notify_waiters();
-    ProduceResponse {
-        responses,
-        ..Default::default()
-    }
-}
-
-/// Fetch sessions (KIP-227): session id 0 with epoch 0 opens one, epoch -1 closes or
-/// skips one, a positive epoch continues one and must match.
-enum SessionUse {
-    None,
-    New(i32),
-    Incremental(i32),
-    Error(ErrorCode),
-}
-
-/// Flips the last byte of every partition's records (fault injection).
-pub(crate) fn corrupt_records(response: &mut FetchResponse) {
-    for topic in &mut response.responses {
-        for partition in &mut topic.partitions {
-            if let Some(records) = partition.records.as_mut().filter(|r| !r.is_empty()) {
-                let mut bytes = records.to_vec();
-                if let Some(last) = bytes.last_mut() {
-                    *last ^= 0xff;
-                }
-                *records = bytes.into();
-            }
-        }
-    }
-}
-
-fn fetch_session(cluster: &Cluster, r: &FetchRequest) -> SessionUse {
-    let mut state = cluster.state();
-    match (r.session_id, r.session_epoch) {
-        (0, -1) => SessionUse::None,
-        (id, -1) => {
-            state.fetch_sessions.remove(&id);
-            SessionUse::None
-        }
-        (0, 0) => {
-            state.next_session_id += 1;
-            let id = state.next_session_id;
-            state
-                .fetch_sessions
-                .insert(id, super::state::FetchSession::default());
-            SessionUse::New(id)
-        }
-        (id, epoch) => match state.fetch_sessions.get(&id) {
-            None => SessionUse::Error(ErrorCode::FetchSessionIdNotFound),
-            Some(s) if s.epoch != epoch => SessionUse::Error(ErrorCode::InvalidFetchSessionEpoch),
-            Some(_) => SessionUse::Incremental(id),
-        },
-    }
-}
-
-async fn fetch(cluster: &Arc<Cluster>, node: i32, r: FetchRequest, version: i16) -> FetchResponse {
-    use fetch_response::{FetchableTopicResponse, PartitionData};
-    let session = if version >= 7 {
-        fetch_session(cluster, &r)
-    } else {
-        SessionUse::None
-    };
-    let session_id = match session {
-        SessionUse::Error(code) => {
-            return FetchResponse {
-                error_code: code.code(),
-                ..Default::default()
-            }
-        }
-        SessionUse::New(id) | SessionUse::Incremental(id) => id,
-        SessionUse::None => 0,
-    };
-    // Topic names for topics given by id (v13+).
-    let name_of = |t: &fetch_request::FetchTopic| -> Option<String> {
-        if !t.topic.is_empty() {
-            return Some(t.topic.to_string());
-        }
-        let state = cluster.state();
-        state
-            .topics
-            .iter()
-            .find(|(_, x)| x.id == t.topic_id)
-            .map(|(n, _)| n.clone())
-    };
-    // The partitions to answer: the request's, or for a session, the session's.
-    let mut wanted: Vec<(String, Uuid, i32, i64, i32)> = Vec::new();
-    let mut unknown_ids: Vec<Uuid> = Vec::new();
-    for t in &r.topics {
-        match name_of(t) {
-            Some(name) => {
-                for p in &t.partitions {
-                    wanted.push((
-                        name.clone(),
-                        t.topic_id,
-                        p.partition,
-                        p.fetch_offset,
-                        p.partition_max_bytes,
-                    ));
-                }
-            }
-            None => unknown_ids.push(t.topic_id),
-        }
-    }
-    let incremental = matches!(session, SessionUse::Incremental(_));
-    if session_id != 0 {
-        let mut state = cluster.state();
-        let topic_ids: std::collections::HashMap<String, Uuid> = state
-            .topics
-            .iter()
-            .map(|(n, t)| (n.clone(), t.id))
-            .collect();
-        if let Some(sess) = state.fetch_sessions.get_mut(&session_id) {
-            for (name, _, p, offset, max) in &wanted {
-                sess.partitions.insert((name.clone(), *p), (*offset, *max));
-            }
-            for f in &r.forgotten_topics_data {
-                let name = if f.topic.is_empty() {
-                    topic_ids
-                        .iter()
-                        .find(|(_, id)| **id == f.topic_id)
-                        .map(|(n, _)| n.clone())
-                } else {
-                    Some(f.topic.to_string())
-                };
-                if let Some(name) = name {
-                    for p in &f.partitions {
-                        sess.partitions.remove(&(name.clone(), *p));
-                        sess.reported.remove(&(name.clone(), *p));
-                    }
-                }
-            }
-            if incremental {
-                wanted = sess
-                    .partitions
-                    .iter()
-                    .map(|((n, p), (o, m))| {
-                        (
-                            n.clone(),
-                            topic_ids.get(n).copied().unwrap_or(Uuid::NIL),
-                            *p,
-                            *o,
-                            *m,
-                        )
-                    })
-                    .collect();
-            }
-            sess.epoch += 1;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64);
-    let max_bytes = if r.max_bytes <= 0 {
-        usize::MAX
-    } else {
-        r.max_bytes as usize
-    };
-    loop {
-        let notified = cluster.data.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let mut total = 0usize;
-        let mut by_topic: Vec<FetchableTopicResponse> = Vec::new();
-        let mut any_error = false;
-        {
-            let mut state = cluster.state();
-            for (name, id, partition, offset, partition_max) in &wanted {
-                let mut data = PartitionData {
-                    partition_index: *partition,
-                    high_watermark: -1,
-                    last_stable_offset: -1,
-                    log_start_offset: -1,
-                    preferred_read_replica: -1,
-                    ..Default::default()
-                };
-                match state
-                    .topics
-                    .get(name.as_str())
-                    .and_then(|t| t.partitions.get(*partition as usize))
-                {
-                    None => data.error_code = ErrorCode::UnknownTopicOrPartition.code(),
-                    Some(p) if p.leader != node => {
-                        data.error_code = ErrorCode::NotLeaderOrFollower.code()
-                    }
-                    Some(p) if *offset < p.log_start || *offset > p.next_offset => {
-                        data.error_code = ErrorCode::OffsetOutOfRange.code();
-                        data.high_watermark = p.next_offset;
-                        data.log_start_offset = p.log_start;
-                    }
-                    Some(p) => {
-                        data.high_watermark = p.next_offset;
-                        data.last_stable_offset = p.next_offset;
-                        data.log_start_offset = p.log_start;
-                        let budget = (*partition_max as usize).min(max_bytes.saturating_sub(total));
-                        let bytes = if budget == 0 && total > 0 {
-                            Bytes::new()
-                        } else {
-                            p.read(*offset, budget.max(1))
-                        };
-                        total += bytes.len();
-                        data.records = Some(bytes);
-                        if r.isolation_level == 1 {
-                            data.aborted_transactions = Some(Vec::new());
-                        }
-                    }
-                }
-                any_error |= data.error_code != 0;
-                // An incremental answer leaves out partitions with nothing new.
-                let key = (name.clone(), *partition);
-                let report = (data.high_watermark, data.log_start_offset);
-                let has_data = data.records.as_ref().is_some_and(|b| !b.is_empty());
-                if incremental {
-                    let sess = state.fetch_sessions.get_mut(&session_id);
-                    let unchanged = sess
-                        .as_ref()
-                        .is_some_and(|s| s.reported.get(&key) == Some(&report));
-                    if unchanged && !has_data && data.error_code == 0 {
-                        continue;
-                    }
-                }
-                if let Some(sess) = state.fetch_sessions.get_mut(&session_id) {
-                    sess.reported.insert(key, report);
-                }
-                match by_topic.iter_mut().find(|t| t.topic.as_str() == name) {
-                    Some(t) => t.partitions.push(data),
-                    None => by_topic.push(FetchableTopicResponse {
-                        topic: s(name.clone()),
-                        topic_id: *id,
-                        partitions: vec![data],
-                        ..Default::default()
-                    }),
-                }
-            }
-        }
-        for id in &unknown_ids {
-            by_topic.push(FetchableTopicResponse {
-                topic_id: *id,
-                partitions: vec![PartitionData {
-                    error_code: ErrorCode::UnknownTopicId.code(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            });
-        }
-        let now = Instant::now();
-        if total >= r.min_bytes.max(0) as usize
-            || any_error
-            || !unknown_ids.is_empty()
-            || now >= deadline
-        {
-            return FetchResponse {
-                session_id,
-                responses: by_topic,
-                ..Default::default()
-            };
-        }
-        let _ = tokio::time::timeout(deadline - now, notified).await;
-    }
-}
-
-fn list_offsets(
-    cluster: &Arc<Cluster>,
-    node: i32,
-    r: ListOffsetsRequest,
-    version: i16,
-) -> ListOffsetsResponse {
-    use list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-    let topics = r
-        .topics
-        .iter()
-        .map(|t| ListOffsetsTopicResponse {
-            name: t.name.clone(),
-            partitions: t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut out = ListOffsetsPartitionResponse {
-                        partition_index: p.partition_index,
-                        timestamp: -1,
-                        offset: -1,
-                        leader_epoch: -1,
-                        ..Default::default()
-                    };
-                    if let Some(code) = partition_error(cluster, node, &t.name, p.partition_index) {
-                        out.error_code = code.code();
-                        return out;
-                    }
-                    let state = cluster.state();
-                    let Some(part) = state
-                        .topics
-                        .get(t.name.as_str())
-                        .and_then(|x| x.partitions.get(p.partition_index as usize))
-                    else {
-                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        return out;
-                    };
-                    out.leader_epoch = part.leader_epoch;
-                    let (offset, ts) = match p.timestamp {
-                        -2 => (part.log_start, -1),
-                        -1 => (part.next_offset, -1),
-                        -3 => part
-                            .log
-                            .iter()
-                            .flat_map(|b| b.timestamps.iter().copied())
-                            .max_by_key(|(_, t)| *t)
-                            .unwrap_or((-1, -1)),
-                        ts => part.offset_for_time(ts).unwrap_or((-1, -1)),
-                    };
-                    out.offset = offset;
-                    out.timestamp = ts;
-                    if version == 0 {
-                        out.old_style_offsets = if offset >= 0 {
-                            vec![offset]
-                        } else {
-                            Vec::new()
-                        };
-                    }
-                    out
-                })
-                .collect(),
-            ..Default::default()
-        })
-        .collect();
-    ListOffsetsResponse {
-        topics,
-        ..Default::default()
     }
 }
 
@@ -862,46 +522,6 @@ fn find_coordinator(cluster: &Arc<Cluster>, r: FindCoordinatorRequest) -> FindCo
                 .collect(),
             ..Default::default()
         }
-    }
-}
-
-fn init_producer_id(cluster: &Arc<Cluster>, r: InitProducerIdRequest) -> InitProducerIdResponse {
-    let mut state = cluster.state();
-    let (id, epoch) = if let Some(txn) = r.transactional_id.as_ref().filter(|t| !t.is_empty()) {
-        let existing = state.transactional_ids.get(txn.as_str()).copied();
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                state.next_producer_id += 1;
-                let id = state.next_producer_id;
-                state.transactional_ids.insert(txn.to_string(), id);
-                id
-            }
-        };
-        let epoch = state.producer_epochs.get(&id).map_or(0, |e| e + 1);
-        (id, epoch)
-    } else if r.producer_id >= 0 {
-        // KIP-360: an idempotent producer bumps its epoch to recover.
-        match state.producer_epochs.get(&r.producer_id).copied() {
-            Some(e) if e == r.producer_epoch => (r.producer_id, e + 1),
-            _ => {
-                return InitProducerIdResponse {
-                    error_code: ErrorCode::InvalidProducerEpoch.code(),
-                    producer_id: -1,
-                    producer_epoch: -1,
-                    ..Default::default()
-                }
-            }
-        }
-    } else {
-        state.next_producer_id += 1;
-        (state.next_producer_id, 0)
-    };
-    state.producer_epochs.insert(id, epoch);
-    InitProducerIdResponse {
-        producer_id: id,
-        producer_epoch: epoch,
-        ..Default::default()
     }
 }
 
@@ -1244,7 +864,10 @@ pub(crate) fn error_response(request: &RequestKind, code: ErrorCode, version: i1
             ..Default::default()
         }
         .into(),
-        _ => return Answer::Close,
+        other => match txn::error_response(other, code, version) {
+            Some(response) => response,
+            None => return Answer::Close,
+        },
     };
     Answer::Respond(Box::new(response))
 }

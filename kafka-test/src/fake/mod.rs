@@ -24,15 +24,20 @@
 //! [`FakeCluster::set_transaction_marker_delay`] and [`FakeCluster::move_coordinator`].
 
 mod broker;
+mod fetch;
 mod group;
 mod handlers;
+mod list_offsets;
+mod produce;
 mod sasl;
 mod state;
 mod tls;
+mod txn;
 
 pub use group::GroupCoordinator;
 pub use sasl::SaslUsers;
 pub use tls::FakeTls;
+pub use txn::{TransactionState, TransactionView};
 
 use kafka_protocol::{ApiKey, ErrorCode, Uuid, VersionRange};
 use state::{Partition, State, Topic};
@@ -221,7 +226,7 @@ impl Cluster {
         if !handlers::SERVED.contains(&api) {
             return None;
         }
-        let v = VersionRange::new(handlers::min_version(api), api.versions().max);
+        let v = VersionRange::new(handlers::min_version(api), handlers::max_version(api));
         match lock(&self.caps).get(&api) {
             Some(&max) if max < v.min => None,
             Some(&max) => Some(VersionRange::new(v.min, max.min(v.max))),
@@ -316,6 +321,7 @@ impl FakeCluster {
             counts: Mutex::new(BTreeMap::new()),
             coordinators: Mutex::new(HashMap::new()),
         });
+        txn::spawn_ticker(&cluster);
         let mut brokers = Vec::new();
         for node in cluster.broker_ids() {
             brokers.push(broker::BrokerHandle::start(cluster.clone(), node, None).await?);
@@ -505,5 +511,91 @@ impl FakeCluster {
                 RecordSet::Legacy(m) => m.messages.into_iter().map(Into::into).collect(),
             })
             .collect()
+    }
+
+    /// The record batches of a partition, decoded, control batches (transaction
+    /// markers) included (for assertions).
+    pub fn batches(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Vec<kafka_protocol::records::RecordBatch> {
+        use kafka_protocol::records::{decode_record_sets, DecodeOptions, RecordSet};
+        let state = self.cluster.state();
+        let Some(p) = state
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+        else {
+            return Vec::new();
+        };
+        p.log
+            .iter()
+            .filter_map(|b| decode_record_sets(&b.bytes, &DecodeOptions::default()).ok())
+            .flat_map(|s| s.sets)
+            .filter_map(|s| match s {
+                RecordSet::Batch(b) => Some(b),
+                RecordSet::Legacy(_) => None,
+            })
+            .collect()
+    }
+
+    /// The transaction coordinator's state of a transactional id: its state, producer
+    /// id and epoch, timeout, and the partitions and groups in its open transaction.
+    /// None for an id no InitProducerId named.
+    pub fn transaction(&self, transactional_id: &str) -> Option<TransactionView> {
+        txn::expire(&self.cluster);
+        let state = self.cluster.state();
+        state.txns.ids.get(transactional_id).map(|m| m.view())
+    }
+
+    /// Fences the producer of a transactional id as a second producer with the same id
+    /// would with InitProducerId: an open transaction is aborted (markers written, with
+    /// a bumped epoch), then the epoch is bumped again. Returns the new producer id and
+    /// epoch (which the caller may use as the "second producer"), or None for an
+    /// unknown id.
+    pub fn fence_transactional_id(&self, transactional_id: &str) -> Option<(i64, i16)> {
+        txn::fence(&self.cluster, transactional_id)
+    }
+
+    /// The last stable offset of a partition: the first offset of its oldest open
+    /// transaction, else the high watermark.
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        txn::expire(&self.cluster);
+        let state = self.cluster.state();
+        Some(
+            state
+                .topics
+                .get(topic)?
+                .partitions
+                .get(partition as usize)?
+                .last_stable_offset(),
+        )
+    }
+
+    /// The aborted transactions of a partition (Kafka's transaction index): (producer
+    /// id, first offset, offset of the abort marker), oldest first.
+    pub fn aborted_transactions(&self, topic: &str, partition: i32) -> Vec<(i64, i64, i64)> {
+        let state = self.cluster.state();
+        state
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .map(|p| {
+                p.aborted_txns
+                    .iter()
+                    .map(|a| (a.producer_id, a.first_offset, a.last_offset))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Makes the coordinator write transaction markers `delay` after it accepted an
+    /// EndTxn (or aborted a transaction itself), instead of before answering; meanwhile
+    /// the transaction is `PrepareCommit`/`PrepareAbort` and requests for it get
+    /// `CONCURRENT_TRANSACTIONS`, as while a Kafka coordinator writes its markers.
+    /// Default zero.
+    pub fn set_transaction_marker_delay(&self, delay: Duration) {
+        self.cluster.state().txns.marker_delay = delay;
     }
 }
