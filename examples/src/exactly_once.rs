@@ -102,6 +102,7 @@ pub async fn run(env: &Env) -> Result<Report> {
             n + 1
         );
         report.committed += committed;
+
         report.aborted += aborted;
     }
 

@@ -482,7 +482,7 @@ async fn commit_done(
         let offsets: BTreeMap<(String, i32), i64> = state
             .trackers
             .iter()
-            .filter(|(k, _)| only.is_none_or(|o| o.contains(*k)))
+            .filter(|(k, t)| only.is_none_or(|o| o.contains(*k)) && t.has_progressed())
             .map(|(k, t)| (k.clone(), t.committable()))
             .filter(|(k, o)| *o >= 0 && state.committed.get(k) != Some(o))
             .collect();

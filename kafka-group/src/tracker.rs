@@ -16,6 +16,8 @@ pub struct OffsetTracker {
     /// Delivered and not yet done, in order.
     outstanding: BTreeSet<i64>,
     in_order: bool,
+    /// Some `done` changed something since the start (or the last reset).
+    progressed: bool,
 }
 
 impl OffsetTracker {
@@ -31,6 +33,7 @@ impl OffsetTracker {
             next: start,
             outstanding: BTreeSet::new(),
             in_order,
+            progressed: false,
         }
     }
 
@@ -59,6 +62,12 @@ impl OffsetTracker {
     /// up to and including `offset`, and the position moves past `offset` even when it
     /// was not delivered. Returns whether anything changed.
     pub fn done(&mut self, offset: i64) -> bool {
+        let changed = self.done_inner(offset);
+        self.progressed |= changed;
+        changed
+    }
+
+    fn done_inner(&mut self, offset: i64) -> bool {
         if !self.in_order {
             return self.outstanding.remove(&offset);
         }
@@ -88,6 +97,13 @@ impl OffsetTracker {
         self.outstanding.first().copied().unwrap_or(self.next)
     }
 
+    /// True once anything was done since the start (or the last reset): before that
+    /// there is nothing to commit, and a commit of the start would overwrite offsets
+    /// committed some other way (by a transactional producer).
+    pub fn has_progressed(&self) -> bool {
+        self.progressed
+    }
+
     /// Delivered offsets not yet done.
     pub fn outstanding(&self) -> usize {
         self.outstanding.len()
@@ -98,6 +114,7 @@ impl OffsetTracker {
     pub fn reset(&mut self, offset: i64) {
         self.outstanding.clear();
         self.next = offset;
+        self.progressed = false;
     }
 }
 

@@ -84,11 +84,10 @@ pub enum ProduceErrorKind {
     #[error("the transactional producer failed for good: {0}")]
     TransactionFatal(Box<ProduceError>),
     /// The transaction was open longer than `transaction_timeout`
-    /// (`transaction.timeout.ms`), and the coordinator aborted it. Abortable: abort,
-    /// and the producer goes on.
-    #[error(
-        "the transaction was open longer than its timeout of {0:?} and the coordinator aborted it"
-    )]
+    /// (`transaction.timeout.ms`): the coordinator aborted it and, as Kafka does,
+    /// bumped the producer's epoch, which fences this producer. Fatal: close it; a new
+    /// producer with the same transactional id (its `init_transactions`) goes on.
+    #[error("the transaction was open longer than its timeout of {0:?}: the coordinator aborted it and fenced this producer (close it and start a new one)")]
     TransactionTimedOut(std::time::Duration),
     /// The record was dropped unsent because its transaction was aborted.
     #[error("the record's transaction was aborted before it was sent")]
@@ -170,21 +169,20 @@ impl ProduceError {
     }
 
     /// True when the transaction must be aborted, after which the producer goes on
-    /// (a record failed for good, a rebalance fenced the group member, the transaction
-    /// timed out).
+    /// (a record failed for good, a rebalance fenced the group member).
     pub fn is_abortable(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ProduceErrorKind::TransactionAbortable(_) | ProduceErrorKind::TransactionTimedOut(_)
-        )
+        matches!(self.inner.kind, ProduceErrorKind::TransactionAbortable(_))
     }
 
-    /// True when the transactional producer cannot go on (fenced, a fatal broker
-    /// answer, a broker without the APIs): close it.
+    /// True when the transactional producer cannot go on (fenced, timed out, a fatal
+    /// broker answer, a broker without the APIs): close it; a new producer with the
+    /// same transactional id starts over.
     pub fn is_fatal(&self) -> bool {
         matches!(
             self.inner.kind,
-            ProduceErrorKind::Fenced { .. } | ProduceErrorKind::TransactionFatal(_)
+            ProduceErrorKind::Fenced { .. }
+                | ProduceErrorKind::TransactionFatal(_)
+                | ProduceErrorKind::TransactionTimedOut(_)
         )
     }
 

@@ -561,33 +561,40 @@ async fn transactions_commit_through_coordinator_faults() {
     .await
 }
 
-/// A transaction open past its timeout is aborted by the coordinator: the commit says
-/// so (abortable), the abort takes the next epoch, and the producer goes on.
+/// A transaction open past its timeout is aborted by the coordinator, which fences
+/// the producer (Kafka bumps its epoch): the commit says so, typed and fatal, every
+/// later call fails at once, and a new producer with the same id goes on.
 #[tokio::test]
-async fn a_transaction_past_its_timeout_is_aborted_and_the_producer_goes_on() {
+async fn a_transaction_past_its_timeout_fails_typed_and_a_new_producer_goes_on() {
     within(async {
         let env = Env::fake(1).await;
         let topic = env.topic("txn-timeout", 1).await;
-        let config =
-            txn_config(&unique("txn"), &topic).with_transaction_timeout(Duration::from_millis(300));
-        let p = BufferedProducer::new(env.client().await, config).unwrap();
+        let id = unique("txn");
+        let config = txn_config(&id, &topic).with_transaction_timeout(Duration::from_millis(300));
+        let p = BufferedProducer::new(env.client().await, config.clone()).unwrap();
         p.init_transactions().await.unwrap();
         p.begin_transaction().unwrap();
         send_values(&p, &["late"]).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let e = p.commit_transaction().await.unwrap_err();
         assert!(
-            matches!(e.kind(), ProduceErrorKind::TransactionTimedOut(_)) && e.is_abortable(),
+            matches!(e.kind(), ProduceErrorKind::TransactionTimedOut(_)) && e.is_fatal(),
             "{e}"
         );
-        p.abort_transaction().await.unwrap();
-        p.begin_transaction().unwrap();
-        send_values(&p, &["on time"]).await;
-        p.commit_transaction().await.unwrap();
+        assert!(e.to_string().contains("timeout"), "{e}");
+        assert!(p.abort_transaction().await.unwrap_err().is_fatal());
+        assert!(p.begin_transaction().unwrap_err().is_fatal());
+        p.close().await;
+
+        let next = BufferedProducer::new(env.client().await, config).unwrap();
+        next.init_transactions().await.unwrap();
+        next.begin_transaction().unwrap();
+        send_values(&next, &["on time"]).await;
+        next.commit_transaction().await.unwrap();
         let client = env.client().await;
         let committed = read(&client, &topic, 0, Isolation::ReadCommitted).await;
         assert_eq!(values(&committed), ["on time"]);
-        p.close().await;
+        next.close().await;
     })
     .await
 }

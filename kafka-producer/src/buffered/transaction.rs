@@ -13,7 +13,10 @@
 //! that only spoils the open transaction (a record that failed for good, a group
 //! member fenced by a rebalance, a timed-out transaction) makes it abortable
 //! ([`ProduceErrorKind::TransactionAbortable`]): abort, and the producer goes on;
-//! anything else is fatal ([`ProduceErrorKind::TransactionFatal`]).
+//! anything else is fatal ([`ProduceErrorKind::TransactionFatal`]). A transaction
+//! open past `transaction_timeout` is aborted by the coordinator, which (Kafka's
+//! transaction protocol before KIP-890's version 2) bumps the epoch and so fences
+//! the producer: [`ProduceErrorKind::TransactionTimedOut`], fatal.
 
 use super::{lock, BufferedProducer, Inner, Topic};
 use crate::error::{ProduceError, ProduceErrorKind};
@@ -353,8 +356,8 @@ impl BufferedProducer {
     /// [`ProduceErrorKind::TransactionAborted`]), waits for those in flight, then
     /// aborts: read_committed consumers never see its records, and its offsets are
     /// discarded. Allowed in a transaction or an abortable error; afterwards the
-    /// producer is `Ready`. After a failed batch or a timed-out transaction it bumps
-    /// the producer epoch instead (KIP-360), which aborts too.
+    /// producer is `Ready`. After a batch failed for good it also takes the next
+    /// producer epoch (KIP-360), for the broker's sequence numbers have a gap.
     pub async fn abort_transaction(&self) -> Result<(), ProduceError> {
         let txn = self.transactions("abort_transaction")?;
         let _call = txn.calls.lock().await;
@@ -389,30 +392,30 @@ impl BufferedProducer {
         // The batches in flight: their answers decide nothing, but the next
         // transaction's sequences follow theirs.
         self.flush().await;
-        let (started, bump, timed_out) = {
+        let (started, bump, unmapped) = {
             let state = lock(&self.inner.state);
+            let code = state.txn.error.as_ref().and_then(ProduceError::code);
             (
                 !state.txn.partitions.is_empty() || !state.txn.groups.is_empty(),
-                state.txn.bump || epoch_error(state.txn.error.as_ref()),
-                state.txn.timed_out(txn.timeout_ms),
+                state.txn.bump,
+                matches!(
+                    code,
+                    Some(ErrorCode::InvalidProducerIdMapping | ErrorCode::UnknownProducerId)
+                ),
             )
         };
-        let result = if !started && !bump {
-            Ok(())
-        } else if bump {
+        // As the Java client: EndTxn(abort) first (an InitProducerId with a transaction
+        // open would fence this producer), then, when the broker's sequences have a
+        // gap, the next epoch (KIP-360). A coordinator that no longer knows the
+        // producer id takes no EndTxn.
+        let mut result = Ok(());
+        if started && !unmapped {
+            result = end_txn(&self.inner, txn, false).await;
+        }
+        if result.is_ok() && (bump || unmapped) {
             let current = lock(&self.inner.state).producer;
-            init_producer_id(&self.inner, txn, current).await
-        } else {
-            match end_txn(&self.inner, txn, false).await {
-                // The coordinator aborted it on its timeout and bumped the epoch: take
-                // the next one (KIP-588), which fails as fenced if someone else did.
-                Err(e) if timed_out && epoch_error(Some(&e)) => {
-                    let current = lock(&self.inner.state).producer;
-                    init_producer_id(&self.inner, txn, current).await
-                }
-                other => other,
-            }
-        };
+            result = init_producer_id(&self.inner, txn, current).await;
+        }
         match result {
             Ok(()) => {
                 finish_transaction(&self.inner);
@@ -431,16 +434,6 @@ impl BufferedProducer {
             }
         }
     }
-}
-
-/// The broker said the epoch is not ours any more (fenced, or bumped by a timeout).
-fn epoch_error(e: Option<&ProduceError>) -> bool {
-    e.and_then(ProduceError::code).is_some_and(|c| {
-        matches!(
-            c,
-            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch
-        )
-    }) || e.is_some_and(|e| matches!(e.kind(), ProduceErrorKind::TransactionTimedOut(_)))
 }
 
 /// Back to `Ready` after a commit or abort.
