@@ -127,6 +127,21 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     #[test]
+    fn nothing_is_committable_as_progress_until_something_is_done() {
+        let mut t = OffsetTracker::new(0, false);
+        t.delivered(0);
+        t.delivered(1);
+        assert!(!t.has_progressed(), "delivered but not done");
+        assert!(!t.done(7), "an offset never delivered");
+        assert!(!t.has_progressed());
+        assert!(t.done(1));
+        assert!(t.has_progressed());
+        assert_eq!(t.committable(), 0);
+        t.reset(5);
+        assert!(!t.has_progressed());
+    }
+
+    #[test]
     fn nothing_delivered_commits_the_start() {
         let t = OffsetTracker::new(42, false);
         assert_eq!(t.committable(), 42);

@@ -42,6 +42,12 @@ const TRANSACTION: i8 = 1;
 /// brokers' own batched verification requests (KIP-890).
 const ADD_PARTITIONS_CLIENT_MAX: i16 = 3;
 
+/// The highest EndTxn version sent: v5 (KIP-890 part 2, transaction version 2) bumps
+/// the epoch at every commit and goes with Produce v12, which the protocol definitions
+/// this client is generated from do not have; v4 keeps every broker on the classic
+/// transaction protocol, which Kafka 4 still serves.
+const END_TXN_MAX: i16 = 4;
+
 /// How long to wait before retrying CONCURRENT_TRANSACTIONS (the previous
 /// transaction's markers are still being written); the Java client's 20 ms.
 const CONCURRENT_BACKOFF: Duration = Duration::from_millis(20);
@@ -751,7 +757,7 @@ async fn end_txn(inner: &Inner, txn: &Transactions, commit: bool) -> Result<(), 
         inner,
         TRANSACTION,
         &txn.id,
-        i16::MAX,
+        END_TXN_MAX,
         |_| EndTxnRequest {
             transactional_id: StrBytes::from(txn.id.clone()),
             producer_id: id,
