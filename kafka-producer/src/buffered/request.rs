@@ -1,0 +1,419 @@
+//! The life of one Produce request of the buffered producer: sequence numbers, the
+//! encoding (on the blocking pool when compressed), the submission in order, and the
+//! answer: acknowledged, retried in its place, or failed.
+
+use super::*;
+
+/// Hands one request to the submitter: takes a slot of the broker's `max_in_flight`,
+/// gives new batches their sequence numbers, and starts the encoding (a compressed
+/// request is encoded on the blocking pool, so the sender goes on to the next while
+/// it compresses, and consecutive requests compress in parallel).
+pub(super) async fn send_request(
+    inner: &Arc<Inner>,
+    addr: &str,
+    broker: &BrokerInfo,
+    producer: Option<(i64, i16)>,
+    mut outs: Vec<Outgoing>,
+) {
+    let gate = lock(&inner.in_flight)
+        .entry(addr.to_string())
+        .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight)))
+        .clone();
+    // Waits here when max_in_flight requests are out to this broker.
+    let Ok(permit) = gate.acquire_owned().await else {
+        return;
+    };
+    // Sequences are given in order when a batch is first sent, and kept on retries.
+    if let Some((_, epoch)) = producer {
+        let mut state = lock(&inner.state);
+        for out in outs.iter_mut() {
+            let stale = out.batch.sequence.is_some_and(|(_, e)| e != epoch);
+            if out.batch.sequence.is_none() || stale {
+                let q = state
+                    .queues
+                    .entry((out.topic.clone(), out.partition))
+                    .or_default();
+                out.batch.sequence = Some((q.next_sequence, epoch));
+                q.next_sequence = q.next_sequence.wrapping_add(out.batch.records.len() as i32);
+            }
+        }
+    }
+    // Counted from here, so that no epoch bump happens while it is being encoded.
+    lock(&inner.state).requests += 1;
+    let encoded = if inner.config.compression == Compression::None {
+        let request = produce_request(inner, producer, &mut outs);
+        Encoding::Done(outs, request)
+    } else {
+        let encoder = inner.clone();
+        Encoding::Running(tokio::task::spawn_blocking(move || {
+            let request = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                produce_request(&encoder, producer, &mut outs)
+            }));
+            (outs, request.ok())
+        }))
+    };
+    let submission = Submission {
+        broker: broker.clone(),
+        encoded,
+        permit,
+    };
+    if inner.submissions.send(submission).is_err() {
+        // The submitter is gone only when the producer is.
+        lock(&inner.state).requests -= 1;
+    }
+}
+
+/// Encodes the batches of one Produce request.
+pub(super) fn produce_request(
+    inner: &Inner,
+    producer: Option<(i64, i16)>,
+    outs: &mut [Outgoing],
+) -> ProduceRequest {
+    let mut topic_data: Vec<TopicProduceData> = Vec::new();
+    for out in outs.iter_mut() {
+        let bytes = match encode(inner, producer, &mut out.batch) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a batch");
+                Bytes::new()
+            }
+        };
+        let data = PartitionProduceData {
+            index: out.partition,
+            records: Some(bytes),
+            ..Default::default()
+        };
+        match topic_data
+            .iter_mut()
+            .find(|t| t.name.as_str() == &*out.topic)
+        {
+            Some(t) => t.partition_data.push(data),
+            None => topic_data.push(TopicProduceData {
+                name: out.topic.to_string().into(),
+                partition_data: vec![data],
+                ..Default::default()
+            }),
+        }
+    }
+    ProduceRequest {
+        transactional_id: inner
+            .txn
+            .as_ref()
+            .map(|t| kafka_protocol::StrBytes::from(t.id.clone())),
+        acks: inner.config.acks.code(),
+        timeout_ms: inner
+            .config
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32,
+        topic_data,
+        ..Default::default()
+    }
+}
+
+/// Submits encoded requests to their brokers' connections in the order the sender
+/// made them (so a partition's batches are on the wire in order), then waits for each
+/// answer in a task of its own.
+pub(super) async fn submitter(
+    inner: std::sync::Weak<Inner>,
+    mut queue: mpsc::UnboundedReceiver<Submission>,
+) {
+    while let Some(submission) = queue.recv().await {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let (outs, request) = match submission.encoded {
+            Encoding::Done(outs, request) => (outs, request),
+            Encoding::Running(job) => match job.await {
+                Ok((outs, Some(request))) => (outs, request),
+                Ok((outs, None)) => {
+                    // A bug in the encoder: fail these records, not the producer.
+                    lock(&inner.state).requests -= 1;
+                    drop(submission.permit);
+                    let e = ProduceError::new(ProduceErrorKind::Config(
+                        "encoding the batch failed (a bug: please report it)".into(),
+                    ));
+                    for out in outs {
+                        retry_or_fail(&inner, out, e.clone());
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    // The runtime is shutting down.
+                    tracing::debug!(error = %e, "a Produce request was not encoded");
+                    lock(&inner.state).requests -= 1;
+                    continue;
+                }
+            },
+        };
+        submit(&inner, &submission.broker, request, outs, submission.permit).await;
+    }
+}
+
+/// Hands one encoded request to the broker's connection.
+pub(super) async fn submit(
+    inner: &Arc<Inner>,
+    broker: &BrokerInfo,
+    request: ProduceRequest,
+    outs: Vec<Outgoing>,
+    permit: OwnedSemaphorePermit,
+) {
+    let submitted = async {
+        let conn = inner.client.connection(broker, Purpose::Produce).await?;
+        let mut version = conn
+            .versions()
+            .version_for(kafka_protocol::ApiKey::Produce)?;
+        if inner.txn.is_some() {
+            // Produce v12 tells the broker the client adds no partitions itself
+            // (KIP-890 transaction version 2); this producer adds them.
+            version = version.min(TXN_PRODUCE_MAX);
+        }
+        if inner.config.acks == Acks::None {
+            conn.send_without_response(&request, version).await?;
+            Ok::<_, kafka_net::Error>(None)
+        } else {
+            Ok(Some(conn.enqueue(&request, version).await?))
+        }
+    }
+    .await;
+    let inner = inner.clone();
+    match submitted {
+        Err(e) => {
+            lock(&inner.state).requests -= 1;
+            drop(permit);
+            request_failed(&inner, outs, e).await;
+        }
+        Ok(None) => {
+            lock(&inner.state).requests -= 1;
+            drop(permit);
+            for out in outs {
+                complete(&inner, out, None);
+            }
+        }
+        Ok(Some(answer)) => {
+            tokio::spawn(async move {
+                let result = answer.await;
+                lock(&inner.state).requests -= 1;
+                drop(permit);
+                match result {
+                    Ok(response) => handle_response(&inner, outs, &response),
+                    Err(e) => request_failed(&inner, outs, e).await,
+                }
+                inner.wake.notify_one();
+            });
+        }
+    }
+}
+
+pub(super) async fn request_failed(inner: &Arc<Inner>, outs: Vec<Outgoing>, e: kafka_net::Error) {
+    let e = ProduceError::from(e);
+    for out in outs {
+        retry_or_fail(inner, out, e.clone());
+    }
+    let _ = inner.client.refresh_metadata().await;
+}
+
+pub(super) fn encode(
+    inner: &Inner,
+    producer: Option<(i64, i16)>,
+    batch: &mut Batch,
+) -> Result<Bytes, ProduceError> {
+    // The records move into the batch for encoding and back after: no copy.
+    let mut b = RecordBatch::new(0, std::mem::take(&mut batch.records));
+    b.compression = inner.config.compression;
+    b.is_transactional = inner.txn.is_some();
+    if let (Some((id, _)), Some((seq, epoch))) = (producer, batch.sequence) {
+        b.producer_id = id;
+        b.producer_epoch = epoch;
+        b.base_sequence = seq;
+    }
+    let encoded = crate::simple::encode_batch(&b);
+    batch.records = b.records;
+    encoded
+}
+
+pub(super) fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceResponse) {
+    let mut refresh = false;
+    for out in outs {
+        let answer = response
+            .responses
+            .iter()
+            .filter(|t| t.name.as_str() == &*out.topic)
+            .flat_map(|t| &t.partition_responses)
+            .find(|p| p.index == out.partition);
+        let Some(p) = answer else {
+            retry_or_fail(
+                inner,
+                out,
+                ProduceErrorKind::Config("the broker did not answer for this partition".into())
+                    .into(),
+            );
+            continue;
+        };
+        let code = ErrorCode::from(p.error_code);
+        match code {
+            ErrorCode::None => {
+                let append_time = (p.log_append_time_ms >= 0).then_some(p.log_append_time_ms);
+                complete(inner, out, Some((p.base_offset, append_time)));
+            }
+            // A retry of a batch the broker already has: it is in the log once.
+            ErrorCode::DuplicateSequenceNumber => complete(inner, out, Some((p.base_offset, None))),
+            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId
+                if inner.config.idempotence =>
+            {
+                // Behind a batch that failed and is being retried: just retry, in
+                // order. First in line: the broker lost this producer's state, and
+                // a new epoch is needed (the Java client's rule).
+                let earlier = {
+                    let state = lock(&inner.state);
+                    state
+                        .queues
+                        .get(&(out.topic.clone(), out.partition))
+                        .is_some_and(|q| {
+                            q.in_flight.iter().any(|o| *o < out.batch.order)
+                                || q.batches.iter().any(|b| b.order < out.batch.order)
+                        })
+                };
+                if !earlier && inner.txn.is_some() {
+                    // In a transaction the epoch is bumped by the abort: the
+                    // transaction fails here.
+                    let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
+                        .unwrap_or_else(|| ProduceErrorKind::Closed.into());
+                    retry_or_fail_as(inner, out, e, false);
+                    continue;
+                }
+                if !earlier {
+                    lock(&inner.state).bump = true;
+                }
+                // Retried either way (as the Java client does for an idempotent
+                // producer), though Kafka does not call these codes retriable.
+                let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
+                    .unwrap_or_else(|| ProduceErrorKind::Closed.into());
+                retry_or_fail_as(inner, out, e, true);
+            }
+            _ => {
+                let e = ProduceError::from_code(p.error_code, p.error_message.as_deref())
+                    .unwrap_or_else(|| ProduceErrorKind::Closed.into());
+                refresh |= matches!(
+                    code,
+                    ErrorCode::NotLeaderOrFollower
+                        | ErrorCode::UnknownTopicOrPartition
+                        | ErrorCode::LeaderNotAvailable
+                );
+                retry_or_fail(inner, out, e);
+            }
+        }
+    }
+    if refresh {
+        let client = inner.client.clone();
+        tokio::spawn(async move {
+            let _ = client.refresh_metadata().await;
+        });
+    }
+}
+
+/// Acknowledges a batch's records.
+pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option<i64>)>) {
+    let Outgoing {
+        topic,
+        partition,
+        batch,
+    } = out;
+    let n = batch.records.len();
+    let bytes = batch.bytes;
+    let order = batch.order;
+    for (i, (record, delivery)) in batch.records.into_iter().zip(batch.deliveries).enumerate() {
+        let (offset, timestamp) = match result {
+            Some((base, append_time)) if base >= 0 => {
+                (base + i as i64, append_time.unwrap_or(record.timestamp))
+            }
+            Some((_, append_time)) => (-1, append_time.unwrap_or(record.timestamp)),
+            None => (-1, record.timestamp),
+        };
+        delivery.report(Ok(RecordMetadata {
+            topic: topic.clone(),
+            partition,
+            offset,
+            timestamp,
+        }));
+    }
+    inner
+        .partitioner
+        .on_batch_complete(&topic, partition, bytes);
+    finish(inner, &topic, partition, order, n);
+}
+
+/// Puts a failed batch back in its place in its queue, or fails its records when it
+/// may not be retried.
+pub(super) fn retry_or_fail(inner: &Inner, out: Outgoing, error: ProduceError) {
+    let retriable = error.is_retriable();
+    retry_or_fail_as(inner, out, error, retriable);
+}
+
+/// [`retry_or_fail`], with the caller deciding whether the error is retriable.
+pub(super) fn retry_or_fail_as(
+    inner: &Inner,
+    mut out: Outgoing,
+    error: ProduceError,
+    retriable: bool,
+) {
+    let error = error.at(&out.topic, out.partition);
+    let config = &inner.config;
+    let expired = out.batch.created.elapsed() >= config.delivery_timeout;
+    out.batch.attempts += 1;
+    // A failed transaction sends nothing more: its batches fail at once.
+    let txn_failed = inner.txn.is_some() && lock(&inner.state).txn.failure().is_some();
+    let retry = retriable
+        && !txn_failed
+        && out.batch.attempts <= config.retries
+        && !expired
+        && config.acks != Acks::None;
+    if retry {
+        tracing::debug!(topic = %out.topic, partition = out.partition, attempt = out.batch.attempts, error = %error, "retrying a batch");
+        out.batch.last_error = Some(error);
+        let mut state = lock(&inner.state);
+        let q = state.queues.entry((out.topic, out.partition)).or_default();
+        q.requeue(out.batch);
+        q.retry_at = Some(Instant::now() + config.retry_backoff);
+        drop(state);
+        inner.wake.notify_one();
+        return;
+    }
+    let error = if expired {
+        ProduceError::new(ProduceErrorKind::DeliveryTimeout(config.delivery_timeout))
+            .at(&out.topic, out.partition)
+    } else {
+        error
+    };
+    let n = out.batch.records.len();
+    for delivery in out.batch.deliveries {
+        delivery.report(Err(error.clone()));
+    }
+    if inner.txn.is_some() {
+        // The transaction can only be aborted now (which bumps the epoch when the
+        // broker's sequences have a gap).
+        lock(&inner.state)
+            .txn
+            .record_failed(&error, out.batch.sequence.is_some());
+    } else if config.idempotence && out.batch.sequence.is_some() {
+        // The broker never got this batch's sequence: the batches after it can only
+        // be written in a new epoch.
+        lock(&inner.state).bump = true;
+    }
+    finish(inner, &out.topic, out.partition, out.batch.order, n);
+}
+
+pub(super) fn finish(inner: &Inner, topic: &Topic, partition: i32, order: u64, records: usize) {
+    {
+        let mut state = lock(&inner.state);
+        state.pending = state.pending.saturating_sub(records);
+        if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
+            q.in_flight.remove(&order);
+            if q.batches.front().is_none_or(|b| b.attempts == 0) {
+                q.retry_at = None;
+            }
+        }
+    }
+    inner.progress.notify_waiters();
+    inner.wake.notify_one();
+}
