@@ -385,7 +385,9 @@ mod ours {
         rt.block_on(async {
             let producer = producer(broker, topic, case).await?;
             let outcome = match case.mode {
-                Mode::Throughput | Mode::Consume => throughput(&producer, case).await?,
+                Mode::Throughput | Mode::Consume | Mode::Transactions => {
+                    throughput(&producer, case).await?
+                }
                 Mode::Latency => latency(&producer, case).await?,
             };
             producer.close().await;
@@ -609,7 +611,7 @@ mod rdk {
         let total = case.total();
         let mut sent = 0u64;
         match case.mode {
-            Mode::Throughput | Mode::Consume => {
+            Mode::Throughput | Mode::Consume | Mode::Transactions => {
                 while sent < total {
                     send_one(
                         &producer,
@@ -704,7 +706,7 @@ mod rsk {
                 .produce(vec![record(b"warm-up")], compression)
                 .await?;
             match case.mode {
-                Mode::Throughput | Mode::Consume => {
+                Mode::Throughput | Mode::Consume | Mode::Transactions => {
                     throughput(&partitions, compression, case).await
                 }
                 Mode::Latency => latency(&partitions, compression, case).await,

@@ -53,7 +53,11 @@ pub fn ours(broker: &str, topic: &str, case: &Case) -> Result<Outcome, BoxError>
         // Warm up: connections, metadata, the partitions' first AddPartitionsToTxn.
         producer.begin_transaction()?;
         for p in 0..case.partitions {
-            drop(producer.send(ProducerRecord::new("warm-up").at_partition(p)).await?);
+            drop(
+                producer
+                    .send(ProducerRecord::new("warm-up").at_partition(p))
+                    .await?,
+            );
         }
         producer.commit_transaction().await?;
         let values = make_values(case.size);
