@@ -69,6 +69,7 @@ pub struct Error {
     kind: ErrorKind,
     broker: Option<String>,
     api: Option<ApiKey>,
+    resource: Option<String>,
 }
 
 /// Results of this crate.
@@ -81,6 +82,7 @@ impl Error {
             kind,
             broker: None,
             api: None,
+            resource: None,
         }
     }
 
@@ -97,6 +99,20 @@ impl Error {
     /// The API of the request that failed, if any.
     pub fn api(&self) -> Option<ApiKey> {
         self.api
+    }
+
+    /// What the error concerns (`topic orders`, `group billing`, `orders/3`), if named.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// Names what the error concerns (a topic, partition, group or config resource).
+    #[must_use]
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        if self.resource.is_none() {
+            self.resource = Some(resource.into());
+        }
+        self
     }
 
     /// The broker's error code, when the broker answered with one.
@@ -158,7 +174,13 @@ impl fmt::Display for Error {
         if let Some(b) = &self.broker {
             write!(f, "to {b}")?;
         }
-        if self.api.is_some() || self.broker.is_some() {
+        if let Some(r) = &self.resource {
+            if self.broker.is_some() {
+                f.write_str(" ")?;
+            }
+            write!(f, "for {r}")?;
+        }
+        if self.api.is_some() || self.broker.is_some() || self.resource.is_some() {
             f.write_str(": ")?;
         }
         write!(f, "{}", self.kind)

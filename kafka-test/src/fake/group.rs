@@ -35,6 +35,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
+// DeleteGroups and OffsetDelete change the coordinator's state; their files are with
+// the other admin APIs.
+#[path = "admin/delete_groups.rs"]
+mod delete_groups;
+#[path = "admin/offset_delete.rs"]
+mod offset_delete;
+
 use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;

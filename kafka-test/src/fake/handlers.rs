@@ -1,6 +1,7 @@
 //! One handler per API key. Each builds its answer for the newest version; the broker
 //! then calls `retain_version` so it encodes in the version asked for.
 
+use super::admin;
 use super::broker::Conn;
 use super::sasl::SaslStep;
 use super::Cluster;
@@ -33,6 +34,11 @@ pub(crate) const SERVED: &[ApiKey] = &[
     ApiKey::InitProducerId,
     ApiKey::CreatePartitions,
     ApiKey::SaslAuthenticate,
+    ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeCluster,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
 ];
 
 /// Lowest version served: SaslHandshake v0 (raw SASL tokens outside Kafka frames)
@@ -67,7 +73,12 @@ pub(crate) async fn handle(
     let response: ResponseKind = match request {
         R::ApiVersions(_) => api_versions(cluster, ErrorCode::None).into(),
         R::Metadata(r) => metadata(cluster, r, version).into(),
-        R::CreateTopics(r) => create_topics(cluster, r).into(),
+        R::CreateTopics(r) => admin::create_topics(cluster, r, create_topics).into(),
+        R::DescribeConfigs(r) => admin::describe_configs(cluster, conn.node, r).into(),
+        R::IncrementalAlterConfigs(r) => admin::alter_configs(cluster, conn.node, r).into(),
+        R::DescribeCluster(r) => admin::describe_cluster(cluster, r).into(),
+        R::DeleteGroups(r) => admin::delete_groups(cluster, conn.node, r).into(),
+        R::OffsetDelete(r) => admin::offset_delete(cluster, conn.node, r).into(),
         R::DeleteTopics(r) => delete_topics(cluster, r).into(),
         R::CreatePartitions(r) => create_partitions(cluster, r).into(),
         R::Produce(r) => {

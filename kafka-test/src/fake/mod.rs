@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod broker;
 mod group;
 mod handlers;
@@ -170,6 +171,8 @@ pub(crate) struct Cluster {
     /// Wakes fetches waiting for data.
     pub(crate) data: tokio::sync::Notify,
     pub(crate) groups: Arc<GroupCoordinator>,
+    /// Topic and broker configs of the admin APIs.
+    pub(crate) admin: admin::AdminState,
     faults: Mutex<Vec<ActiveFault>>,
     /// Highest version served per API, below what the codec knows.
     caps: Mutex<HashMap<ApiKey, i16>>,
@@ -300,6 +303,7 @@ impl FakeCluster {
             state: Mutex::new(State::default()),
             data: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(),
+            admin: admin::AdminState::default(),
             faults: Mutex::new(Vec::new()),
             caps: Mutex::new(HashMap::new()),
             no_api_versions: std::sync::atomic::AtomicBool::new(false),
