@@ -306,12 +306,10 @@ mod tests {
                     Assigned {
                         topic: "b".into(),
                         partitions: vec![2, 0],
-                        ..Default::default()
                     },
                     Assigned {
                         topic: "a".into(),
                         partitions: vec![1],
-                        ..Default::default()
                     },
                 ],
                 ..Default::default()

@@ -344,15 +344,10 @@ impl Admin {
                         name: StrBytes::from(name),
                         partitions: ps
                             .into_iter()
-                            .map(|(p, ())| OffsetDeleteRequestPartition {
-                                partition_index: p,
-                                ..Default::default()
-                            })
+                            .map(|(p, ())| OffsetDeleteRequestPartition { partition_index: p })
                             .collect(),
-                        ..Default::default()
                     })
                     .collect(),
-                ..Default::default()
             };
             let response = conn.send_version(&request, version).await?;
             let addr = broker.addr();

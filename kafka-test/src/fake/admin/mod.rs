@@ -240,30 +240,6 @@ impl AdminState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_values_are_checked_as_kafka_does() {
-        assert!(check_topic_config("retention.ms", Some("1000")).is_ok());
-        assert!(check_topic_config("retention.ms", Some("-1")).is_ok());
-        let (code, m) = check_topic_config("retention.ms", Some("soon")).unwrap_err();
-        assert_eq!(code, ErrorCode::InvalidConfig);
-        assert!(m.contains("retention.ms") && m.contains("LONG"), "{m}");
-        assert!(check_topic_config("retention.ms", Some("-2")).is_err());
-        assert!(check_topic_config("cleanup.policy", Some("compact,delete")).is_ok());
-        assert!(check_topic_config("cleanup.policy", Some("compact,shred")).is_err());
-        assert!(check_topic_config("min.cleanable.dirty.ratio", Some("1.5")).is_err());
-        assert!(check_topic_config("segment.bytes", Some("3000000000")).is_err());
-        let (_, m) = check_topic_config("retention.msec", Some("1")).unwrap_err();
-        assert!(
-            m.contains("Unknown topic config name: retention.msec"),
-            "{m}"
-        );
-    }
-}
-
 /// DeleteGroups to broker `node`: the coordinator deletes the groups it coordinates.
 pub(crate) fn delete_groups(
     cluster: &super::Cluster,
@@ -295,4 +271,28 @@ pub(crate) fn offset_delete(
             .is_some_and(|t| (0..t.partitions.len() as i32).contains(&p))
     };
     cluster.groups.offset_delete(r, exists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_are_checked_as_kafka_does() {
+        assert!(check_topic_config("retention.ms", Some("1000")).is_ok());
+        assert!(check_topic_config("retention.ms", Some("-1")).is_ok());
+        let (code, m) = check_topic_config("retention.ms", Some("soon")).unwrap_err();
+        assert_eq!(code, ErrorCode::InvalidConfig);
+        assert!(m.contains("retention.ms") && m.contains("LONG"), "{m}");
+        assert!(check_topic_config("retention.ms", Some("-2")).is_err());
+        assert!(check_topic_config("cleanup.policy", Some("compact,delete")).is_ok());
+        assert!(check_topic_config("cleanup.policy", Some("compact,shred")).is_err());
+        assert!(check_topic_config("min.cleanable.dirty.ratio", Some("1.5")).is_err());
+        assert!(check_topic_config("segment.bytes", Some("3000000000")).is_err());
+        let (_, m) = check_topic_config("retention.msec", Some("1")).unwrap_err();
+        assert!(
+            m.contains("Unknown topic config name: retention.msec"),
+            "{m}"
+        );
+    }
 }

@@ -74,11 +74,9 @@ impl GroupCoordinator {
                         OffsetDeleteResponsePartition {
                             partition_index: p.partition_index,
                             error_code: code.code(),
-                            ..Default::default()
                         }
                     })
                     .collect(),
-                ..Default::default()
             })
             .collect();
         OffsetDeleteResponse {
