@@ -127,7 +127,10 @@ async fn group(cluster: &Arc<Cluster>, conn: &Conn, request: RequestKind, versio
     }
     let groups = &cluster.groups;
     Answer::Respond(Box::new(match request {
-        R::JoinGroup(r) => groups.join_group(r, version).await.into(),
+        R::JoinGroup(r) => groups
+            .join_group_with_client(r, version, &conn.client_id, &conn.host)
+            .await
+            .into(),
         R::SyncGroup(r) => groups.sync_group(r, version).await.into(),
         R::Heartbeat(r) => groups.heartbeat(r, version).await.into(),
         R::LeaveGroup(r) => groups.leave_group(r, version).await.into(),
