@@ -137,7 +137,9 @@ async fn group(cluster: &Arc<Cluster>, conn: &Conn, request: RequestKind, versio
         R::OffsetCommit(r) => groups.offset_commit(r, version).await.into(),
         R::OffsetFetch(r) => groups.offset_fetch(r, version).await.into(),
         R::DescribeGroups(r) => groups.describe_groups(r, version).await.into(),
-        R::ListGroups(r) => groups.list_groups(r, version).await.into(),
+        R::ListGroups(r) => admin::list_groups(cluster, conn.node, r, version)
+            .await
+            .into(),
         _ => return Answer::Close,
     }))
 }

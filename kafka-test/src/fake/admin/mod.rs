@@ -251,6 +251,21 @@ pub(crate) fn delete_groups(
         .delete_groups(r, |g| cluster.coordinator_for(g) == node)
 }
 
+/// ListGroups to broker `node`: the groups it coordinates, as each Kafka broker
+/// lists only its own.
+pub(crate) async fn list_groups(
+    cluster: &std::sync::Arc<super::Cluster>,
+    node: i32,
+    r: kafka_protocol::messages::ListGroupsRequest,
+    version: i16,
+) -> kafka_protocol::messages::ListGroupsResponse {
+    let mut response = cluster.groups.list_groups(r, version).await;
+    response
+        .groups
+        .retain(|g| cluster.coordinator_for(&g.group_id) == node);
+    response
+}
+
 /// OffsetDelete to broker `node`: NOT_COORDINATOR unless it coordinates the group.
 pub(crate) fn offset_delete(
     cluster: &super::Cluster,
