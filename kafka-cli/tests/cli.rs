@@ -1,7 +1,8 @@
 //! Runs the `kafka` binary against an in-process fake cluster (3 brokers) by
 //! default, and against the cluster named by `KAFKA_BOOTSTRAP` when it is set
 //! (Tansu with `KAFKA_QUIRKS=tansu`: it accepts invalid config values, so that check
-//! runs on the fake only).
+//! runs on the fake only; and as it answers a partition's log end with its last
+//! batch's base offset + 1, the tests produce one record per run, so one per batch).
 
 #![allow(clippy::unwrap_used)]
 
@@ -91,6 +92,13 @@ async fn ok(bootstrap: &str, args: &[&str], stdin: &str) -> String {
     r.stdout
 }
 
+/// Produces each line with a run of its own (one record per batch).
+async fn produce_each(bootstrap: &str, args: &[&str], lines: &[&str]) {
+    for line in lines {
+        ok(bootstrap, args, &format!("{line}\n")).await;
+    }
+}
+
 async fn with_timeout<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(120), f)
         .await
@@ -111,12 +119,8 @@ async fn produce_then_consume_with_a_format_and_exit_at_the_end() {
                 .any(|l| l.starts_with(&topic) && l.contains(" 2 ")),
             "{listed}"
         );
-        ok(
-            b,
-            &["produce", &topic, "-K", ":", "-z", "gzip", "-p", "1"],
-            "k1:one\nk2:two\nk3:three\n",
-        )
-        .await;
+        let args = ["produce", &topic, "-K", ":", "-z", "gzip", "-p", "1"];
+        produce_each(b, &args, &["k1:one", "k2:two", "k3:three"]).await;
         ok(b, &["produce", &topic, "-p", "0"], "plain\n").await;
         let out = ok(
             b,
@@ -169,7 +173,7 @@ async fn groups_show_lag_and_offsets_reset_dry_run_then_execute() {
         let b = t.bootstrap.as_str();
         let topic = unique("cli");
         ok(b, &["topics", "create", &topic, "-p", "1"], "").await;
-        ok(b, &["produce", &topic], "1\n2\n3\n4\n5\n").await;
+        produce_each(b, &["produce", &topic], &["1", "2", "3", "4", "5"]).await;
         let group = unique("clig");
         let dry = ok(
             b,
@@ -188,7 +192,12 @@ async fn groups_show_lag_and_offsets_reset_dry_run_then_execute() {
         .await;
         assert!(dry.contains(&format!("{topic}  0          2")), "{dry}");
         let r = kafka(b, &["groups", "describe", &group], "").await;
-        assert_ne!(r.code, 0, "nothing committed by a dry run: {}", r.stdout);
+        // Tansu describes any group as an empty one.
+        assert!(
+            t.tansu || r.code != 0,
+            "nothing committed by a dry run: {}",
+            r.stdout
+        );
         ok(
             b,
             &[
