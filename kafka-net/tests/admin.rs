@@ -737,3 +737,307 @@ async fn retriable_errors_are_retried_and_others_are_not() {
     })
     .await;
 }
+
+// ---- Against confluent-kafka's AdminClient (tests/python/admin.py) ----------------
+
+/// The Python driver: one JSON command per line in, one answer per line out.
+struct Py {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Py {
+    async fn start(bootstrap: &str) -> Py {
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/admin.py");
+        let mut child = tokio::process::Command::new(python)
+            .arg(script)
+            .arg(bootstrap)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs (with confluent-kafka installed)");
+        let stdin = child.stdin.take().unwrap();
+        let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            child.stdout.take().unwrap(),
+        ));
+        Py {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Runs a command; its result, or the librdkafka error.
+    async fn call(&mut self, cmd: serde_json::Value) -> Result<serde_json::Value, String> {
+        use tokio::io::AsyncWriteExt;
+        self.stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(90), self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("admin.py did not answer {cmd}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("admin.py ended at {cmd}"));
+        let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+        match answer.get("error") {
+            Some(e) => Err(format!("{e} ({})", answer["code"])),
+            None => Ok(answer["ok"].clone()),
+        }
+    }
+
+    async fn ok(&mut self, cmd: serde_json::Value) -> serde_json::Value {
+        let c = cmd.to_string();
+        self.call(cmd)
+            .await
+            .unwrap_or_else(|e| panic!("admin.py {c}: {e}"))
+    }
+
+    async fn stop(mut self) {
+        drop(self.stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+#[tokio::test]
+async fn confluent_admin_sees_what_ours_does_and_the_other_way_round() {
+    use serde_json::json;
+    with_timeout(async {
+        let t = target().await;
+        let a = admin(&t).await;
+        let mut py = Py::start(&t.bootstrap).await;
+
+        // The same cluster.
+        let ours = a.describe_cluster().await.unwrap();
+        let theirs = py.ok(json!({"op": "cluster"})).await;
+        assert_eq!(theirs["cluster_id"], json!(ours.cluster_id));
+        let ids: Vec<i32> = ours.brokers.iter().map(|b| b.node_id).collect();
+        assert_eq!(theirs["brokers"], json!(ids));
+
+        // Ours creates and configures; librdkafka sees it.
+        let topic = unique("adm");
+        let r = a
+            .create_topics(
+                vec![NewTopic::new(&topic, 3).with_config("retention.ms", "123456")],
+                false,
+            )
+            .await;
+        r[&topic].as_ref().unwrap();
+        let d = py.ok(json!({"op": "describe_topic", "topic": topic})).await;
+        assert_eq!(d["partitions"], 3);
+        let c = py.ok(json!({"op": "configs", "topic": topic})).await;
+        assert_eq!(c["retention.ms"], "123456");
+        let res = ConfigResource::Topic(topic.clone());
+        let set = vec![AlterConfigOp::Set(
+            "cleanup.policy".into(),
+            "compact".into(),
+        )];
+        a.incremental_alter_configs(vec![(res.clone(), set)], false)
+            .await
+            .remove(&res)
+            .unwrap()
+            .unwrap();
+        let c = py.ok(json!({"op": "configs", "topic": topic})).await;
+        assert_eq!(c["cleanup.policy"], "compact");
+
+        // librdkafka creates and configures; ours sees it.
+        let theirs_topic = unique("py");
+        py.ok(
+            json!({"op": "create_topic", "topic": theirs_topic, "partitions": 2,
+                     "configs": {"retention.ms": "654321"}}),
+        )
+        .await;
+        let d = a.describe_topics(&[&theirs_topic]).await;
+        assert_eq!(d[&theirs_topic].as_ref().unwrap().partitions.len(), 2);
+        py.ok(
+            json!({"op": "alter_config", "topic": theirs_topic, "name": "retention.bytes",
+                     "value": "1048576"}),
+        )
+        .await;
+        let res2 = ConfigResource::Topic(theirs_topic.clone());
+        let d = a.describe_configs(vec![res2.clone()]).await;
+        let entries = d[&res2].as_ref().unwrap();
+        assert_eq!(value(entries, "retention.ms").as_deref(), Some("654321"));
+        assert_eq!(
+            value(entries, "retention.bytes").as_deref(),
+            Some("1048576")
+        );
+
+        // Group offsets: set by ours, reset by ours, altered by librdkafka.
+        for p in 0..3 {
+            produce(&a, &topic, p, 4).await;
+        }
+        let group = unique("grp");
+        let tp = |p: i32| (topic.clone(), p);
+        a.alter_group_offsets(&group, BTreeMap::from([(tp(0), 1), (tp(1), 2)]))
+            .await
+            .unwrap();
+        let o = py.ok(json!({"op": "group_offsets", "group": group})).await;
+        assert_eq!(o, json!({format!("{topic}/0"): 1, format!("{topic}/1"): 2}));
+        a.reset_group_offsets(&group, vec![tp(0), tp(2)], ResetTo::Latest, true)
+            .await
+            .unwrap();
+        let o = py.ok(json!({"op": "group_offsets", "group": group})).await;
+        assert_eq!(
+            o,
+            json!({format!("{topic}/0"): 4, format!("{topic}/1"): 2, format!("{topic}/2"): 4})
+        );
+        py.ok(
+            json!({"op": "alter_offsets", "group": group, "topic": topic,
+                     "offsets": {"1": 3}}),
+        )
+        .await;
+        assert_eq!(a.list_group_offsets(&group).await.unwrap()[&tp(1)], 3);
+        let lag = a.group_lag(&group).await.unwrap();
+        assert_eq!(lag.total_lag(), 1);
+
+        // Records deleted by ours: librdkafka's earliest moves (not on Tansu, which
+        // panics on DeleteRecords).
+        if !t.tansu {
+            a.delete_records(BTreeMap::from([(tp(2), 3)]))
+                .await
+                .remove(&tp(2))
+                .unwrap()
+                .unwrap();
+            let e = py
+                .ok(json!({"op": "list_offsets", "topic": topic, "partition": 2,
+                           "spec": "earliest"}))
+                .await;
+            assert_eq!(e, 3);
+        }
+
+        // librdkafka deletes the group: ours no longer finds it.
+        py.ok(json!({"op": "delete_group", "group": group})).await;
+        assert!(a.list_group_offsets(&group).await.unwrap().is_empty());
+        py.stop().await;
+    })
+    .await;
+}
+
+/// A member of ours and one of librdkafka in one group: our lag names each
+/// partition's owner (by client id) as librdkafka's AdminClient does.
+#[tokio::test]
+async fn group_lag_names_owners_of_ours_and_of_librdkafka_in_one_group() {
+    use kafka_group::assignor::RangeAssignor;
+    use kafka_group::{GroupConfig, GroupConsumer, Topics};
+    use serde_json::json;
+    with_timeout(async {
+        // Tansu's DescribeGroups lists no members: there this runs on the fake.
+        let t = if std::env::var("KAFKA_QUIRKS").is_ok_and(|q| q == "tansu") {
+            let fake = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
+                .await
+                .unwrap();
+            Target {
+                bootstrap: fake.bootstrap(),
+                tansu: false,
+                fake: Some(fake),
+            }
+        } else {
+            target().await
+        };
+        let a = admin(&t).await;
+        let topic = new_topic(&a, 4).await;
+        for p in 0..4 {
+            produce(&a, &topic, p, 8).await;
+        }
+        let group = unique("mixed");
+        let mut config = ClientConfig::default();
+        config.client_id = "ours-member".into();
+        let client = KafkaClient::connect(&[t.bootstrap.as_str()], config)
+            .await
+            .unwrap();
+        let mut gc = GroupConfig::new(&group);
+        gc.assignors = vec![std::sync::Arc::new(RangeAssignor)];
+        gc.auto_commit = false;
+        gc.start = kafka_consumer::StartOffset::Earliest;
+        gc.session_timeout = Duration::from_secs(10);
+        gc.heartbeat_interval = Duration::from_millis(300);
+        let ours = GroupConsumer::subscribe(client, Topics::Names(vec![topic.clone()]), gc)
+            .await
+            .unwrap();
+        let reader = {
+            let ours = ours.clone();
+            tokio::spawn(async move {
+                while let Some(m) = ours.next().await {
+                    let Ok(m) = m else { continue };
+                    if m.offset < 3 {
+                        ours.done(&m);
+                    }
+                    let _ = ours.commit().await;
+                }
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while ours.assignment().len() != 4 {
+            assert!(std::time::Instant::now() < deadline, "ours never got 4");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut py = Py::start(&t.bootstrap).await;
+        let joined = py
+            .ok(
+                json!({"op": "join", "group": group, "topic": topic, "below": 3,
+                       "client_id": "rdkafka-member"}),
+            )
+            .await;
+        let theirs: Vec<String> = serde_json::from_value(joined["assignment"].clone()).unwrap();
+        assert_eq!(theirs.len(), 2, "{theirs:?}");
+        // Stable, 2 and 2, and every partition committed at 3.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let lag = loop {
+            let lag = a.group_lag(&group).await.unwrap();
+            let owned = lag.partitions.iter().filter(|p| p.member.is_some()).count();
+            if lag.state == "Stable"
+                && lag.members == 2
+                && owned == 4
+                && lag.partitions.iter().all(|p| p.committed == Some(3))
+            {
+                break lag;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never settled: {lag:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        for p in &lag.partitions {
+            assert_eq!((p.log_end, p.lag), (Some(8), Some(5)), "{p:?}");
+            let owner = p.member.as_ref().unwrap();
+            let name = format!("{}/{}", p.topic, p.partition);
+            let expected = if theirs.contains(&name) {
+                "rdkafka-member"
+            } else {
+                "ours-member"
+            };
+            assert_eq!(owner.client_id, expected, "{name}");
+            assert!(!owner.host.is_empty());
+        }
+        // librdkafka's AdminClient describes the same owners.
+        let d = py.ok(json!({"op": "describe_group", "group": group})).await;
+        assert_eq!(d["state"], "STABLE");
+        for m in d["members"].as_array().unwrap() {
+            let client_id = m["client_id"].as_str().unwrap();
+            let assignment: Vec<String> = serde_json::from_value(m["assignment"].clone()).unwrap();
+            let ours_view: Vec<String> = lag
+                .partitions
+                .iter()
+                .filter(|p| p.member.as_ref().is_some_and(|o| o.client_id == client_id))
+                .map(|p| format!("{}/{}", p.topic, p.partition))
+                .collect();
+            assert_eq!(assignment, ours_view, "{client_id}");
+        }
+        // Active: our reset is refused, nothing changes.
+        let e = a
+            .reset_group_offsets(&group, vec![(topic.clone(), 0)], ResetTo::Earliest, true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::NonEmptyGroup), "{e}");
+        py.ok(json!({"op": "leave"})).await;
+        py.stop().await;
+        ours.close().await.unwrap();
+        reader.abort();
+    })
+    .await;
+}
