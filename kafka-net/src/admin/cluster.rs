@@ -60,3 +60,80 @@ impl Admin {
         })
     }
 }
+
+/// Which leader [`Admin::elect_leaders`] elects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Election {
+    /// The preferred replica (the first of the partition's replicas), if in sync.
+    Preferred,
+    /// Any live replica, in sync or not, when the partition has no leader (may lose
+    /// records).
+    Unclean,
+}
+
+impl Admin {
+    /// Elects leaders of the partitions given (`None`: every partition), one
+    /// ElectLeaders to the controller. A partition whose leader is already the one
+    /// the election would choose answers ELECTION_NOT_NEEDED.
+    pub async fn elect_leaders(
+        &self,
+        election: Election,
+        partitions: Option<Vec<super::TopicPartition>>,
+    ) -> Result<super::Results<super::TopicPartition, ()>> {
+        use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+        use kafka_protocol::messages::ElectLeadersRequest;
+        let api = ApiKey::ElectLeaders;
+        let (conn, broker) = self.controller().await?;
+        let version = Self::version(&conn, api)?;
+        if version == 0 && election == Election::Unclean {
+            return Err(super::invalid(
+                api,
+                "unclean election",
+                format!(
+                    "{} serves only ElectLeaders v0, which elects preferred leaders only",
+                    broker.addr()
+                ),
+            ));
+        }
+        let topic_partitions = partitions.map(|ps| {
+            let mut topics: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+            for (t, p) in ps {
+                topics.entry(t).or_default().push(p);
+            }
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| TopicPartitions {
+                    topic: topic.into(),
+                    partitions,
+                    ..Default::default()
+                })
+                .collect()
+        });
+        let request = ElectLeadersRequest {
+            election_type: match election {
+                Election::Preferred => 0,
+                Election::Unclean => 1,
+            },
+            topic_partitions,
+            timeout_ms: self.timeout_ms(),
+            ..Default::default()
+        };
+        let response = conn.send_version(&request, version).await?;
+        let addr = broker.addr();
+        check(response.error_code, None, api, &addr, || {
+            "the election".into()
+        })?;
+        let mut out = std::collections::BTreeMap::new();
+        for t in response.replica_election_results {
+            for p in t.partition_result {
+                let tp = (t.topic.to_string(), p.partition_id);
+                let r = check(p.error_code, p.error_message.as_deref(), api, &addr, || {
+                    format!("{}/{}", tp.0, tp.1)
+                });
+                out.insert(tp, r);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -24,19 +24,25 @@
 //! # Ok(()) }
 //! ```
 
+mod acls;
 mod cluster;
 mod configs;
 mod groups;
 mod lag;
 mod offsets;
+mod producers;
 mod records;
 mod topics;
 
-pub use cluster::ClusterDescription;
+pub use acls::{
+    AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
+};
+pub use cluster::{ClusterDescription, Election};
 pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource};
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
 pub use lag::{lag_of, GroupLag, PartitionLag};
 pub use offsets::ResetTo;
+pub use producers::ProducerState;
 pub use records::{ListedOffset, OffsetSpec};
 pub use topics::{CreatedTopic, TopicDescription, TopicListing};
 

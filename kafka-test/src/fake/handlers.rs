@@ -39,6 +39,11 @@ pub(crate) const SERVED: &[ApiKey] = &[
     ApiKey::DescribeCluster,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
+    ApiKey::ElectLeaders,
+    ApiKey::DescribeProducers,
 ];
 
 /// Lowest version served: SaslHandshake v0 (raw SASL tokens outside Kafka frames)
@@ -79,6 +84,11 @@ pub(crate) async fn handle(
         R::DescribeCluster(r) => admin::describe_cluster(cluster, r).into(),
         R::DeleteGroups(r) => admin::delete_groups(cluster, conn.node, r).into(),
         R::OffsetDelete(r) => admin::offset_delete(cluster, conn.node, r).into(),
+        R::DescribeAcls(r) => admin::describe_acls(cluster, r).into(),
+        R::CreateAcls(r) => admin::create_acls(cluster, r).into(),
+        R::DeleteAcls(r) => admin::delete_acls(cluster, r).into(),
+        R::ElectLeaders(r) => admin::elect_leaders(cluster, r).into(),
+        R::DescribeProducers(r) => admin::describe_producers(cluster, conn.node, r).into(),
         R::DeleteTopics(r) => delete_topics(cluster, r).into(),
         R::CreatePartitions(r) => create_partitions(cluster, r).into(),
         R::Produce(r) => {

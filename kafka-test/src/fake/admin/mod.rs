@@ -7,14 +7,25 @@
 //! here too, but are modules of the group coordinator (`group.rs`), whose state
 //! they change.
 
+mod acl_store;
+mod create_acls;
 mod create_topics;
+mod delete_acls;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
+mod describe_producers;
+mod elect_leaders;
 mod incremental_alter_configs;
 
+pub(crate) use create_acls::handle as create_acls;
 pub(crate) use create_topics::handle as create_topics;
+pub(crate) use delete_acls::handle as delete_acls;
+pub(crate) use describe_acls::handle as describe_acls;
 pub(crate) use describe_cluster::handle as describe_cluster;
 pub(crate) use describe_configs::handle as describe_configs;
+pub(crate) use describe_producers::handle as describe_producers;
+pub(crate) use elect_leaders::handle as elect_leaders;
 pub(crate) use incremental_alter_configs::handle as alter_configs;
 
 use kafka_protocol::{ErrorCode, Uuid};
@@ -232,9 +243,14 @@ pub(crate) struct Configs {
 #[derive(Debug, Default)]
 pub(crate) struct AdminState {
     configs: Mutex<Configs>,
+    acls: Mutex<Vec<acl_store::Acl>>,
 }
 
 impl AdminState {
+    pub(crate) fn acls(&self) -> MutexGuard<'_, Vec<acl_store::Acl>> {
+        self.acls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn configs(&self) -> MutexGuard<'_, Configs> {
         self.configs.lock().unwrap_or_else(|p| p.into_inner())
     }
