@@ -1235,3 +1235,64 @@ async fn idempotent_producers_are_described_per_partition() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_moved_coordinator_is_found_again_and_bad_input_changes_nothing() {
+    with_timeout(async {
+        let fake = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
+            .await
+            .unwrap();
+        fake.create_topic("t", 2);
+        let client = KafkaClient::connect(&[fake.bootstrap()], ClientConfig::default())
+            .await
+            .unwrap();
+        let a = Admin::with_config(
+            client,
+            AdminConfig::default().with_retry_backoff(Duration::from_millis(5)),
+        );
+        let tp = ("t".to_string(), 0);
+        a.alter_group_offsets("g", BTreeMap::from([(tp.clone(), 0)]))
+            .await
+            .unwrap();
+        // The coordinator moves: the cached one answers NOT_COORDINATOR, the admin
+        // finds the new one and the call goes through.
+        let old = fake.coordinator("g");
+        assert!(fake.move_coordinator("g", (old + 1) % 3));
+        assert_eq!(a.list_group_offsets("g").await.unwrap()[&tp], 0);
+        let d = a.describe_groups(&["g"]).await;
+        assert_eq!(d["g"].as_ref().unwrap().coordinator, (old + 1) % 3);
+
+        // A topic named twice is refused and not created; the other one is.
+        let r = a
+            .create_topics(
+                vec![
+                    NewTopic::new("twice", 1),
+                    NewTopic::new("twice", 2),
+                    NewTopic::new("once", 1),
+                ],
+                false,
+            )
+            .await;
+        assert!(matches!(
+            r["twice"].as_ref().unwrap_err().kind(),
+            ErrorKind::Config(_)
+        ));
+        assert!(r["once"].is_ok());
+        let listed = a.list_topics(false).await.unwrap();
+        assert!(!listed.iter().any(|t| t.name == "twice"));
+        assert!(fake.offsets("twice", 0).is_none());
+        // An offset below 0, and a partition that does not exist: refused, not sent.
+        let before = fake.request_count(ApiKey::OffsetCommit);
+        let r = a
+            .alter_group_offsets(
+                "g",
+                BTreeMap::from([(("t".into(), 1), -5), (("t".into(), 7), 1)]),
+            )
+            .await
+            .unwrap();
+        assert!(r.values().all(|r| r.is_err()), "{r:?}");
+        assert_eq!(fake.request_count(ApiKey::OffsetCommit), before);
+        assert_eq!(fake.groups().committed("g", "t", 1), None);
+    })
+    .await;
+}
