@@ -258,8 +258,14 @@ async fn by_group(
         .await
         .map_err(|e| Failure::new(FAILED, format!("group {group}: {e}")))?;
     let mut seen = 0u64;
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
     let result = loop {
-        match tokio::time::timeout(Duration::from_millis(1000), member.next()).await {
+        let next = tokio::select! {
+            // Ctrl-C: commit what was written and leave the group.
+            _ = &mut interrupted => break Ok(()),
+            next = tokio::time::timeout(Duration::from_millis(1000), member.next()) => next,
+        };
+        match next {
             Err(_) => {
                 let lags = member.lags();
                 if a.exit && !lags.is_empty() && lags.iter().all(|(_, l)| *l == Some(0)) {

@@ -410,3 +410,75 @@ async fn the_fake_verb_serves_a_cluster_until_stdin_closes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_lag_table_names_the_members_of_an_active_group() {
+    use kafka_group::{GroupConfig, GroupConsumer, Topics};
+    with_timeout(async {
+        // Tansu's DescribeGroups lists no members: this runs on the fake there.
+        let fake = FakeCluster::start(FakeClusterConfig::default().with_brokers(3))
+            .await
+            .unwrap();
+        let b = fake.bootstrap();
+        ok(&b, &["topics", "create", "lagged", "-p", "2"], "").await;
+        ok(&b, &["produce", "lagged", "-p", "0"], "a\nb\nc\n").await;
+        let mut config = kafka_net::ClientConfig::default();
+        config.client_id = "table-member".into();
+        let client = kafka_net::KafkaClient::connect(&[b.as_str()], config)
+            .await
+            .unwrap();
+        let mut gc = GroupConfig::new("active");
+        gc.auto_commit = false;
+        let member = GroupConsumer::subscribe(client, Topics::Names(vec!["lagged".into()]), gc)
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while member.assignment().len() != 2 {
+            assert!(std::time::Instant::now() < deadline, "never assigned");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let offsets = std::collections::BTreeMap::from([(("lagged".to_string(), 0), 1)]);
+        member.commit_offsets(&offsets).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let table = loop {
+            let table = ok(&b, &["groups", "describe", "active"], "").await;
+            if table.lines().filter(|l| l.contains("table-member")).count() == 2 {
+                break table;
+            }
+            assert!(std::time::Instant::now() < deadline, "{table}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(
+            table.starts_with("GROUP active (Stable, 1 member(s)"),
+            "{table}"
+        );
+        let row = table.lines().find(|l| l.starts_with("lagged  0")).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&cells[..5], &["lagged", "0", "1", "3", "2"], "{table}");
+        assert_eq!(cells[5], member.member().0, "{table}");
+        assert_eq!(cells[6], "/127.0.0.1");
+        let r = kafka(
+            &b,
+            &[
+                "offsets",
+                "reset",
+                "-g",
+                "active",
+                "-t",
+                "lagged",
+                "--to-earliest",
+                "--execute",
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr.contains("active") && r.stderr.contains("Stable"),
+            "{}",
+            r.stderr
+        );
+        member.close().await.unwrap();
+    })
+    .await;
+}
