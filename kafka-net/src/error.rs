@@ -55,6 +55,10 @@ pub enum ErrorKind {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An argument of a call is invalid (an admin call refuses the item and sends
+    /// nothing for it).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// No broker could be reached, or the cluster lacks what was asked for.
     #[error("{0}")]
     Unavailable(String),

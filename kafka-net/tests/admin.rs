@@ -156,7 +156,7 @@ async fn topics_are_created_described_listed_and_deleted_per_item() {
             assert_eq!(code(&results[&bad_config]), Some(ErrorCode::InvalidConfig));
         }
         let e = results["no spaces allowed"].as_ref().unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::Config(_)), "{e}");
+        assert!(matches!(e.kind(), ErrorKind::InvalidArgument(_)), "{e}");
         assert!(e.to_string().contains("topic no spaces allowed"), "{e}");
         assert_eq!(
             code(&results[&existing]),
@@ -280,7 +280,7 @@ async fn partitions_are_added_and_fewer_than_now_is_refused() {
         let r = a.create_partitions(&[(&grow, 0)], false).await;
         assert!(matches!(
             r[&grow].as_ref().unwrap_err().kind(),
-            ErrorKind::Config(_)
+            ErrorKind::InvalidArgument(_)
         ));
     })
     .await;
@@ -411,7 +411,7 @@ async fn topic_configs_are_described_and_altered_all_or_nothing() {
             .await;
         assert!(matches!(
             r[&res].as_ref().unwrap_err().kind(),
-            ErrorKind::Config(_)
+            ErrorKind::InvalidArgument(_)
         ));
     })
     .await;
@@ -1084,7 +1084,7 @@ async fn acls_are_created_described_and_deleted() {
         assert!(r[&prefixed].is_ok(), "{:?}", r[&prefixed]);
         let e = r[&bad_principal].as_ref().unwrap_err();
         assert!(
-            matches!(e.kind(), ErrorKind::Config(_)) && e.to_string().contains("alice"),
+            matches!(e.kind(), ErrorKind::InvalidArgument(_)) && e.to_string().contains("alice"),
             "{e}"
         );
         assert!(r[&filter_like].is_err());
@@ -1275,7 +1275,7 @@ async fn a_moved_coordinator_is_found_again_and_bad_input_changes_nothing() {
             .await;
         assert!(matches!(
             r["twice"].as_ref().unwrap_err().kind(),
-            ErrorKind::Config(_)
+            ErrorKind::InvalidArgument(_)
         ));
         assert!(r["once"].is_ok());
         let listed = a.list_topics(false).await.unwrap();

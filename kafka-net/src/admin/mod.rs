@@ -275,7 +275,7 @@ fn check(
 
 /// An error of bad input to an admin call (nothing is sent for the item).
 fn invalid(api: ApiKey, resource: impl Into<String>, message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Config(message.into()))
+    Error::new(ErrorKind::InvalidArgument(message.into()))
         .with_api(api)
         .with_resource(resource)
 }
