@@ -67,12 +67,14 @@ pub type Results<K, T> = BTreeMap<K, Result<T>>;
 #[non_exhaustive]
 pub struct AdminConfig {
     /// How long the broker may take to carry out an operation (the `timeout_ms` of
-    /// CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords). Default 30 s
-    /// (the Java client's `request.timeout.ms`, 30000).
+    /// CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords, ElectLeaders).
+    /// Default 30 s (the Java AdminClient takes it from each call's `timeoutMs`, whose
+    /// default is `default.api.timeout.ms`, 60000; each request itself is bounded by
+    /// the client's `request_timeout`, `request.timeout.ms`).
     pub operation_timeout: Duration,
-    /// How many times an item that failed with a retriable error is sent again.
-    /// Default 5 (the Java AdminClient's `retries` is effectively unbounded and capped
-    /// by `default.api.timeout.ms`, 60000).
+    /// How many times an item that failed with a retriable error is sent again
+    /// (`retries`). Default 5 (the Java AdminClient's default is `Integer.MAX_VALUE`,
+    /// bounded by `default.api.timeout.ms`, 60000).
     pub retries: u32,
     /// Wait before a retry, doubled each time. Default 100 ms (`retry.backoff.ms`,
     /// 100).
