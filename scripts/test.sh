@@ -59,6 +59,8 @@ if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
 fi
 echo "== cargo test (integration suites against the broker at $KAFKA_BOOTSTRAP)"
 cargo test -q -p kafka-net --test broker --test broker_lifecycle -- --include-ignored
+cargo test -q -p kafka-net --test admin
+cargo test -q -p kafka-cli --test cli
 cargo test -q -p kafka-producer --test producer -- against_the_named_cluster
 cargo test -q -p kafka-producer --test readback --test transactions
 cargo test -q -p kafka-consumer --test consumer --test interop

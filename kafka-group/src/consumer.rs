@@ -430,6 +430,21 @@ impl GroupConsumer {
         (hw >= 0).then(|| (hw - pos).max(0))
     }
 
+    /// The lag of every assigned partition from this member's own positions (see
+    /// [`lag`](Self::lag)), sorted; `None` for a partition not fetched yet. For the
+    /// lag the group's committed offsets show, see `kafka_net::Admin::group_lag`.
+    pub fn lags(&self) -> Vec<((String, i32), Option<i64>)> {
+        let mut assigned = self.assignment();
+        assigned.sort();
+        assigned
+            .into_iter()
+            .map(|(t, p)| {
+                let lag = self.lag(&t, p);
+                ((t, p), lag)
+            })
+            .collect()
+    }
+
     /// Commits what is done, leaves the group, and stops.
     pub async fn close(&self) -> Result<(), GroupError> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {

@@ -565,3 +565,194 @@ async fn one_stream_per_assigned_partition() {
     .await
     .unwrap();
 }
+
+/// Waits until the admin describes `group` as stable with `members` members that
+/// hold `partitions` partitions between them.
+async fn wait_stable(admin: &kafka_net::Admin, group: &str, members: usize, partitions: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = admin.describe_groups(&[group]).await.remove(group).unwrap();
+        if let Ok(d) = &d {
+            let held: usize = d.members.iter().map(|m| m.assignment.len()).sum();
+            if d.state == "Stable" && d.members.len() == members && held == partitions {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {group} never stable: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Two members of a group (eager range, cooperative sticky, or static), 8 records
+/// per partition, each member done with its first 3 and committed: the admin's lag
+/// names each partition's owner and says 5; the members' own lags agree; offsets
+/// cannot be reset nor the group deleted while it has members, and can after.
+///
+/// Tansu's DescribeGroups shows an active group as `Empty` with no members (so no
+/// owners, and no refusal of a reset): on Tansu this runs on the fake cluster.
+async fn group_lag_names_owners(assignor: Arc<dyn Assignor>, instance_ids: bool) {
+    use kafka_net::admin::ResetTo;
+    let t = target_unless_quirk(true).await;
+    let client = client(&t).await;
+    let admin = kafka_net::Admin::new(client.clone());
+    let topic = new_topic(&client, "lag", 4).await;
+    produce_numbers(&producer(&client, &topic), 0..32, 4).await;
+    let group = unique("glag");
+    let member = |id: &str| {
+        let mut c = config(&group, assignor.clone());
+        c.auto_commit = false;
+        if instance_ids {
+            c.instance_id = Some(id.to_string());
+        }
+        c
+    };
+    let names = Topics::Names(vec![topic.clone()]);
+    let a = GroupConsumer::subscribe(client.clone(), names.clone(), member("a"))
+        .await
+        .unwrap();
+    let b = GroupConsumer::subscribe(client.clone(), names, member("b"))
+        .await
+        .unwrap();
+    wait_until("2 and 2", Duration::from_secs(30), || {
+        a.assignment().len() == 2 && b.assignment().len() == 2
+    })
+    .await;
+    // Each member is done with offsets 0..3 of its partitions, and commits.
+    for m in [&a, &b] {
+        let mut done: BTreeMap<i32, i64> = BTreeMap::new();
+        while done.values().filter(|&&o| o >= 2).count() < 2 {
+            let msg = tokio::time::timeout(Duration::from_secs(10), m.next())
+                .await
+                .expect("a message")
+                .unwrap()
+                .unwrap();
+            if msg.offset <= 2 {
+                m.done(&msg);
+                done.insert(msg.partition, msg.offset);
+            }
+        }
+        m.commit().await.unwrap();
+    }
+    wait_stable(&admin, &group, 2, 4).await;
+    let lag = admin.group_lag(&group).await.unwrap();
+    assert_eq!(lag.state, "Stable");
+    assert_eq!(lag.protocol, assignor.name());
+    assert_eq!(lag.partitions.len(), 4, "{lag:?}");
+    for p in &lag.partitions {
+        assert_eq!(
+            (p.committed, p.log_end, p.lag),
+            (Some(3), Some(8), Some(5)),
+            "{p:?}"
+        );
+        let owner = p.member.as_ref().expect("an owner");
+        let consumer = if a.assignment().contains(&(p.topic.clone(), p.partition)) {
+            &a
+        } else {
+            &b
+        };
+        assert_eq!(owner.member_id, consumer.member().0);
+        assert!(
+            !owner.client_id.is_empty() && !owner.host.is_empty(),
+            "{owner:?}"
+        );
+        assert_eq!(owner.instance_id.is_some(), instance_ids);
+    }
+    assert_eq!(lag.total_lag(), 20);
+    // The members' own lags, from their fetch positions: each fetched to the end.
+    wait_until(
+        "members fetched to the end",
+        Duration::from_secs(10),
+        || {
+            a.lags()
+                .iter()
+                .chain(b.lags().iter())
+                .all(|(_, l)| l.is_some())
+        },
+    )
+    .await;
+    assert_eq!(a.lags().len(), 2);
+
+    // Active group: refused, nothing changed.
+    let all: Vec<(String, i32)> = (0..4).map(|p| (topic.clone(), p)).collect();
+    let e = admin
+        .reset_group_offsets(&group, all.clone(), ResetTo::Earliest, true)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains(&group) && e.to_string().contains("Stable"),
+        "{e}"
+    );
+    assert_eq!(admin.list_group_offsets(&group).await.unwrap()[&all[0]], 3);
+    let r = admin.delete_groups(&[&group]).await;
+    assert_eq!(
+        r[&group].as_ref().unwrap_err().code(),
+        Some(kafka_protocol::ErrorCode::NonEmptyGroup)
+    );
+    if t._fake.is_some() {
+        let r = admin
+            .delete_group_offsets(&group, vec![all[0].clone()])
+            .await;
+        let e = r[&all[0]].as_ref().unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(kafka_protocol::ErrorCode::GroupSubscribedToTopic),
+            "{e}"
+        );
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    // Empty now: the reset goes through.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        match admin
+            .reset_group_offsets(&group, all.clone(), ResetTo::Earliest, true)
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("reset after the members left: {e}"),
+        }
+    };
+    assert!(r.values().all(|o| *o.as_ref().unwrap() == 0), "{r:?}");
+    let lag = admin.group_lag(&group).await.unwrap();
+    assert!(lag
+        .partitions
+        .iter()
+        .all(|p| p.lag == Some(8) && p.member.is_none()));
+}
+
+#[tokio::test]
+async fn admin_group_lag_of_an_eager_group() {
+    tokio::time::timeout(
+        Duration::from_secs(90),
+        group_lag_names_owners(Arc::new(RangeAssignor), false),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn admin_group_lag_of_a_cooperative_group() {
+    tokio::time::timeout(
+        Duration::from_secs(90),
+        group_lag_names_owners(Arc::new(CooperativeStickyAssignor), false),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn admin_group_lag_of_static_members() {
+    tokio::time::timeout(
+        Duration::from_secs(90),
+        group_lag_names_owners(Arc::new(RangeAssignor), true),
+    )
+    .await
+    .unwrap();
+}

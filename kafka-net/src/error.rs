@@ -55,6 +55,10 @@ pub enum ErrorKind {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An argument of a call is invalid (an admin call refuses the item and sends
+    /// nothing for it).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// No broker could be reached, or the cluster lacks what was asked for.
     #[error("{0}")]
     Unavailable(String),
@@ -69,6 +73,7 @@ pub struct Error {
     kind: ErrorKind,
     broker: Option<String>,
     api: Option<ApiKey>,
+    resource: Option<String>,
 }
 
 /// Results of this crate.
@@ -81,6 +86,7 @@ impl Error {
             kind,
             broker: None,
             api: None,
+            resource: None,
         }
     }
 
@@ -97,6 +103,20 @@ impl Error {
     /// The API of the request that failed, if any.
     pub fn api(&self) -> Option<ApiKey> {
         self.api
+    }
+
+    /// What the error concerns (`topic orders`, `group billing`, `orders/3`), if named.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// Names what the error concerns (a topic, partition, group or config resource).
+    #[must_use]
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        if self.resource.is_none() {
+            self.resource = Some(resource.into());
+        }
+        self
     }
 
     /// The broker's error code, when the broker answered with one.
@@ -158,7 +178,13 @@ impl fmt::Display for Error {
         if let Some(b) = &self.broker {
             write!(f, "to {b}")?;
         }
-        if self.api.is_some() || self.broker.is_some() {
+        if let Some(r) = &self.resource {
+            if self.broker.is_some() {
+                f.write_str(" ")?;
+            }
+            write!(f, "for {r}")?;
+        }
+        if self.api.is_some() || self.broker.is_some() || self.resource.is_some() {
             f.write_str(": ")?;
         }
         write!(f, "{}", self.kind)

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 mod client;
 mod cluster;
 mod config;
@@ -29,6 +30,7 @@ pub mod sasl;
 mod tls;
 mod versions;
 
+pub use admin::{Admin, AdminConfig};
 pub use client::{Client, ClientExt, KafkaClient, NewTopic, TimestampOffset};
 pub use cluster::{BrokerInfo, ClusterMetadata, PartitionInfo, Purpose, TopicInfo};
 pub use config::ClientConfig;

@@ -80,16 +80,16 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
+                let Ok((tcp, peer)) = accepted else { continue };
                 let _ = tcp.set_nodelay(true);
                 let cluster = cluster.clone();
                 let stopped = stopped.clone();
                 connections.push(tokio::spawn(async move {
                     match cluster.config.tls.as_ref().map(|t| t.acceptor()) {
-                        None => serve(tcp, cluster, node, stopped).await,
+                        None => serve(tcp, cluster, node, peer, stopped).await,
                         Some(Ok(acceptor)) => {
                             if let Ok(tls) = acceptor.accept(tcp).await {
-                                serve(tls, cluster, node, stopped).await;
+                                serve(tls, cluster, node, peer, stopped).await;
                             }
                         }
                         Some(Err(e)) => tracing::warn!(error = %e, "fake broker TLS setup failed"),
@@ -125,17 +125,24 @@ async fn read_frame(read: &mut (impl AsyncRead + Unpin)) -> Option<Bytes> {
 pub(crate) struct Conn {
     pub(crate) node: i32,
     pub(crate) sasl: Option<SaslSession>,
+    /// The client id of the last request header (DescribeGroups shows members').
+    pub(crate) client_id: String,
+    /// The client's address as Kafka shows it (`/127.0.0.1`).
+    pub(crate) host: String,
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     cluster: Arc<Cluster>,
     node: i32,
+    peer: std::net::SocketAddr,
     mut stopped: watch::Receiver<bool>,
 ) {
     let (mut read, mut write) = tokio::io::split(stream);
     let mut conn = Conn {
         node,
+        client_id: String::new(),
+        host: format!("/{}", peer.ip()),
         sasl: cluster
             .config
             .sasl
@@ -193,6 +200,11 @@ async fn handle_frame(
         return None;
     }
     let (header, request) = decode_request(&frame).ok()?;
+    if let Some(id) = &header.client_id {
+        if conn.client_id != id.as_str() {
+            conn.client_id = id.to_string();
+        }
+    }
     // Until SASL is done, only the SASL exchange (and ApiVersions) is allowed.
     if let Some(sasl) = &conn.sasl {
         if !sasl.is_authenticated()

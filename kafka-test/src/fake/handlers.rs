@@ -1,6 +1,7 @@
 //! One handler per API key. Each builds its answer for the newest version; the broker
 //! then calls `retain_version` so it encodes in the version asked for.
 
+use super::admin;
 use super::broker::Conn;
 use super::sasl::SaslStep;
 use super::{fetch, list_offsets, produce, txn, Cluster};
@@ -39,6 +40,15 @@ pub(crate) const SERVED: &[ApiKey] = &[
     ApiKey::DescribeProducers,
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
+    ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeCluster,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
+    ApiKey::ElectLeaders,
 ];
 
 /// Lowest version served: SaslHandshake v0 (raw SASL tokens outside Kafka frames)
@@ -84,7 +94,16 @@ pub(crate) async fn handle(
     let response: ResponseKind = match request {
         R::ApiVersions(_) => api_versions(cluster, ErrorCode::None).into(),
         R::Metadata(r) => metadata(cluster, r, version).into(),
-        R::CreateTopics(r) => create_topics(cluster, r).into(),
+        R::CreateTopics(r) => admin::create_topics(cluster, r, create_topics).into(),
+        R::DescribeConfigs(r) => admin::describe_configs(cluster, conn.node, r).into(),
+        R::IncrementalAlterConfigs(r) => admin::alter_configs(cluster, conn.node, r).into(),
+        R::DescribeCluster(r) => admin::describe_cluster(cluster, r).into(),
+        R::DeleteGroups(r) => admin::delete_groups(cluster, conn.node, r).into(),
+        R::OffsetDelete(r) => admin::offset_delete(cluster, conn.node, r).into(),
+        R::DescribeAcls(r) => admin::describe_acls(cluster, r).into(),
+        R::CreateAcls(r) => admin::create_acls(cluster, r).into(),
+        R::DeleteAcls(r) => admin::delete_acls(cluster, r).into(),
+        R::ElectLeaders(r) => admin::elect_leaders(cluster, r).into(),
         R::DeleteTopics(r) => delete_topics(cluster, r).into(),
         R::CreatePartitions(r) => create_partitions(cluster, r).into(),
         R::Produce(r) => {
@@ -144,14 +163,19 @@ async fn group(cluster: &Arc<Cluster>, conn: &Conn, request: RequestKind, versio
     }
     let groups = &cluster.groups;
     Answer::Respond(Box::new(match request {
-        R::JoinGroup(r) => groups.join_group(r, version).await.into(),
+        R::JoinGroup(r) => groups
+            .join_group_with_client(r, version, &conn.client_id, &conn.host)
+            .await
+            .into(),
         R::SyncGroup(r) => groups.sync_group(r, version).await.into(),
         R::Heartbeat(r) => groups.heartbeat(r, version).await.into(),
         R::LeaveGroup(r) => groups.leave_group(r, version).await.into(),
         R::OffsetCommit(r) => groups.offset_commit(r, version).await.into(),
         R::OffsetFetch(r) => groups.offset_fetch(r, version).await.into(),
         R::DescribeGroups(r) => groups.describe_groups(r, version).await.into(),
-        R::ListGroups(r) => groups.list_groups(r, version).await.into(),
+        R::ListGroups(r) => admin::list_groups(cluster, conn.node, r, version)
+            .await
+            .into(),
         _ => return Answer::Close,
     }))
 }

@@ -23,6 +23,7 @@
 //! [`FakeCluster::batches`], and drive it with [`FakeCluster::fence_transactional_id`],
 //! [`FakeCluster::set_transaction_marker_delay`] and [`FakeCluster::move_coordinator`].
 
+mod admin;
 mod broker;
 mod fetch;
 mod group;
@@ -184,6 +185,8 @@ pub(crate) struct Cluster {
     /// Wakes fetches waiting for data.
     pub(crate) data: tokio::sync::Notify,
     pub(crate) groups: Arc<GroupCoordinator>,
+    /// Topic and broker configs of the admin APIs.
+    pub(crate) admin: admin::AdminState,
     faults: Mutex<Vec<ActiveFault>>,
     /// Highest version served per API, below what the codec knows.
     caps: Mutex<HashMap<ApiKey, i16>>,
@@ -314,6 +317,7 @@ impl FakeCluster {
             state: Mutex::new(State::default()),
             data: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(),
+            admin: admin::AdminState::default(),
             faults: Mutex::new(Vec::new()),
             caps: Mutex::new(HashMap::new()),
             no_api_versions: std::sync::atomic::AtomicBool::new(false),
