@@ -598,3 +598,49 @@ async fn a_transaction_past_its_timeout_fails_typed_and_a_new_producer_goes_on()
     })
     .await
 }
+
+/// The Admin API describes and lists the transaction while it is open, and after it
+/// committed; a broker without the APIs (Tansu) gets an error naming the API.
+#[tokio::test]
+async fn admin_describes_and_lists_open_transactions() {
+    within(async {
+        let env = Env::new().await;
+        let topic = env.topic("txn-admin", 2).await;
+        let id = unique("txn");
+        let p = env.producer(&id, &topic).await;
+        p.init_transactions().await.unwrap();
+        p.begin_transaction().unwrap();
+        send_values(&p, &["open"]).await;
+        let admin = kafka_net::admin::Admin::new(env.client().await);
+        let described = admin.describe_transactions(vec![id.clone()]).await;
+        let listed = admin.list_transactions(&[]).await;
+        if env.tansu {
+            // Tansu serves neither DescribeTransactions nor ListTransactions.
+            let e = described[&id].as_ref().unwrap_err();
+            assert!(e.to_string().contains("DescribeTransactions"), "{e}");
+            assert!(listed.is_err());
+        } else {
+            let d = described[&id].as_ref().unwrap();
+            assert_eq!(d.state, "Ongoing");
+            assert_eq!(d.partitions, vec![(topic.clone(), 0)]);
+            assert!(d.start_time_ms > 0 && d.timeout_ms == 60_000, "{d:?}");
+            let listed = listed.unwrap();
+            assert!(listed
+                .iter()
+                .any(|t| t.transactional_id == id && t.state == "Ongoing"));
+            p.commit_transaction().await.unwrap();
+            let after = admin
+                .describe_transactions(vec![id.clone(), "no-such-id".into()])
+                .await;
+            assert_eq!(after[&id].as_ref().unwrap().state, "CompleteCommit");
+            let unknown = after["no-such-id"].as_ref().unwrap_err();
+            assert_eq!(
+                unknown.code(),
+                Some(ErrorCode::TransactionalIdNotFound),
+                "{unknown}"
+            );
+        }
+        p.close().await;
+    })
+    .await
+}

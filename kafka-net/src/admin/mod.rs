@@ -33,6 +33,7 @@ mod offsets;
 mod producers;
 mod records;
 mod topics;
+mod transactions;
 
 pub use acls::{
     AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
@@ -45,6 +46,7 @@ pub use offsets::ResetTo;
 pub use producers::ProducerState;
 pub use records::{ListedOffset, OffsetSpec};
 pub use topics::{CreatedTopic, TopicDescription, TopicListing};
+pub use transactions::{TransactionDescription, TransactionListing};
 
 use crate::client::{Client, KafkaClient};
 use crate::cluster::{BrokerInfo, Purpose};
