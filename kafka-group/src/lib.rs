@@ -15,3 +15,8 @@ pub mod tracker;
 
 pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, StartFn, Topics};
 pub use error::{GroupError, GroupErrorKind};
+
+/// The README's examples, compiled (and run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

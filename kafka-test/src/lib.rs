@@ -21,3 +21,8 @@ pub mod scripted;
 
 #[cfg(feature = "fake")]
 pub use fake::{FakeCluster, FakeClusterConfig, FakeTls, Fault, FaultAction, SaslUsers, Times};
+
+/// The README's examples, compiled (and run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(all(doctest, feature = "fake"))]
+pub struct ReadmeDoctests;
