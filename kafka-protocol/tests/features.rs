@@ -3,8 +3,8 @@
 //! batch and reading one are errors that name the feature, never a panic.
 //!
 //! `cargo test -p kafka-protocol --test features` checks the default (every codec on);
-//! scripts/test.sh also runs it with `--no-default-features` and with each codec alone,
-//! so both sides of every gate are exercised.
+//! scripts/test.sh also runs it with `--no-default-features`, so both sides of every
+//! gate are exercised (and scripts/features.sh builds each codec alone).
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::compression::{decompress_lz4, Compression};
