@@ -211,3 +211,9 @@ async fn connect(bootstrap: &str) -> Result<KafkaClient> {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// The workspace README's examples (the codec, a producer and a consumer), doctested
+/// here, where every crate they use is a dependency.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct WorkspaceReadmeDoctests;

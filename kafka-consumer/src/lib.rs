@@ -28,3 +28,8 @@ pub use fetch::{FetchOptions, Isolation};
 pub use fetcher::{FetchedBatch, Fetcher, FetcherConfig, OffsetReset, StartOffset};
 pub use mx::Mx;
 pub use reader::{PartitionReader, ReaderStats};
+
+/// The README's examples, compiled (and run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

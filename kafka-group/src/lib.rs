@@ -16,3 +16,8 @@ pub mod tracker;
 pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, StartFn, Topics};
 pub use error::{GroupError, GroupErrorKind};
 pub use kafka_net::ConsumerGroupMetadata;
+
+/// The README's examples, compiled (and run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

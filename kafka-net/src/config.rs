@@ -28,9 +28,12 @@ pub struct ClientConfig {
     /// Largest response frame accepted (librdkafka `receive.message.max.bytes`);
     /// anything larger closes that connection with an error. Default 100 MiB.
     pub max_response_size: usize,
-    /// TLS (`security.protocol=SSL`/`SASL_SSL`), off by default.
+    /// TLS (`security.protocol=SSL`/`SASL_SSL`), off by default. Needs the `tls`
+    /// feature (on by default); without it a config that sets this fails `validate`.
     pub tls: Option<TlsConfig>,
-    /// SASL (`sasl.mechanism`, `sasl.jaas.config`), off by default.
+    /// SASL (`sasl.mechanism`, `sasl.jaas.config`), off by default. SCRAM needs the
+    /// `sasl-scram` feature and OAUTHBEARER `sasl-oauthbearer` (both on by default);
+    /// without it a config that asks for the mechanism fails `validate`.
     pub sasl: Option<SaslConfig>,
     /// librdkafka `broker.version.fallback`: versions to assume for brokers older than
     /// 0.10 that do not answer ApiVersions. Default none (such brokers fail to connect).
@@ -73,6 +76,23 @@ impl ClientConfig {
         if self.client_id.len() > i16::MAX as usize {
             return bad("client_id is longer than 32767 bytes");
         }
+        #[cfg(not(feature = "tls"))]
+        if self.tls.is_some() {
+            return Err(feature_off("tls", "TLS"));
+        }
+        if let Some(feature) = self.sasl.as_ref().and_then(SaslConfig::disabled_feature) {
+            let mechanism = self.sasl.as_ref().map_or("SASL", SaslConfig::mechanism);
+            return Err(feature_off(feature, mechanism));
+        }
         Ok(())
     }
+}
+
+/// The error of a config that needs a cargo feature this build lacks.
+pub(crate) fn feature_off(feature: &str, what: &str) -> Error {
+    Error::new(ErrorKind::Config(format!(
+        "{what} needs the `{feature}` feature of kafka-net, which is off in this build: \
+         turn it on (it is on by default; kafka-producer, kafka-consumer and kafka-group \
+         forward it)"
+    )))
 }

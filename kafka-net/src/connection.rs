@@ -222,10 +222,13 @@ impl Connection {
             let tcp = TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
             let stream: Box<dyn Stream> = match &config.tls {
+                #[cfg(feature = "tls")]
                 Some(tls) => {
                     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
                     Box::new(tls.connect(host, tcp).await?)
                 }
+                #[cfg(not(feature = "tls"))]
+                Some(_) => return Err(crate::config::feature_off("tls", "TLS")),
                 None => Box::new(tcp),
             };
             Ok::<_, Error>(stream)

@@ -41,3 +41,8 @@ pub use metrics::{BrokerMetrics, MetricsSnapshot};
 pub use sasl::SaslConfig;
 pub use tls::TlsConfig;
 pub use versions::VersionTable;
+
+/// The README's examples, compiled (and run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,15 +1,27 @@
 //! TLS with rustls: a custom CA (or the Mozilla roots), an optional client certificate,
 //! and an optional server name override.
+//!
+//! The handshake is behind the `tls` feature (on by default). Without it the
+//! settings still exist, but a config that sets them fails
+//! [`ClientConfig::validate`](crate::ClientConfig::validate) with an error naming the
+//! feature.
 
+#[cfg(feature = "tls")]
 use crate::error::{Error, ErrorKind, Result};
+#[cfg(feature = "tls")]
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::fmt;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
+#[cfg(feature = "tls")]
 use tokio::net::TcpStream;
+#[cfg(feature = "tls")]
 use tokio_rustls::client::TlsStream;
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
 
-/// TLS settings (`security.protocol=SSL`).
+/// TLS settings (`security.protocol=SSL`); connecting with them needs the `tls`
+/// feature (on by default).
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct TlsConfig {
@@ -41,6 +53,7 @@ impl fmt::Debug for TlsConfig {
     }
 }
 
+#[cfg(feature = "tls")]
 fn tls_err(what: impl fmt::Display) -> Error {
     Error::new(ErrorKind::Tls(what.to_string()))
 }
@@ -69,6 +82,7 @@ impl TlsConfig {
         self
     }
 
+    #[cfg(feature = "tls")]
     pub(crate) fn connector(&self) -> Result<TlsConnector> {
         let mut roots = rustls::RootCertStore::empty();
         match &self.ca_pem {
@@ -111,6 +125,7 @@ impl TlsConfig {
         Ok(TlsConnector::from(Arc::new(config)))
     }
 
+    #[cfg(feature = "tls")]
     pub(crate) async fn connect(&self, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>> {
         let connector = self.connector()?;
         let name = self.server_name.as_deref().unwrap_or(host).to_string();

@@ -37,7 +37,8 @@ impl Acks {
 pub struct ProducerConfig {
     /// `acks`. Default [`Acks::All`].
     pub acks: Acks,
-    /// `compression.type`. Default none.
+    /// `compression.type`. Default none. Each codec needs the cargo feature of its name
+    /// (all on by default); `validate` rejects one whose feature is off.
     pub compression: Compression,
     /// `linger.ms`: how long a batch waits for more records. Default 5 ms. Kept to
     /// within about a millisecond (tokio's timer tick): a batch may go up to 1 ms (and at
@@ -157,6 +158,12 @@ impl ProducerConfig {
         }
         if matches!(&self.topic, Some(t) if t.is_empty()) {
             return bad("topic must not be empty");
+        }
+        if !self.compression.is_enabled() {
+            let c = self.compression;
+            return bad(&format!(
+                "compression {c} needs the `{c}` feature of kafka-producer, which is off in this build"
+            ));
         }
         Ok(())
     }

@@ -77,3 +77,8 @@ pub use simple::{
     produce_many, DistributingProducer, Envelope, Message, ProduceSummary, Producer,
     SimpleProducer, SimpleProducerConfig,
 };
+
+/// The README's examples, compiled (and run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

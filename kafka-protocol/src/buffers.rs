@@ -9,6 +9,12 @@
 //! decompression takes it again. The pool holds at most [`POOL_BYTES`] of capacity;
 //! anything beyond is freed as usual.
 
+// Only the gzip, snappy and lz4 decoders take buffers from here.
+#![cfg_attr(
+    not(any(feature = "gzip", feature = "snappy", feature = "lz4")),
+    allow(dead_code)
+)]
+
 use bytes::Bytes;
 use std::sync::Mutex;
 

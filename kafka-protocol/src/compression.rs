@@ -13,11 +13,31 @@
 //! | snappy | one raw snappy block                         | raw snappy, or the xerial framing the Java client writes |
 //! | lz4    | LZ4 frame, independent 64 KiB blocks          | LZ4 frames (any block size, linked or independent, checksums verified) |
 //! | zstd   | one zstd frame (fastest level)               | one or more zstd frames, skippable frames skipped    |
+//!
+//! Each codec is behind the cargo feature of its name (`gzip`, `snappy`, `lz4`, `zstd`;
+//! all on by default). A codec whose feature is off is still named, read from and
+//! written to attributes, but compressing or decompressing with it is a
+//! `CodecNotEnabled` error that names the feature ([`Compression::is_enabled`]).
+
+// With a codec off, the helpers only it uses are unused.
+#![cfg_attr(
+    not(all(
+        feature = "gzip",
+        feature = "snappy",
+        feature = "lz4",
+        feature = "zstd"
+    )),
+    allow(dead_code, unused_imports)
+)]
 
 use crate::buffers;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use bytes::{BufMut, Bytes, BytesMut};
-use std::io::{Read, Write};
+#[cfg(any(feature = "gzip", feature = "zstd"))]
+use std::io::Read;
+#[cfg(feature = "gzip")]
+use std::io::Write;
+#[cfg(feature = "lz4")]
 use twox_hash::XxHash32;
 
 /// A compression codec, as the low three bits of a batch's (or legacy message's)
@@ -100,6 +120,21 @@ impl Compression {
         }
     }
 
+    /// Whether this build can compress and decompress with the codec: `None` always,
+    /// each other codec when the cargo feature of its name (`gzip`, `snappy`, `lz4`,
+    /// `zstd`; all on by default) is on. Without it, [`compress`](Self::compress) and
+    /// [`decompress`](Self::decompress) return a `CodecNotEnabled` error naming the
+    /// feature.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Compression::None => true,
+            Compression::Gzip => cfg!(feature = "gzip"),
+            Compression::Snappy => cfg!(feature = "snappy"),
+            Compression::Lz4 => cfg!(feature = "lz4"),
+            Compression::Zstd => cfg!(feature = "zstd"),
+        }
+    }
+
     /// Compresses `input` and appends the result to `out` (for `None`, appends `input`).
     pub fn compress(&self, input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
         match self {
@@ -107,10 +142,16 @@ impl Compression {
                 out.extend_from_slice(input);
                 Ok(())
             }
+            #[cfg(feature = "gzip")]
             Compression::Gzip => gzip_compress(input, out),
+            #[cfg(feature = "snappy")]
             Compression::Snappy => snappy_compress(input, out),
+            #[cfg(feature = "lz4")]
             Compression::Lz4 => lz4_compress(input, out),
+            #[cfg(feature = "zstd")]
             Compression::Zstd => zstd_compress(input, out),
+            #[allow(unreachable_patterns)]
+            codec => Err(EncodeError::new(EncodeErrorKind::CodecNotEnabled(*codec))),
         }
     }
 
@@ -127,10 +168,15 @@ impl Compression {
                 }
                 Ok(Bytes::copy_from_slice(input))
             }
+            #[cfg(feature = "gzip")]
             Compression::Gzip => gzip_decompress(input, max_output),
+            #[cfg(feature = "snappy")]
             Compression::Snappy => snappy_decompress(input, max_output),
             Compression::Lz4 => decompress_lz4(input, max_output, false),
+            #[cfg(feature = "zstd")]
             Compression::Zstd => zstd_decompress(input, max_output),
+            #[allow(unreachable_patterns)]
+            codec => Err(DecodeError::new(DecodeErrorKind::CodecNotEnabled(*codec))),
         }
     }
 }
@@ -143,6 +189,7 @@ impl std::fmt::Display for Compression {
 
 /// Reads all of `reader` into one buffer, failing once it yields more than `max_output`
 /// bytes. `hint` sizes the first reservation (it is capped by `max_output`).
+#[cfg(feature = "gzip")]
 fn read_bounded(
     reader: impl Read,
     max_output: usize,
@@ -164,6 +211,7 @@ fn read_bounded(
 // ---------------------------------------------------------------------------------
 // gzip
 
+#[cfg(feature = "gzip")]
 fn gzip_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
     out.reserve(input.len() / 2 + 64);
     let mut enc = flate2::write::GzEncoder::new(out.writer(), flate2::Compression::default());
@@ -172,6 +220,7 @@ fn gzip_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
     Ok(())
 }
 
+#[cfg(feature = "gzip")]
 fn gzip_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeError> {
     if input.is_empty() {
         return Err(decode_err("gzip", "empty input"));
@@ -184,13 +233,17 @@ fn gzip_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeError
 // snappy
 
 /// The header of the xerial snappy framing (`SnappyOutputStream` of snappy-java).
+#[cfg(feature = "snappy")]
 const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
 /// Magic, version and compatible version.
+#[cfg(feature = "snappy")]
 const XERIAL_HEADER_LEN: usize = 16;
 /// No raw snappy stream can expand more than this: the densest element, a copy with a
 /// two-byte offset, takes three bytes and yields at most 64.
+#[cfg(feature = "snappy")]
 const SNAPPY_MAX_RATIO: usize = 22;
 
+#[cfg(feature = "snappy")]
 fn snappy_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
     let max = snap::raw::max_compress_len(input.len());
     if max == 0 && !input.is_empty() {
@@ -215,6 +268,7 @@ fn snappy_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> 
 
 /// Decompresses one raw snappy block, appending to `out`, which may not grow past
 /// `max_output`.
+#[cfg(feature = "snappy")]
 fn snappy_raw_into(input: &[u8], out: &mut Vec<u8>, max_output: usize) -> Result<(), DecodeError> {
     let n = snap::raw::decompress_len(input).map_err(|e| decode_err("snappy", e))?;
     if n > max_output.saturating_sub(out.len()) {
@@ -241,6 +295,7 @@ fn snappy_raw_into(input: &[u8], out: &mut Vec<u8>, max_output: usize) -> Result
     }
 }
 
+#[cfg(feature = "snappy")]
 fn snappy_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeError> {
     let mut out = Vec::new();
     if input.len() >= XERIAL_HEADER_LEN && input.starts_with(XERIAL_MAGIC) {
@@ -271,29 +326,44 @@ fn snappy_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeErr
 // ---------------------------------------------------------------------------------
 // LZ4 frame
 
+#[cfg(feature = "lz4")]
 const LZ4_MAGIC: u32 = 0x184D_2204;
+#[cfg(feature = "lz4")]
 const LZ4_SKIPPABLE_MAGIC: std::ops::RangeInclusive<u32> = 0x184D_2A50..=0x184D_2A5F;
+#[cfg(feature = "lz4")]
 const LZ4_FLG_VERSION: u8 = 0x40;
+#[cfg(feature = "lz4")]
 const LZ4_FLG_INDEPENDENT: u8 = 0x20;
+#[cfg(feature = "lz4")]
 const LZ4_FLG_BLOCK_CHECKSUM: u8 = 0x10;
+#[cfg(feature = "lz4")]
 const LZ4_FLG_CONTENT_SIZE: u8 = 0x08;
+#[cfg(feature = "lz4")]
 const LZ4_FLG_CONTENT_CHECKSUM: u8 = 0x04;
+#[cfg(feature = "lz4")]
 const LZ4_FLG_DICT_ID: u8 = 0x01;
 /// The block size Kafka's clients write: 64 KiB.
+#[cfg(feature = "lz4")]
 const LZ4_BLOCK: usize = 64 * 1024;
 /// BD byte for 64 KiB blocks.
+#[cfg(feature = "lz4")]
 const LZ4_BD_64K: u8 = 4 << 4;
 /// Bit of a block size word that marks an uncompressed block.
+#[cfg(feature = "lz4")]
 const LZ4_UNCOMPRESSED: u32 = 0x8000_0000;
 /// How far back a linked block may refer.
+#[cfg(feature = "lz4")]
 const LZ4_WINDOW: usize = 64 * 1024;
 /// No LZ4 block can expand more than this (each extra length byte yields 255).
+#[cfg(feature = "lz4")]
 const LZ4_MAX_RATIO: usize = 255;
 
+#[cfg(feature = "lz4")]
 fn lz4_header_checksum(descriptor: &[u8]) -> u8 {
     (XxHash32::oneshot(0, descriptor) >> 8) as u8
 }
 
+#[cfg(feature = "lz4")]
 fn lz4_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
     let flg = LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT;
     let blocks = input.len().div_ceil(LZ4_BLOCK);
@@ -334,6 +404,7 @@ fn lz4_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
 /// Kafka's first LZ4 writer computed it over the magic number too, so legacy (magic 0)
 /// messages carry a wrong one that the Java client does not check either. Block and
 /// content checksums are still verified when the frame has them.
+#[cfg(feature = "lz4")]
 pub fn decompress_lz4(
     input: &[u8],
     max_output: usize,
@@ -353,6 +424,20 @@ pub fn decompress_lz4(
     Ok(buffers::into_bytes(out))
 }
 
+/// Without the `lz4` feature: always the `CodecNotEnabled` error naming it.
+#[cfg(not(feature = "lz4"))]
+pub fn decompress_lz4(
+    input: &[u8],
+    max_output: usize,
+    ignore_header_checksum: bool,
+) -> Result<Bytes, DecodeError> {
+    let _ = (input, max_output, ignore_header_checksum);
+    Err(DecodeError::new(DecodeErrorKind::CodecNotEnabled(
+        Compression::Lz4,
+    )))
+}
+
+#[cfg(feature = "lz4")]
 fn split<'a>(input: &'a [u8], n: usize, what: &str) -> Result<(&'a [u8], &'a [u8]), DecodeError> {
     if input.len() < n {
         return Err(decode_err(
@@ -363,6 +448,7 @@ fn split<'a>(input: &'a [u8], n: usize, what: &str) -> Result<(&'a [u8], &'a [u8
     Ok(input.split_at(n))
 }
 
+#[cfg(any(feature = "lz4", feature = "zstd"))]
 fn le_u32(b: &[u8]) -> u32 {
     let mut w = [0u8; 4];
     w.copy_from_slice(&b[..4]);
@@ -370,6 +456,7 @@ fn le_u32(b: &[u8]) -> u32 {
 }
 
 /// Decodes one LZ4 frame from the start of `input` onto `out`, returning what follows it.
+#[cfg(feature = "lz4")]
 fn lz4_frame<'a>(
     input: &'a [u8],
     out: &mut Vec<u8>,
@@ -519,6 +606,7 @@ fn lz4_frame<'a>(
 /// The most the blocks at the start of `blocks` (up to the end mark) decompress to:
 /// read from their size words alone; stops early at a truncated block (decoding then
 /// reports it).
+#[cfg(feature = "lz4")]
 fn lz4_blocks_bound(mut blocks: &[u8], block_max: usize, block_checksums: bool) -> usize {
     let mut bound = 0usize;
     while let Some(word) = blocks.get(..4).map(le_u32) {
@@ -544,11 +632,15 @@ fn lz4_blocks_bound(mut blocks: &[u8], block_max: usize, block_checksums: bool) 
 // ---------------------------------------------------------------------------------
 // zstd
 
+#[cfg(feature = "zstd")]
 const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+#[cfg(feature = "zstd")]
 const ZSTD_SKIPPABLE_MAGIC: std::ops::RangeInclusive<u32> = 0x184D_2A50..=0x184D_2A5F;
 /// The largest block a zstd frame may hold; the window is never clamped below it.
+#[cfg(feature = "zstd")]
 const ZSTD_BLOCK_MAX: u64 = 128 * 1024;
 
+#[cfg(feature = "zstd")]
 fn zstd_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
     out.reserve(input.len() / 2 + 64);
     ruzstd::encoding::compress(
@@ -559,6 +651,7 @@ fn zstd_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
     Ok(())
 }
 
+#[cfg(feature = "zstd")]
 fn zstd_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeError> {
     let mut out = Vec::new();
     let mut rest = input;
@@ -580,6 +673,7 @@ fn zstd_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeError
 /// is hostile input. Since the output can never exceed `max_output`, no back
 /// reference can reach further than that, so a larger window is lowered to the power
 /// of two that covers `max_output` before the frame is handed over.
+#[cfg(feature = "zstd")]
 fn zstd_frame<'a>(
     input: &'a [u8],
     out: &mut Vec<u8>,

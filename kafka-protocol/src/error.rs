@@ -67,6 +67,9 @@ pub enum DecodeErrorKind {
     /// Decompression failed or produced more than the allowed size.
     #[error("decompression failed: {0}")]
     Compression(String),
+    /// The batch uses a codec whose cargo feature is off in this build.
+    #[error("{0} compression is not enabled: turn on the `{0}` feature of kafka-protocol (or of kafka-producer, kafka-consumer or kafka-group, which forward it)")]
+    CodecNotEnabled(crate::compression::Compression),
     /// A value is out of its valid range.
     #[error("{0}")]
     Invalid(String),
@@ -170,6 +173,9 @@ pub enum EncodeErrorKind {
     /// Compression failed.
     #[error("compression failed: {0}")]
     Compression(String),
+    /// The batch uses a codec whose cargo feature is off in this build.
+    #[error("{0} compression is not enabled: turn on the `{0}` feature of kafka-protocol (or of kafka-producer, kafka-consumer or kafka-group, which forward it)")]
+    CodecNotEnabled(crate::compression::Compression),
     /// A value is out of its valid range.
     #[error("{0}")]
     Invalid(String),

@@ -9,12 +9,25 @@
 //! - [`mock`]: `mockall` mocks of the workspace's public async traits.
 //! - [`scripted`]: simple in-memory implementations whose answers and errors a test
 //!   sets.
+//!
+//! The fake cluster is behind the `fake` feature and the mocks behind `mock` (both on
+//! by default), so a test that only mocks builds no broker: `kafka-test = { version =
+//! "0.1", default-features = false, features = ["mock"] }`. [`scripted`] is always
+//! there.
 
+#[cfg(feature = "fake")]
 pub mod fake;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod scripted;
 
+#[cfg(feature = "fake")]
 pub use fake::{
     FakeCluster, FakeClusterConfig, FakeTls, Fault, FaultAction, SaslUsers, Times,
     TransactionState, TransactionView,
 };
+
+/// The README's examples, compiled (and run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(all(doctest, feature = "fake"))]
+pub struct ReadmeDoctests;

@@ -15,6 +15,11 @@
 //! | `ScramSha512` | `SCRAM-SHA-512` | RFC 5802 |
 //! | `OAuthBearer` | `OAUTHBEARER` | RFC 7628, as Kafka uses it |
 //!
+//! SCRAM needs the `sasl-scram` feature (which brings SHA-2, HMAC and PBKDF2) and
+//! OAUTHBEARER the `sasl-oauthbearer` feature; both are on by default. Without one, the
+//! variant still exists, but [`SaslConfig::validate`] and [`authenticator`] return an
+//! error naming the feature.
+//!
 //! Secrets (passwords, tokens, token extension values) never appear in any
 //! `Debug` or `Display` output of this module.
 //!
@@ -38,9 +43,16 @@
 use std::fmt;
 use std::sync::Arc;
 
+#[cfg(feature = "sasl-oauthbearer")]
 mod oauthbearer;
 mod plain;
+#[cfg(feature = "sasl-scram")]
 mod scram;
+
+/// The mechanism names of the feature-gated mechanisms, known without them.
+const SCRAM_SHA256: &str = "SCRAM-SHA-256";
+const SCRAM_SHA512: &str = "SCRAM-SHA-512";
+const OAUTHBEARER: &str = "OAUTHBEARER";
 
 /// Credentials and mechanism chosen by the user (Java client properties
 /// `sasl.mechanism` and `sasl.jaas.config`). There is no default: SASL is off
@@ -118,9 +130,24 @@ impl SaslConfig {
     pub fn mechanism(&self) -> &'static str {
         match self {
             Self::Plain { .. } => plain::MECHANISM,
-            Self::ScramSha256 { .. } => scram::ScramHash::Sha256.mechanism(),
-            Self::ScramSha512 { .. } => scram::ScramHash::Sha512.mechanism(),
-            Self::OAuthBearer { .. } => oauthbearer::MECHANISM,
+            Self::ScramSha256 { .. } => SCRAM_SHA256,
+            Self::ScramSha512 { .. } => SCRAM_SHA512,
+            Self::OAuthBearer { .. } => OAUTHBEARER,
+        }
+    }
+
+    /// The cargo feature this mechanism needs when it is off in this build.
+    pub(crate) fn disabled_feature(&self) -> Option<&'static str> {
+        match self {
+            Self::ScramSha256 { .. } | Self::ScramSha512 { .. }
+                if !cfg!(feature = "sasl-scram") =>
+            {
+                Some("sasl-scram")
+            }
+            Self::OAuthBearer { .. } if !cfg!(feature = "sasl-oauthbearer") => {
+                Some("sasl-oauthbearer")
+            }
+            _ => None,
         }
     }
 
@@ -129,19 +156,28 @@ impl SaslConfig {
     /// Call it when building the client; [`authenticator`] calls it too.
     /// OAUTHBEARER tokens are checked when fetched.
     pub fn validate(&self) -> Result<(), SaslError> {
+        if let Some(feature) = self.disabled_feature() {
+            return Err(SaslError::new(
+                self.mechanism(),
+                ErrorKind::FeatureOff(feature),
+            ));
+        }
         match self {
             Self::Plain {
                 username,
                 password,
                 authzid,
             } => plain::validate(username, password, authzid.as_deref()),
+            #[cfg(feature = "sasl-scram")]
             Self::ScramSha256 { username, password } => {
                 scram::validate(scram::ScramHash::Sha256, username, password)
             }
+            #[cfg(feature = "sasl-scram")]
             Self::ScramSha512 { username, password } => {
                 scram::validate(scram::ScramHash::Sha512, username, password)
             }
-            Self::OAuthBearer { .. } => Ok(()),
+            // OAUTHBEARER, and a mechanism whose feature is off (returned above).
+            _ => Ok(()),
         }
     }
 }
@@ -276,19 +312,30 @@ pub async fn authenticator(config: &SaslConfig) -> Result<Box<dyn Authenticator>
             password,
             authzid.as_deref(),
         )),
+        #[cfg(feature = "sasl-scram")]
         SaslConfig::ScramSha256 { username, password } => Box::new(scram::ScramAuthenticator::new(
             scram::ScramHash::Sha256,
             username,
             password,
         )),
+        #[cfg(feature = "sasl-scram")]
         SaslConfig::ScramSha512 { username, password } => Box::new(scram::ScramAuthenticator::new(
             scram::ScramHash::Sha512,
             username,
             password,
         )),
+        #[cfg(feature = "sasl-oauthbearer")]
         SaslConfig::OAuthBearer { provider } => {
             let token = provider.token().await?;
             Box::new(oauthbearer::OAuthBearerAuthenticator::new(&token)?)
+        }
+        // `validate` above rejected a mechanism whose feature is off.
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(SaslError::new(
+                other.mechanism(),
+                ErrorKind::FeatureOff(other.disabled_feature().unwrap_or("sasl")),
+            ))
         }
     })
 }
@@ -326,10 +373,7 @@ impl SaslError {
     /// `source` becomes this error's [`source`](std::error::Error::source);
     /// it must not contain secrets.
     pub fn token_provider(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::new(
-            oauthbearer::MECHANISM,
-            ErrorKind::TokenProvider(source.into()),
-        )
+        Self::new(OAUTHBEARER, ErrorKind::TokenProvider(source.into()))
     }
 
     /// The mechanism that failed, as in [`SaslConfig::mechanism`].
@@ -350,7 +394,15 @@ impl SaslError {
 
 /// What went wrong; private so that it can grow.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(
+    not(all(feature = "sasl-scram", feature = "sasl-oauthbearer")),
+    allow(dead_code)
+)]
 pub(crate) enum ErrorKind {
+    #[error(
+        "needs the `{0}` feature of kafka-net, which is off in this build (it is on by default)"
+    )]
+    FeatureOff(&'static str),
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
     #[error("token provider failed")]
@@ -365,6 +417,7 @@ pub(crate) enum ErrorKind {
     UnsupportedExtension,
     #[error("server nonce does not extend the client nonce")]
     NonceMismatch,
+    #[cfg(feature = "sasl-scram")]
     #[error("iteration count {0} outside the accepted range {min}..={max}", min = scram::MIN_ITERATIONS, max = scram::MAX_ITERATIONS)]
     Iterations(u32),
     #[error("server signature does not match")]
@@ -382,6 +435,10 @@ const MAX_SERVER_TEXT: usize = 512;
 
 /// Server-supplied text made safe for an error message: lossy UTF-8, control
 /// characters replaced, at most [`MAX_SERVER_TEXT`] characters.
+#[cfg_attr(
+    not(any(feature = "sasl-scram", feature = "sasl-oauthbearer")),
+    allow(dead_code)
+)]
 fn server_text(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out: String = text
