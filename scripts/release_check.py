@@ -9,7 +9,7 @@
                                         crate, with every feature on, declares a
                                         rust-version newer than the workspace's
     scripts/release_check.py files      `cargo package --list` of each published crate
-                                        holds its manifest, README and src/lib.rs, and
+                                        holds its manifest, README and its library's (or programs') root, and
                                         nothing from tests, benches, examples, fuzz,
                                         captures, Python or build output; and every
                                         file the sources include (include_str!,
@@ -98,7 +98,11 @@ def check_files():
             ["cargo", "package", "-q", "--list", "--allow-dirty", "-p", p["name"]],
             cwd=ROOT, check=True, capture_output=True, text=True,
         ).stdout.split()
-        for needed in ("Cargo.toml", "README.md", "src/lib.rs"):
+        # A library's root, or (kafka-cli) the root of each of its programs.
+        roots = [t["src_path"] for t in p["targets"] if set(t["kind"]) & {"lib", "bin"}]
+        crate_root = Path(p["manifest_path"]).parent
+        needed_roots = [str(Path(r).relative_to(crate_root)) for r in roots]
+        for needed in ("Cargo.toml", "README.md", *needed_roots):
             if needed not in listing:
                 errors.append(f"{p['name']}: the package lacks {needed}")
         for path in listing:
