@@ -29,6 +29,7 @@
 //! Waiting is done with one oneshot channel per waiting request and one tokio task per
 //! timer (session, pending member, join, sync); no polling.
 
+pub(crate) mod consumer;
 mod offsets;
 
 use offsets::Committed;
@@ -101,6 +102,7 @@ pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     next_id: AtomicU64,
     partition_check: RwLock<Option<PartitionCheck>>,
+    consumer_settings: RwLock<consumer::Settings>,
 }
 
 impl fmt::Debug for GroupCoordinator {
@@ -133,6 +135,7 @@ impl GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             partition_check: RwLock::new(None),
+            consumer_settings: RwLock::new(consumer::Settings::default()),
         })
     }
 
@@ -453,6 +456,12 @@ impl GroupCoordinator {
                 return Reply::Now(JoinOutcome::error(p.member_id, UNKNOWN_MEMBER_ID))
             }
         };
+        // A consumer group (KIP-848) with members takes no classic joins; an empty one
+        // becomes classic again.
+        if g.consumer.as_ref().is_some_and(consumer::ConsumerGroup::has_members) {
+            return Reply::Now(JoinOutcome::error(p.member_id, INCONSISTENT_GROUP_PROTOCOL));
+        }
+        g.consumer = None;
         let reply = if !g.supports_protocols(&p.protocol_type, &p.protocols) {
             Reply::Now(JoinOutcome::error(p.member_id, INCONSISTENT_GROUP_PROTOCOL))
         } else if p.member_id.is_empty() {
@@ -1208,6 +1217,8 @@ struct Group {
     offsets: BTreeMap<(String, i32), Committed>,
     /// Transactional offsets not yet committed or aborted, by producer id.
     pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), Committed>>,
+    /// Set while the group is a consumer group of the KIP-848 protocol.
+    consumer: Option<consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -1229,6 +1240,7 @@ impl Group {
             sync_timer: 0,
             offsets: BTreeMap::new(),
             pending_txn_offsets: HashMap::new(),
+            consumer: None,
         }
     }
 
