@@ -17,13 +17,43 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 
+#[path = "consumer_protocol/mod.rs"]
+mod consumer_protocol;
+
 /// What the group consumer subscribes to.
 #[derive(Debug, Clone)]
 pub enum Topics {
     /// These topics.
     Names(Vec<String>),
-    /// Every topic whose name matches (rechecked when metadata is refreshed).
+    /// Every topic whose name matches (rechecked when metadata is refreshed). With
+    /// [`GroupProtocol::Consumer`] the pattern is sent to the broker, which matches it
+    /// against whole topic names (Java's `Pattern.matches`).
     Pattern(regex::Regex),
+}
+
+impl Topics {
+    /// Subscribes to the topics matching `pattern`; an error names the pattern and why
+    /// it does not compile.
+    pub fn pattern(pattern: &str) -> Result<Topics, GroupError> {
+        regex::Regex::new(pattern).map(Topics::Pattern).map_err(|e| {
+            GroupError::new(GroupErrorKind::Config(format!(
+                "topic pattern {pattern:?} does not compile: {e}"
+            )))
+        })
+    }
+}
+
+/// `group.protocol`: which group membership protocol the consumer speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupProtocol {
+    /// The classic protocol (JoinGroup, SyncGroup, Heartbeat; client-side assignors).
+    #[default]
+    Classic,
+    /// KIP-848's consumer protocol (ConsumerGroupHeartbeat; the broker assigns). Needs
+    /// a broker with ConsumerGroupHeartbeat (Kafka 4.0+); `subscribe` fails with an
+    /// error naming the API and versions otherwise.
+    Consumer,
 }
 
 /// Chooses the start of a partition that has no committed offset.
@@ -63,6 +93,11 @@ pub struct GroupConfig {
     pub fetcher: FetcherConfig,
     /// `client.rack`.
     pub rack: Option<String>,
+    /// `group.protocol`. Default [`GroupProtocol::Classic`].
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor`: the broker's assignor for [`GroupProtocol::Consumer`]
+    /// (`uniform`, `range`). Default none (the broker's default).
+    pub remote_assignor: Option<String>,
 }
 
 impl std::fmt::Debug for GroupConfig {
@@ -71,6 +106,7 @@ impl std::fmt::Debug for GroupConfig {
             .field("group_id", &self.group_id)
             .field("instance_id", &self.instance_id)
             .field("session_timeout", &self.session_timeout)
+            .field("group_protocol", &self.group_protocol)
             .field(
                 "assignors",
                 &self.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
@@ -96,6 +132,8 @@ impl GroupConfig {
             in_order: false,
             fetcher: FetcherConfig::default(),
             rack: None,
+            group_protocol: GroupProtocol::Classic,
+            remote_assignor: None,
         }
     }
 
@@ -270,7 +308,12 @@ impl GroupConsumer {
             closed: AtomicBool::new(false),
             done: Notify::new(),
         });
-        tokio::spawn(run(inner.clone()));
+        if inner.config.group_protocol == GroupProtocol::Consumer {
+            consumer_protocol::check_supported(&inner).await?;
+            tokio::spawn(consumer_protocol::run(inner.clone()));
+        } else {
+            tokio::spawn(run(inner.clone()));
+        }
         Ok(GroupConsumer { inner })
     }
 
@@ -438,11 +481,14 @@ impl GroupConsumer {
         self.inner.wake.notify_one();
         let result = commit_done(&self.inner, None).await;
         let identity = lock(&self.inner.state).identity.clone();
-        let left = self
-            .inner
-            .membership
-            .leave(&identity, "the consumer is closing")
-            .await;
+        let left = if self.inner.config.group_protocol == GroupProtocol::Consumer {
+            consumer_protocol::leave(&self.inner).await
+        } else {
+            self.inner
+                .membership
+                .leave(&identity, "the consumer is closing")
+                .await
+        };
         self.inner.fetcher.close();
         self.inner.done.notify_waiters();
         result.and(left)
@@ -491,7 +537,25 @@ async fn commit_done(
     if offsets.is_empty() || identity.member_id.is_empty() {
         return Ok(());
     }
-    inner.membership.commit(&identity, &offsets).await?;
+    let mut identity = identity;
+    let mut tries = 0;
+    loop {
+        match inner.membership.commit(&identity, &offsets).await {
+            // KIP-848: the epoch moved on between taking it and committing; commit again
+            // with the new one while the partitions are still ours.
+            Err(e) if e.code() == Some(ErrorCode::StaleMemberEpoch) && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let state = lock(&inner.state);
+                if !offsets.keys().all(|k| state.assigned.contains(k)) {
+                    return Err(e.context("committing: the partitions were revoked meanwhile"));
+                }
+                identity = state.identity.clone();
+            }
+            Err(e) => return Err(e),
+            Ok(()) => break,
+        }
+    }
     lock(&inner.state).committed.extend(offsets);
     Ok(())
 }
