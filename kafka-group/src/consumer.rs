@@ -35,11 +35,13 @@ impl Topics {
     /// Subscribes to the topics matching `pattern`; an error names the pattern and why
     /// it does not compile.
     pub fn pattern(pattern: &str) -> Result<Topics, GroupError> {
-        regex::Regex::new(pattern).map(Topics::Pattern).map_err(|e| {
-            GroupError::new(GroupErrorKind::Config(format!(
-                "topic pattern {pattern:?} does not compile: {e}"
-            )))
-        })
+        regex::Regex::new(pattern)
+            .map(Topics::Pattern)
+            .map_err(|e| {
+                GroupError::new(GroupErrorKind::Config(format!(
+                    "topic pattern {pattern:?} does not compile: {e}"
+                )))
+            })
     }
 }
 

@@ -81,7 +81,10 @@ struct Member {
 }
 
 /// One heartbeat with the member's full state.
-async fn heartbeat(inner: &Inner, me: &Member) -> Result<ConsumerGroupHeartbeatResponse, GroupError> {
+async fn heartbeat(
+    inner: &Inner,
+    me: &Member,
+) -> Result<ConsumerGroupHeartbeatResponse, GroupError> {
     let client = &inner.membership.client;
     let version = client.api_version(ApiKey::ConsumerGroupHeartbeat).await?;
     let owned: BTreeSet<Tp> = lock(&inner.state).assigned.clone();
@@ -137,10 +140,10 @@ async fn assignment_names(
     let client = &inner.membership.client;
     let mut metadata = client.cached_metadata();
     let known = |m: &Option<Arc<kafka_net::ClusterMetadata>>| {
-        assignment
-            .topic_partitions
-            .iter()
-            .all(|t| m.as_ref().is_some_and(|m| m.topic_name(&t.topic_id).is_some()))
+        assignment.topic_partitions.iter().all(|t| {
+            m.as_ref()
+                .is_some_and(|m| m.topic_name(&t.topic_id).is_some())
+        })
     };
     if !known(&metadata) {
         metadata = Some(client.refresh_metadata().await?);
@@ -149,7 +152,9 @@ async fn assignment_names(
     for t in &assignment.topic_partitions {
         match metadata.as_ref().and_then(|m| m.topic_name(&t.topic_id)) {
             Some(name) => out.extend(t.partitions.iter().map(|p| (name.to_owned(), *p))),
-            None => tracing::debug!(group = %inner.config.group_id, "assigned a topic id the metadata does not know yet"),
+            None => {
+                tracing::debug!(group = %inner.config.group_id, "assigned a topic id the metadata does not know yet")
+            }
         }
     }
     Ok(out)
@@ -174,7 +179,11 @@ pub(super) async fn leave(inner: &Inner) -> Result<(), GroupError> {
     if identity.member_id.is_empty() {
         return Ok(());
     }
-    let epoch = if inner.config.instance_id.is_some() { -2 } else { -1 };
+    let epoch = if inner.config.instance_id.is_some() {
+        -2
+    } else {
+        -1
+    };
     let me = Member {
         member_id: identity.member_id,
         epoch,
@@ -184,8 +193,10 @@ pub(super) async fn leave(inner: &Inner) -> Result<(), GroupError> {
     lock(&inner.state).identity.member_id.clear();
     match ErrorCode::from(response.error_code) {
         ErrorCode::None | ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch => Ok(()),
-        code => Err(GroupError::new(GroupErrorKind::Broker(code))
-            .context("ConsumerGroupHeartbeat (leave)")),
+        code => {
+            Err(GroupError::new(GroupErrorKind::Broker(code))
+                .context("ConsumerGroupHeartbeat (leave)"))
+        }
     }
 }
 
@@ -232,7 +243,9 @@ pub(super) async fn run(inner: Arc<Inner>) {
             lock(&inner.state).left = true;
             let _ = inner
                 .events
-                .send(GroupEvent::Error(GroupError::new(GroupErrorKind::Left(reason))));
+                .send(GroupEvent::Error(GroupError::new(GroupErrorKind::Left(
+                    reason,
+                ))));
             continue;
         }
         let mut at_once = false;

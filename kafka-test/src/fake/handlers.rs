@@ -2,8 +2,8 @@
 //! then calls `retain_version` so it encodes in the version asked for.
 
 use super::broker::Conn;
-use super::sasl::SaslStep;
 use super::group::consumer::topics_of;
+use super::sasl::SaslStep;
 use super::{fetch, list_offsets, produce, txn, Cluster};
 use bytes::Bytes;
 use kafka_protocol::messages::*;
@@ -157,8 +157,14 @@ async fn group(cluster: &Arc<Cluster>, conn: &Conn, request: RequestKind, versio
         R::OffsetFetch(r) => groups.offset_fetch(r, version).await.into(),
         R::DescribeGroups(r) => groups.describe_groups(r, version).await.into(),
         R::ListGroups(r) => groups.list_groups(r, version).await.into(),
-        R::ConsumerGroupHeartbeat(r) => groups.consumer_group_heartbeat(r, version, &topics_of(cluster)).await.into(),
-        R::ConsumerGroupDescribe(r) => groups.consumer_group_describe(r, version, &topics_of(cluster)).await.into(),
+        R::ConsumerGroupHeartbeat(r) => groups
+            .consumer_group_heartbeat(r, version, &topics_of(cluster))
+            .await
+            .into(),
+        R::ConsumerGroupDescribe(r) => groups
+            .consumer_group_describe(r, version, &topics_of(cluster))
+            .await
+            .into(),
         _ => return Answer::Close,
     }))
 }

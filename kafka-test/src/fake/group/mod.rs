@@ -458,7 +458,10 @@ impl GroupCoordinator {
         };
         // A consumer group (KIP-848) with members takes no classic joins; an empty one
         // becomes classic again.
-        if g.consumer.as_ref().is_some_and(consumer::ConsumerGroup::has_members) {
+        if g.consumer
+            .as_ref()
+            .is_some_and(consumer::ConsumerGroup::has_members)
+        {
             return Reply::Now(JoinOutcome::error(p.member_id, INCONSISTENT_GROUP_PROTOCOL));
         }
         g.consumer = None;

@@ -33,9 +33,14 @@ pub(crate) fn assign(
     }
 }
 
-fn range(members: &[AssignorMember], topics: &BTreeMap<String, i32>) -> BTreeMap<String, BTreeSet<Tp>> {
-    let mut out: BTreeMap<String, BTreeSet<Tp>> =
-        members.iter().map(|m| (m.id.clone(), BTreeSet::new())).collect();
+fn range(
+    members: &[AssignorMember],
+    topics: &BTreeMap<String, i32>,
+) -> BTreeMap<String, BTreeSet<Tp>> {
+    let mut out: BTreeMap<String, BTreeSet<Tp>> = members
+        .iter()
+        .map(|m| (m.id.clone(), BTreeSet::new()))
+        .collect();
     for (topic, &count) in topics {
         let mut subscribed: Vec<&str> = members
             .iter()
@@ -128,8 +133,10 @@ fn uniform(
             break;
         }
     }
-    let mut out: BTreeMap<String, BTreeSet<Tp>> =
-        members.iter().map(|m| (m.id.clone(), BTreeSet::new())).collect();
+    let mut out: BTreeMap<String, BTreeSet<Tp>> = members
+        .iter()
+        .map(|m| (m.id.clone(), BTreeSet::new()))
+        .collect();
     for (tp, m) in owner {
         out.entry(m).or_default().insert(tp);
     }
@@ -193,7 +200,10 @@ mod tests {
         check_complete_and_disjoint(&three, &t, &second);
         assert!(second.values().all(|p| p.len() == 4), "{second:?}");
         for m in ["m1", "m2"] {
-            assert!(second[m].is_subset(&first[m]), "{m} got a partition it did not own");
+            assert!(
+                second[m].is_subset(&first[m]),
+                "{m} got a partition it did not own"
+            );
         }
         // m2 leaves: its partitions spread over the others, who keep theirs.
         let rest = vec![member("m1", &["a", "b"]), member("m3", &["a", "b"])];
@@ -207,7 +217,11 @@ mod tests {
     #[test]
     fn uniform_with_different_subscriptions() {
         let t = topics(&[("a", 4), ("b", 4)]);
-        let members = vec![member("m1", &["a"]), member("m2", &["a", "b"]), member("m3", &["b"])];
+        let members = vec![
+            member("m1", &["a"]),
+            member("m2", &["a", "b"]),
+            member("m3", &["b"]),
+        ];
         let plan = assign("uniform", &members, &t, &BTreeMap::new());
         check_complete_and_disjoint(&members, &t, &plan);
         let max = plan.values().map(BTreeSet::len).max().unwrap_or(0);
@@ -227,7 +241,11 @@ mod tests {
         let plan = assign("range", &members, &t, &BTreeMap::new());
         check_complete_and_disjoint(&members, &t, &plan);
         let parts = |m: &str, topic: &str| -> Vec<i32> {
-            plan[m].iter().filter(|tp| tp.0 == topic).map(|tp| tp.1).collect()
+            plan[m]
+                .iter()
+                .filter(|tp| tp.0 == topic)
+                .map(|tp| tp.1)
+                .collect()
         };
         assert_eq!(parts("x", "a"), vec![0, 1, 2]);
         assert_eq!(parts("y", "a"), vec![3, 4]);

@@ -40,11 +40,15 @@ impl GroupCoordinator {
             .group_ids
             .iter()
             .map(|group_id| {
-                let Some(cg) = groups.get(group_id.as_str()).and_then(|g| g.consumer.as_ref())
+                let Some(cg) = groups
+                    .get(group_id.as_str())
+                    .and_then(|g| g.consumer.as_ref())
                 else {
                     return DescribedGroup {
                         error_code: GROUP_ID_NOT_FOUND,
-                        error_message: Some(format!("group {group_id} is not a consumer group").into()),
+                        error_message: Some(
+                            format!("group {group_id} is not a consumer group").into(),
+                        ),
                         group_id: group_id.clone(),
                         group_state: "Dead".into(),
                         ..Default::default()

@@ -2,9 +2,7 @@
 //! epoch), leave (-1), static leave (-2).
 
 use super::*;
-use kafka_protocol::messages::consumer_group_heartbeat_response::{
-    Assignment, TopicPartitions,
-};
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::ConsumerGroupHeartbeatRequest;
 
 const INVALID_REQUEST: i16 = ErrorCode::InvalidRequest.code();
@@ -42,8 +40,10 @@ impl GroupCoordinator {
     ) -> ConsumerGroupHeartbeatResponse {
         let settings = self.consumer_settings();
         let a = self.do_consumer_heartbeat(&req, topics, settings);
-        let by_name: BTreeMap<&str, Uuid> =
-            topics.iter().map(|(n, (id, _))| (n.as_str(), *id)).collect();
+        let by_name: BTreeMap<&str, Uuid> = topics
+            .iter()
+            .map(|(n, (id, _))| (n.as_str(), *id))
+            .collect();
         let assignment = a.assignment.map(|parts| {
             let mut grouped: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
             for (t, p) in &parts {
@@ -92,7 +92,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return fail(INVALID_REQUEST, "GroupId can't be empty");
         }
-        if epoch == 0 && req.subscribed_topic_names.is_none() && req.subscribed_topic_regex.is_none()
+        if epoch == 0
+            && req.subscribed_topic_names.is_none()
+            && req.subscribed_topic_regex.is_none()
         {
             return fail(
                 INVALID_REQUEST,
@@ -100,7 +102,10 @@ impl GroupCoordinator {
             );
         }
         if epoch == 0 && req.rebalance_timeout_ms <= 0 {
-            return fail(INVALID_REQUEST, "RebalanceTimeoutMs must be set in the first request");
+            return fail(
+                INVALID_REQUEST,
+                "RebalanceTimeoutMs must be set in the first request",
+            );
         }
         if let Some(re) = &req.subscribed_topic_regex {
             if let Err(e) = regex::Regex::new(&anchored(re)) {
@@ -114,7 +119,10 @@ impl GroupCoordinator {
             if !assignors::ASSIGNORS.contains(&a.as_str()) {
                 return fail(
                     UNSUPPORTED_ASSIGNOR,
-                    format!("ServerAssignor {a} is not one of {:?}", assignors::ASSIGNORS),
+                    format!(
+                        "ServerAssignor {a} is not one of {:?}",
+                        assignors::ASSIGNORS
+                    ),
                 );
             }
         }
@@ -127,7 +135,9 @@ impl GroupCoordinator {
             if !g.members.is_empty() || g.state != State::Empty {
                 return fail(
                     GROUP_ID_NOT_FOUND,
-                    format!("group {group_id} is a classic group with members, not a consumer group"),
+                    format!(
+                        "group {group_id} is a classic group with members, not a consumer group"
+                    ),
                 );
             }
             g.consumer = Some(ConsumerGroup::default());
@@ -139,7 +149,10 @@ impl GroupCoordinator {
         // Leaving.
         if epoch < 0 {
             let Some(m) = cg.members.get_mut(&member_id) else {
-                return fail(UNKNOWN_MEMBER_ID, format!("member {member_id} is not in the group"));
+                return fail(
+                    UNKNOWN_MEMBER_ID,
+                    format!("member {member_id} is not in the group"),
+                );
             };
             if epoch == -2 && m.instance_id.is_some() {
                 // A static member steps out and keeps its assignment for a while.
@@ -161,8 +174,10 @@ impl GroupCoordinator {
             };
         }
         let owned: Option<BTreeSet<Tp>> = req.topic_partitions.as_ref().map(|tps| {
-            let by_id: HashMap<Uuid, &str> =
-                topics.iter().map(|(n, (id, _))| (*id, n.as_str())).collect();
+            let by_id: HashMap<Uuid, &str> = topics
+                .iter()
+                .map(|(n, (id, _))| (*id, n.as_str()))
+                .collect();
             tps.iter()
                 .filter_map(|t| by_id.get(&t.topic_id).map(|n| (n, &t.partitions)))
                 .flat_map(|(n, ps)| ps.iter().map(move |p| ((*n).to_owned(), *p)))
@@ -187,20 +202,29 @@ impl GroupCoordinator {
             }
         } else {
             let Some(m) = cg.members.get(&member_id) else {
-                return fail(UNKNOWN_MEMBER_ID, format!("member {member_id} is not in the group"));
+                return fail(
+                    UNKNOWN_MEMBER_ID,
+                    format!("member {member_id} is not in the group"),
+                );
             };
             let previous_ok = epoch == m.previous_epoch
                 && owned.as_ref().is_some_and(|o| o.is_subset(&m.assigned));
             if epoch != m.epoch && !previous_ok {
                 return fail(
                     FENCED_MEMBER_EPOCH,
-                    format!("member {member_id} sent epoch {epoch}, its epoch is {}", m.epoch),
+                    format!(
+                        "member {member_id} sent epoch {epoch}, its epoch is {}",
+                        m.epoch
+                    ),
                 );
             }
             member_id
         };
         let Some(m) = cg.members.get_mut(&member_id) else {
-            return fail(UNKNOWN_MEMBER_ID, format!("member {member_id} is not in the group"));
+            return fail(
+                UNKNOWN_MEMBER_ID,
+                format!("member {member_id} is not in the group"),
+            );
         };
         m.session_deadline = now + settings.session_timeout;
         if let Some(names) = &req.subscribed_topic_names {
@@ -232,7 +256,10 @@ impl GroupCoordinator {
         cg.maybe_assign(topics, changed);
         cg.reconcile(&member_id, owned.as_ref(), now);
         let Some(m) = cg.members.get_mut(&member_id) else {
-            return fail(UNKNOWN_MEMBER_ID, format!("member {member_id} is not in the group"));
+            return fail(
+                UNKNOWN_MEMBER_ID,
+                format!("member {member_id} is not in the group"),
+            );
         };
         let full = epoch == 0
             || (req.rebalance_timeout_ms != -1

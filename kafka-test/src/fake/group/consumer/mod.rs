@@ -165,7 +165,10 @@ impl ConsumerGroup {
     fn subscribed_topics(&self, topics: &TopicView) -> BTreeMap<String, i32> {
         let mut out = BTreeMap::new();
         for m in self.members.values() {
-            let re = m.regex.as_deref().and_then(|r| regex::Regex::new(&anchored(r)).ok());
+            let re = m
+                .regex
+                .as_deref()
+                .and_then(|r| regex::Regex::new(&anchored(r)).ok());
             for (name, (_, n)) in topics {
                 if m.names.contains(name) || re.as_ref().is_some_and(|re| re.is_match(name)) {
                     out.insert(name.clone(), *n);
@@ -193,7 +196,10 @@ impl ConsumerGroup {
             .members
             .values()
             .map(|m| {
-                let re = m.regex.as_deref().and_then(|r| regex::Regex::new(&anchored(r)).ok());
+                let re = m
+                    .regex
+                    .as_deref()
+                    .and_then(|r| regex::Regex::new(&anchored(r)).ok());
                 assignors::AssignorMember {
                     id: m.id.clone(),
                     topics: self
@@ -421,7 +427,12 @@ impl GroupCoordinator {
         });
     }
 
-    fn on_consumer_member_timer(&self, group_id: &str, member_id: &str, uid: u64) -> Option<Instant> {
+    fn on_consumer_member_timer(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        uid: u64,
+    ) -> Option<Instant> {
         let mut groups = self.lock();
         let cg = groups.get_mut(group_id)?.consumer.as_mut()?;
         let m = cg.members.get(member_id).filter(|m| m.uid == uid)?;

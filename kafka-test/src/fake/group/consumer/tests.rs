@@ -64,18 +64,26 @@ async fn revoke_before_assign_and_epochs() {
     assert_eq!(r2.member_epoch, 2);
     assert_eq!(parts(&r2), Some(vec![]));
     // m1 is asked to keep two (revoke two), at its old epoch.
-    let r = c.consumer_group_heartbeat(beat("g", "m1", 1, &[0, 1, 2, 3]), 1, &t).await;
+    let r = c
+        .consumer_group_heartbeat(beat("g", "m1", 1, &[0, 1, 2, 3]), 1, &t)
+        .await;
     assert_eq!(r.member_epoch, 1);
     let kept = parts(&r).expect("assignment");
     assert_eq!(kept.len(), 2);
     // m2 still waits: m1 has not acknowledged the revocation.
-    let r2 = c.consumer_group_heartbeat(beat("g", "m2", 2, &[]), 1, &t).await;
+    let r2 = c
+        .consumer_group_heartbeat(beat("g", "m2", 2, &[]), 1, &t)
+        .await;
     assert_eq!(parts(&r2).unwrap_or_default(), Vec::<i32>::new());
     // m1 acknowledges: its epoch moves to 2.
-    let r = c.consumer_group_heartbeat(beat("g", "m1", 1, &kept), 1, &t).await;
+    let r = c
+        .consumer_group_heartbeat(beat("g", "m1", 1, &kept), 1, &t)
+        .await;
     assert_eq!(r.member_epoch, 2);
     // Now m2 gets the released partitions.
-    let r2 = c.consumer_group_heartbeat(beat("g", "m2", 2, &[]), 1, &t).await;
+    let r2 = c
+        .consumer_group_heartbeat(beat("g", "m2", 2, &[]), 1, &t)
+        .await;
     let got = parts(&r2).expect("assignment");
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|p| !kept.contains(p)));
@@ -83,16 +91,22 @@ async fn revoke_before_assign_and_epochs() {
     assert_eq!((ge, ae), (2, 2));
     assert!(members.iter().all(|m| m.1 == 2));
     // A wrong epoch is fenced, an unknown member is unknown.
-    let r = c.consumer_group_heartbeat(beat("g", "m1", 7, &kept), 1, &t).await;
+    let r = c
+        .consumer_group_heartbeat(beat("g", "m1", 7, &kept), 1, &t)
+        .await;
     assert_eq!(r.error_code, FENCED_MEMBER_EPOCH);
-    let r = c.consumer_group_heartbeat(beat("g", "zz", 2, &[]), 1, &t).await;
+    let r = c
+        .consumer_group_heartbeat(beat("g", "zz", 2, &[]), 1, &t)
+        .await;
     assert_eq!(r.error_code, UNKNOWN_MEMBER_ID);
     // m1 leaves: m2 gets everything at epoch 3.
     let mut leave = beat("g", "m1", -1, &[]);
     leave.topic_partitions = None;
     let r = c.consumer_group_heartbeat(leave, 1, &t).await;
     assert_eq!((r.error_code, r.member_epoch), (NONE, -1));
-    let r2 = c.consumer_group_heartbeat(beat("g", "m2", 2, &got), 1, &t).await;
+    let r2 = c
+        .consumer_group_heartbeat(beat("g", "m2", 2, &got), 1, &t)
+        .await;
     assert_eq!(r2.member_epoch, 3);
     assert_eq!(parts(&r2), Some(vec![0, 1, 2, 3]));
 }
@@ -106,17 +120,19 @@ async fn offset_commit_uses_member_epoch() {
         group_id: "g".into(),
         generation_id_or_member_epoch: epoch,
         member_id: member.to_owned().into(),
-        topics: vec![kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic {
-            name: "a".into(),
-            partitions: vec![
-                kafka_protocol::messages::offset_commit_request::OffsetCommitRequestPartition {
-                    partition_index: 0,
-                    committed_offset: 5,
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        }],
+        topics: vec![
+            kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic {
+                name: "a".into(),
+                partitions: vec![
+                    kafka_protocol::messages::offset_commit_request::OffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 5,
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            },
+        ],
         ..Default::default()
     };
     let code = |r: &OffsetCommitResponse| r.topics[0].partitions[0].error_code;
