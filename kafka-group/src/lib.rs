@@ -7,6 +7,7 @@
 //! KIP-848's consumer group protocol ([`GroupProtocol::Consumer`]).
 
 mod consumer;
+mod describe;
 mod error;
 mod membership;
 
@@ -15,5 +16,8 @@ pub mod protocol;
 pub mod tracker;
 
 pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, GroupProtocol, StartFn, Topics};
+pub use describe::{
+    describe_consumer_group, ConsumerGroupDescription, ConsumerGroupMemberDescription,
+};
 pub use error::{GroupError, GroupErrorKind};
 pub use kafka_net::ConsumerGroupMetadata;

@@ -7,7 +7,10 @@
 #![allow(clippy::unwrap_used)]
 
 use kafka_consumer::{FetchOptions, FetcherConfig, StartOffset};
-use kafka_group::{GroupConfig, GroupConsumer, GroupErrorKind, GroupEvent, GroupProtocol, Topics};
+use kafka_group::{
+    describe_consumer_group, GroupConfig, GroupConsumer, GroupErrorKind, GroupEvent, GroupProtocol,
+    Topics,
+};
 use kafka_net::{Client, ClientConfig, KafkaClient, NewTopic};
 use kafka_producer::{BufferedProducer, ProducerConfig, ProducerRecord};
 use kafka_protocol::{ApiKey, ErrorCode};
@@ -469,4 +472,65 @@ async fn bad_input_gets_clear_errors() {
         assert!(text.contains("group.protocol=consumer"), "{text}");
     })
     .await;
+}
+
+/// ConsumerGroupDescribe shows the members, their epochs and their (disjoint, complete)
+/// assignments once the group is stable; a group that is not one is GROUP_ID_NOT_FOUND.
+async fn describe_shows_the_group(t: Target) {
+    let client = client(&t).await;
+    let topic = unique("kip848-describe");
+    new_topic(&client, &topic, 4).await;
+    let group = unique("g848");
+    let mut c = config(&group);
+    c.remote_assignor = Some("range".into());
+    let names = || Topics::Names(vec![topic.clone()]);
+    let a = GroupConsumer::subscribe(client.clone(), names(), c.clone())
+        .await
+        .unwrap();
+    let b = GroupConsumer::subscribe(client.clone(), names(), c)
+        .await
+        .unwrap();
+    wait_until("split 2/2", Duration::from_secs(30), || {
+        disjoint_and_complete(&[&a, &b], 4) && a.assignment().len() == 2
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let d = describe_consumer_group(&client, &group).await.unwrap();
+        if d.state == "Stable" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "never stable: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(d.assignor, "range");
+    assert_eq!(d.members.len(), 2);
+    let mut all: Vec<(String, i32)> = Vec::new();
+    for m in &d.members {
+        assert_eq!(m.member_epoch, d.assignment_epoch);
+        assert_eq!(m.assignment, m.target_assignment);
+        assert_eq!(m.subscribed_topics, vec![topic.clone()]);
+        let ours = if m.member_id == a.member().0 { &a } else { &b };
+        assert_eq!(m.assignment, ours.assignment());
+        all.extend(m.assignment.iter().cloned());
+    }
+    all.sort();
+    assert_eq!(all, (0..4).map(|p| (topic.clone(), p)).collect::<Vec<_>>());
+    let e = describe_consumer_group(&client, &unique("no-such-group"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::GroupIdNotFound), "{e}");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_on_the_fake_cluster() {
+    within(async { describe_shows_the_group(fake().await).await }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_on_kafka_bootstrap() {
+    let Some(t) = named().await else { return };
+    within(describe_shows_the_group(t)).await;
 }
