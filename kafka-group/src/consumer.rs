@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, Notify};
 #[path = "consumer_protocol/mod.rs"]
 mod consumer_protocol;
 
+pub use consumer_protocol::GroupProtocol;
+
 /// What the group consumer subscribes to.
 #[derive(Debug, Clone)]
 pub enum Topics {
@@ -43,19 +45,6 @@ impl Topics {
                 )))
             })
     }
-}
-
-/// `group.protocol`: which group membership protocol the consumer speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum GroupProtocol {
-    /// The classic protocol (JoinGroup, SyncGroup, Heartbeat; client-side assignors).
-    #[default]
-    Classic,
-    /// KIP-848's consumer protocol (ConsumerGroupHeartbeat; the broker assigns). Needs
-    /// a broker with ConsumerGroupHeartbeat (Kafka 4.0+); `subscribe` fails with an
-    /// error naming the API and versions otherwise.
-    Consumer,
 }
 
 /// Chooses the start of a partition that has no committed offset.
@@ -539,25 +528,7 @@ async fn commit_done(
     if offsets.is_empty() || identity.member_id.is_empty() {
         return Ok(());
     }
-    let mut identity = identity;
-    let mut tries = 0;
-    loop {
-        match inner.membership.commit(&identity, &offsets).await {
-            // KIP-848: the epoch moved on between taking it and committing; commit again
-            // with the new one while the partitions are still ours.
-            Err(e) if e.code() == Some(ErrorCode::StaleMemberEpoch) && tries < 20 => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let state = lock(&inner.state);
-                if !offsets.keys().all(|k| state.assigned.contains(k)) {
-                    return Err(e.context("committing: the partitions were revoked meanwhile"));
-                }
-                identity = state.identity.clone();
-            }
-            Err(e) => return Err(e),
-            Ok(()) => break,
-        }
-    }
+    consumer_protocol::commit(inner, identity, &offsets).await?;
     lock(&inner.state).committed.extend(offsets);
     Ok(())
 }

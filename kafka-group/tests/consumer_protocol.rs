@@ -534,3 +534,59 @@ async fn describe_on_kafka_bootstrap() {
     let Some(t) = named().await else { return };
     within(describe_shows_the_group(t)).await;
 }
+
+/// A member that stops asking for messages leaves (epoch -1) and says so; its
+/// partitions go to the other member; asking again rejoins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_polling_leaves_and_rejoins() {
+    within(async {
+        let t = fake().await;
+        let client = client(&t).await;
+        let topic = unique("kip848-poll");
+        new_topic(&client, &topic, 4).await;
+        let group = unique("g848");
+        let names = || Topics::Names(vec![topic.clone()]);
+        let mut slow = config(&group);
+        slow.max_poll_interval = Duration::from_secs(1);
+        let a = GroupConsumer::subscribe(client.clone(), names(), slow)
+            .await
+            .unwrap();
+        let b = GroupConsumer::subscribe(client.clone(), names(), config(&group))
+            .await
+            .unwrap();
+        let seen: Seen = Arc::default();
+        let task = spawn_member(1, b.clone(), seen.clone());
+        // `a` asks once, then stops.
+        let _ = tokio::time::timeout(Duration::from_millis(300), a.next()).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, a.event()).await.unwrap() {
+                Some(GroupEvent::Error(e)) if matches!(e.kind(), GroupErrorKind::Left(_)) => break,
+                Some(_) => {}
+                None => panic!("events ended"),
+            }
+        }
+        wait_until("b owns all 4", Duration::from_secs(20), || {
+            b.assignment().len() == 4
+        })
+        .await;
+        assert!(a.assignment().is_empty());
+        // Asking again rejoins.
+        let a2 = a.clone();
+        let poller = tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(Duration::from_millis(200), a2.next()).await;
+            }
+        });
+        wait_until("a is back", Duration::from_secs(20), || {
+            !a.assignment().is_empty() && disjoint_and_complete(&[&a, &b], 4)
+        })
+        .await;
+        poller.abort();
+        task.abort();
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    })
+    .await;
+}

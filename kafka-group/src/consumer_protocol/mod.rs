@@ -29,6 +29,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// `group.protocol`: which group membership protocol the consumer speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupProtocol {
+    /// The classic protocol (JoinGroup, SyncGroup, Heartbeat; client-side assignors).
+    #[default]
+    Classic,
+    /// KIP-848's consumer protocol (ConsumerGroupHeartbeat; the broker assigns). Needs
+    /// a broker with ConsumerGroupHeartbeat (Kafka 4.0+); `subscribe` fails with an
+    /// error naming the API and versions otherwise.
+    Consumer,
+}
+
 /// The coordinator key type of groups (FindCoordinator).
 const GROUP_KEY: i8 = 0;
 
@@ -171,6 +184,35 @@ async fn apply(inner: &Inner, target: BTreeSet<Tp>) -> Result<bool, GroupError> 
     revoke(inner, plan.revoke, false).await;
     assign(inner, plan.assign).await?;
     Ok(true)
+}
+
+/// Commits `offsets` as `identity`; with the consumer protocol, a commit that meets
+/// STALE_MEMBER_EPOCH (the epoch moved on between taking it and committing) is sent
+/// again with the new epoch while the partitions are still the member's.
+pub(super) async fn commit(
+    inner: &Inner,
+    mut identity: crate::membership::Identity,
+    offsets: &BTreeMap<Tp, i64>,
+) -> Result<(), GroupError> {
+    let mut tries = 0;
+    loop {
+        match inner.membership.commit(&identity, offsets).await {
+            Err(e)
+                if e.code() == Some(ErrorCode::StaleMemberEpoch)
+                    && inner.config.group_protocol == GroupProtocol::Consumer
+                    && tries < 20 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let state = lock(&inner.state);
+                if !offsets.keys().all(|k| state.assigned.contains(k)) {
+                    return Err(e.context("committing: the partitions were revoked meanwhile"));
+                }
+                identity = state.identity.clone();
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Leaves the group: epoch -1, or -2 for a static member.

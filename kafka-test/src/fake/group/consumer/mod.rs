@@ -137,7 +137,7 @@ impl ConsumerGroup {
     }
 
     /// Empty, Assigning, Reconciling or Stable, as ConsumerGroupDescribe names them.
-    fn state_name(&self) -> &'static str {
+    pub(crate) fn state_name(&self) -> &'static str {
         if self.members.is_empty() {
             "Empty"
         } else if self.group_epoch > self.assignment_epoch {

@@ -211,3 +211,33 @@ async fn regex_subscription_and_session_expiry() {
     let (_, _, members) = c.consumer_group("g").expect("group");
     assert!(members.is_empty(), "the session expired");
 }
+
+#[tokio::test(start_paused = true)]
+async fn list_groups_names_the_group_type() {
+    use kafka_protocol::messages::ListGroupsRequest;
+    let c = GroupCoordinator::new();
+    c.consumer_group_heartbeat(join("g", "m1"), 1, &topics())
+        .await;
+    let r = c
+        .list_groups(
+            ListGroupsRequest {
+                types_filter: vec!["consumer".into()],
+                ..Default::default()
+            },
+            5,
+        )
+        .await;
+    assert_eq!(r.groups.len(), 1);
+    assert_eq!(r.groups[0].group_type.as_str(), "consumer");
+    assert_eq!(r.groups[0].group_state.as_str(), "Stable");
+    let r = c
+        .list_groups(
+            ListGroupsRequest {
+                types_filter: vec!["classic".into()],
+                ..Default::default()
+            },
+            5,
+        )
+        .await;
+    assert!(r.groups.is_empty());
+}
