@@ -84,7 +84,8 @@ pub struct GroupConfig {
     pub fetcher: FetcherConfig,
     /// `client.rack`.
     pub rack: Option<String>,
-    /// `group.protocol`. Default [`GroupProtocol::Classic`].
+    /// `group.protocol`. Default [`GroupProtocol::Classic`]; after `subscribe`,
+    /// [`GroupProtocol::ConsumerOrClassic`] is resolved to the one in use.
     pub group_protocol: GroupProtocol,
     /// `group.remote.assignor`: the broker's assignor for [`GroupProtocol::Consumer`]
     /// (`uniform`, `range`). Default none (the broker's default).
@@ -275,6 +276,7 @@ impl GroupConsumer {
         // `KafkaClient::fork`): members sharing a client must not queue their
         // JoinGroups behind each other.
         let client = client.fork().await?;
+        let config = consumer_protocol::resolve(&client, config).await?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             membership: Membership {
@@ -300,7 +302,6 @@ impl GroupConsumer {
             done: Notify::new(),
         });
         if inner.config.group_protocol == GroupProtocol::Consumer {
-            consumer_protocol::check_supported(&inner).await?;
             tokio::spawn(consumer_protocol::run(inner.clone()));
         } else {
             tokio::spawn(run(inner.clone()));

@@ -470,6 +470,26 @@ async fn bad_input_gets_clear_errors() {
         assert!(text.contains("ConsumerGroupHeartbeat"), "{text}");
         assert!(text.contains("broker none"), "{text}");
         assert!(text.contains("group.protocol=consumer"), "{text}");
+
+        // Asked for: the fall-back to the classic protocol.
+        let fake = t.fake.as_ref().unwrap();
+        let client = self::client(&t).await;
+        let topic = unique("kip848-fallback");
+        new_topic(&client, &topic, 2).await;
+        let mut c = config(&unique("g848"));
+        c.group_protocol = GroupProtocol::ConsumerOrClassic;
+        let m = GroupConsumer::subscribe(client, Topics::Names(vec![topic]), c)
+            .await
+            .unwrap();
+        wait_until(
+            "the classic member is assigned",
+            Duration::from_secs(20),
+            || m.assignment().len() == 2,
+        )
+        .await;
+        assert!(fake.request_count(ApiKey::JoinGroup) > 0);
+        assert_eq!(fake.request_count(ApiKey::ConsumerGroupHeartbeat), 0);
+        m.close().await.unwrap();
     })
     .await;
 }

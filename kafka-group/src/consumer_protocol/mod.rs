@@ -16,10 +16,12 @@
 
 mod reconcile;
 
-use super::{assign, commit_done, lock, lost_everything, revoke, subscribed, Inner, Topics};
+use super::{
+    assign, commit_done, lock, lost_everything, revoke, subscribed, GroupConfig, Inner, Topics,
+};
 use crate::error::{GroupError, GroupErrorKind};
 use crate::GroupEvent;
-use kafka_net::{Client, ClientExt};
+use kafka_net::{Client, ClientExt, KafkaClient};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use kafka_protocol::{ApiKey, ErrorCode, StrBytes};
@@ -40,6 +42,10 @@ pub enum GroupProtocol {
     /// a broker with ConsumerGroupHeartbeat (Kafka 4.0+); `subscribe` fails with an
     /// error naming the API and versions otherwise.
     Consumer,
+    /// [`Consumer`](Self::Consumer) where the broker serves ConsumerGroupHeartbeat,
+    /// else [`Classic`](Self::Classic): the documented fall-back, chosen once at
+    /// `subscribe`.
+    ConsumerOrClassic,
 }
 
 /// The coordinator key type of groups (FindCoordinator).
@@ -49,19 +55,30 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from(v.to_string())
 }
 
-/// Checks that the cluster speaks ConsumerGroupHeartbeat; the error names the API and
-/// the versions on both sides.
-pub(super) async fn check_supported(inner: &Inner) -> Result<i16, GroupError> {
-    inner
-        .membership
-        .client
-        .api_version(ApiKey::ConsumerGroupHeartbeat)
-        .await
-        .map_err(|e| {
-            GroupError::from(e).context(
+/// Resolves `group.protocol` against the cluster: [`GroupProtocol::Consumer`] needs
+/// ConsumerGroupHeartbeat (the error names the API and the versions on both sides);
+/// [`GroupProtocol::ConsumerOrClassic`] becomes `Consumer` where the broker has it and
+/// `Classic` (logged) where it does not.
+pub(super) async fn resolve(
+    client: &KafkaClient,
+    mut config: GroupConfig,
+) -> Result<GroupConfig, GroupError> {
+    if config.group_protocol == GroupProtocol::Classic {
+        return Ok(config);
+    }
+    match client.api_version(ApiKey::ConsumerGroupHeartbeat).await {
+        Ok(_) => config.group_protocol = GroupProtocol::Consumer,
+        Err(e) if config.group_protocol == GroupProtocol::ConsumerOrClassic => {
+            tracing::info!(group = %config.group_id, error = %e, "the broker has no KIP-848 consumer protocol: using the classic one");
+            config.group_protocol = GroupProtocol::Classic;
+        }
+        Err(e) => {
+            return Err(GroupError::from(e).context(
                 "group.protocol=consumer (KIP-848) needs ConsumerGroupHeartbeat (API key 68) on the broker",
-            )
-        })
+            ))
+        }
+    }
+    Ok(config)
 }
 
 /// A random member id (KIP-1082: the client chooses it), a version 4 UUID in Kafka's
