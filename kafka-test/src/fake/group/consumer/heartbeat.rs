@@ -254,6 +254,7 @@ impl GroupCoordinator {
             cg.group_epoch += 1;
         }
         cg.maybe_assign(topics, changed);
+        let was_revoking = cg.members.get(&member_id).and_then(|m| m.revoke_deadline);
         cg.reconcile(&member_id, owned.as_ref(), now);
         let Some(m) = cg.members.get_mut(&member_id) else {
             return fail(
@@ -261,6 +262,9 @@ impl GroupCoordinator {
                 format!("member {member_id} is not in the group"),
             );
         };
+        if let (None, Some(at)) = (was_revoking, m.revoke_deadline) {
+            self.spawn_revoke_timer(&group_id, &member_id, m.uid, at);
+        }
         let full = epoch == 0
             || (req.rebalance_timeout_ms != -1
                 && (req.subscribed_topic_names.is_some() || req.subscribed_topic_regex.is_some())

@@ -427,6 +427,28 @@ impl GroupCoordinator {
         });
     }
 
+    /// Fences a member that has not revoked what it must by `at` (its rebalance
+    /// timeout), when that comes before its session's end.
+    fn spawn_revoke_timer(&self, group_id: &str, member_id: &str, uid: u64, at: Instant) {
+        let (me, group_id, member_id) =
+            (self.me.clone(), group_id.to_owned(), member_id.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let Some(this) = me.upgrade() else { return };
+            let mut groups = this.lock();
+            let Some(cg) = groups.get_mut(&group_id).and_then(|g| g.consumer.as_mut()) else {
+                return;
+            };
+            let late = cg.members.get(&member_id).is_some_and(|m| {
+                m.uid == uid && m.revoke_deadline.is_some_and(|d| d <= Instant::now())
+            });
+            if late {
+                debug!(group_id = %group_id, member_id = %member_id, "did not revoke within the rebalance timeout: fenced");
+                cg.remove(&member_id);
+            }
+        });
+    }
+
     fn on_consumer_member_timer(
         &self,
         group_id: &str,

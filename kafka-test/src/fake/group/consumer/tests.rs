@@ -241,3 +241,27 @@ async fn list_groups_names_the_group_type() {
         .await;
     assert!(r.groups.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_member_that_does_not_revoke_in_time_is_fenced() {
+    let c = GroupCoordinator::new();
+    let t = topics();
+    let mut j = join("g", "m1");
+    j.rebalance_timeout_ms = 1_000;
+    c.consumer_group_heartbeat(j, 1, &t).await;
+    c.consumer_group_heartbeat(join("g", "m2"), 1, &t).await;
+    // m1 is told to revoke two, and never says it did.
+    let r = c
+        .consumer_group_heartbeat(beat("g", "m1", 1, &[0, 1, 2, 3]), 1, &t)
+        .await;
+    assert_eq!(parts(&r).map(|p| p.len()), Some(2));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let r = c
+        .consumer_group_heartbeat(beat("g", "m1", 1, &[0, 1, 2, 3]), 1, &t)
+        .await;
+    assert_eq!(r.error_code, UNKNOWN_MEMBER_ID, "fenced");
+    let r2 = c
+        .consumer_group_heartbeat(beat("g", "m2", 2, &[]), 1, &t)
+        .await;
+    assert_eq!(parts(&r2), Some(vec![0, 1, 2, 3]));
+}
