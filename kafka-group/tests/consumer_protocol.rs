@@ -610,3 +610,39 @@ async fn a_member_that_stops_polling_leaves_and_rejoins() {
     })
     .await;
 }
+
+/// The coordinator moves: heartbeats find the new one after NOT_COORDINATOR; the member
+/// keeps its epoch and partitions and commits there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_survives_a_coordinator_failover() {
+    within(async {
+        let t = fake().await;
+        let fake = t.fake.as_ref().unwrap();
+        let client = client(&t).await;
+        let topic = unique("kip848-failover");
+        new_topic(&client, &topic, 2).await;
+        let group = unique("g848");
+        let mut c = config(&group);
+        c.auto_commit = false;
+        let m = GroupConsumer::subscribe(client.clone(), Topics::Names(vec![topic.clone()]), c)
+            .await
+            .unwrap();
+        wait_until("assigned", Duration::from_secs(20), || {
+            m.assignment().len() == 2
+        })
+        .await;
+        let before = m.member();
+        let old = fake.coordinator(&group);
+        assert!(fake.move_coordinator(&group, (old + 1) % 3));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(m.member(), before);
+        assert_eq!(m.assignment().len(), 2);
+        let offsets = [((topic.clone(), 1), 0i64)].into_iter().collect();
+        m.commit_offsets(&offsets).await.unwrap();
+        assert_eq!(fake.groups().committed(&group, &topic, 1), Some(0));
+        m.close().await.unwrap();
+        let (_, _, members) = fake.groups().consumer_group(&group).unwrap();
+        assert!(members.is_empty(), "left: {members:?}");
+    })
+    .await;
+}
