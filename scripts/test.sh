@@ -125,5 +125,6 @@ cargo test -q -p kafka-producer --test producer -- against_the_named_cluster
 cargo test -q -p kafka-producer --test readback --test transactions
 cargo test -q -p kafka-consumer --test consumer --test interop
 cargo test -q -p kafka-group --test group --test interop
+cargo test -q -p kafka-group --test consumer_protocol -- on_kafka_bootstrap
 cargo test -q -p kafka-test --test interop transactions_against_the_named_cluster
 cargo test -q -p kafka-examples --test examples_run

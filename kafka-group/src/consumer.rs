@@ -17,13 +17,34 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 
+#[path = "consumer_protocol/mod.rs"]
+mod consumer_protocol;
+
+pub use consumer_protocol::GroupProtocol;
+
 /// What the group consumer subscribes to.
 #[derive(Debug, Clone)]
 pub enum Topics {
     /// These topics.
     Names(Vec<String>),
-    /// Every topic whose name matches (rechecked when metadata is refreshed).
+    /// Every topic whose name matches (rechecked when metadata is refreshed). With
+    /// [`GroupProtocol::Consumer`] the pattern is sent to the broker, which matches it
+    /// against whole topic names (Java's `Pattern.matches`).
     Pattern(regex::Regex),
+}
+
+impl Topics {
+    /// Subscribes to the topics matching `pattern`; an error names the pattern and why
+    /// it does not compile.
+    pub fn pattern(pattern: &str) -> Result<Topics, GroupError> {
+        regex::Regex::new(pattern)
+            .map(Topics::Pattern)
+            .map_err(|e| {
+                GroupError::new(GroupErrorKind::Config(format!(
+                    "topic pattern {pattern:?} does not compile: {e}"
+                )))
+            })
+    }
 }
 
 /// Chooses the start of a partition that has no committed offset.
@@ -63,6 +84,12 @@ pub struct GroupConfig {
     pub fetcher: FetcherConfig,
     /// `client.rack`.
     pub rack: Option<String>,
+    /// `group.protocol`. Default [`GroupProtocol::Classic`]; after `subscribe`,
+    /// [`GroupProtocol::ConsumerOrClassic`] is resolved to the one in use.
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor`: the broker's assignor for [`GroupProtocol::Consumer`]
+    /// (`uniform`, `range`). Default none (the broker's default).
+    pub remote_assignor: Option<String>,
 }
 
 impl std::fmt::Debug for GroupConfig {
@@ -71,6 +98,7 @@ impl std::fmt::Debug for GroupConfig {
             .field("group_id", &self.group_id)
             .field("instance_id", &self.instance_id)
             .field("session_timeout", &self.session_timeout)
+            .field("group_protocol", &self.group_protocol)
             .field(
                 "assignors",
                 &self.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
@@ -96,6 +124,8 @@ impl GroupConfig {
             in_order: false,
             fetcher: FetcherConfig::default(),
             rack: None,
+            group_protocol: GroupProtocol::Classic,
+            remote_assignor: None,
         }
     }
 
@@ -246,6 +276,7 @@ impl GroupConsumer {
         // `KafkaClient::fork`): members sharing a client must not queue their
         // JoinGroups behind each other.
         let client = client.fork().await?;
+        let config = consumer_protocol::resolve(&client, config).await?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             membership: Membership {
@@ -270,7 +301,11 @@ impl GroupConsumer {
             closed: AtomicBool::new(false),
             done: Notify::new(),
         });
-        tokio::spawn(run(inner.clone()));
+        if inner.config.group_protocol == GroupProtocol::Consumer {
+            tokio::spawn(consumer_protocol::run(inner.clone()));
+        } else {
+            tokio::spawn(run(inner.clone()));
+        }
         Ok(GroupConsumer { inner })
     }
 
@@ -453,11 +488,14 @@ impl GroupConsumer {
         self.inner.wake.notify_one();
         let result = commit_done(&self.inner, None).await;
         let identity = lock(&self.inner.state).identity.clone();
-        let left = self
-            .inner
-            .membership
-            .leave(&identity, "the consumer is closing")
-            .await;
+        let left = if self.inner.config.group_protocol == GroupProtocol::Consumer {
+            consumer_protocol::leave(&self.inner).await
+        } else {
+            self.inner
+                .membership
+                .leave(&identity, "the consumer is closing")
+                .await
+        };
         self.inner.fetcher.close();
         self.inner.done.notify_waiters();
         result.and(left)
@@ -506,7 +544,7 @@ async fn commit_done(
     if offsets.is_empty() || identity.member_id.is_empty() {
         return Ok(());
     }
-    inner.membership.commit(&identity, &offsets).await?;
+    consumer_protocol::commit(inner, identity, &offsets).await?;
     lock(&inner.state).committed.extend(offsets);
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! coordinator failover; static membership), eager and cooperative incremental
 //! rebalancing (KIP-429), the embedded "consumer" protocol encoded as the Java client
 //! encodes it (versions 0-3), assignors behind the [`assignor::Assignor`] trait, offset
-//! tracking with out-of-order completion, and the [`GroupConsumer`].
+//! tracking with out-of-order completion, and the [`GroupConsumer`], which also speaks
+//! KIP-848's consumer group protocol ([`GroupProtocol::Consumer`]).
 
 mod consumer;
+mod describe;
 mod error;
 mod membership;
 
@@ -13,7 +15,10 @@ pub mod assignor;
 pub mod protocol;
 pub mod tracker;
 
-pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, StartFn, Topics};
+pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, GroupProtocol, StartFn, Topics};
+pub use describe::{
+    describe_consumer_group, ConsumerGroupDescription, ConsumerGroupMemberDescription,
+};
 pub use error::{GroupError, GroupErrorKind};
 pub use kafka_net::ConsumerGroupMetadata;
 

@@ -2,7 +2,8 @@
 tests/interop.rs.
 
 usage: member.py BOOTSTRAP TOPIC GROUP STRATEGY STOP_AT SECONDS
-  STRATEGY: librdkafka's partition.assignment.strategy (range, cooperative-sticky, ...)
+  STRATEGY: librdkafka's partition.assignment.strategy (range, cooperative-sticky, ...),
+            or "consumer": group.protocol=consumer (KIP-848, the broker assigns)
   STOP_AT:  consume only records with an offset below this (-1: no limit); records at
             or after it are neither counted nor committed
   SECONDS:  exit after this long; the member also exits when its stdin closes
@@ -59,13 +60,20 @@ def main():
         "enable.auto.offset.store": False,
         "topic.metadata.refresh.interval.ms": 2000,
     }
+    if strategy == "consumer":
+        # KIP-848: the broker assigns and times the heartbeats; librdkafka refuses the
+        # classic protocol's settings.
+        for key in ("partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"):
+            del config[key]
+        config["group.protocol"] = "consumer"
     if os.environ.get("INTEROP_DEBUG"):
         config["debug"] = os.environ["INTEROP_DEBUG"]
     c = Consumer(config)
 
     # librdkafka's only cooperative strategy; confluent-kafka does not expose
     # rd_kafka_rebalance_protocol().
-    cooperative = strategy == "cooperative-sticky"
+    # (KIP-848's consumer protocol is incremental too.)
+    cooperative = strategy in ("cooperative-sticky", "consumer")
     assigned = set()
 
     def report(change, partitions):

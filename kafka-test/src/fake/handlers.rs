@@ -3,6 +3,7 @@
 
 use super::admin;
 use super::broker::Conn;
+use super::group::consumer::topics_of;
 use super::sasl::SaslStep;
 use super::{fetch, list_offsets, produce, txn, Cluster};
 use bytes::Bytes;
@@ -49,6 +50,8 @@ pub(crate) const SERVED: &[ApiKey] = &[
     ApiKey::CreateAcls,
     ApiKey::DeleteAcls,
     ApiKey::ElectLeaders,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 /// Lowest version served: SaslHandshake v0 (raw SASL tokens outside Kafka frames)
@@ -154,6 +157,8 @@ async fn group(cluster: &Arc<Cluster>, conn: &Conn, request: RequestKind, versio
         ),
         R::DescribeGroups(r) => r.groups.first().map(|g| g.to_string()),
         R::ListGroups(_) => None,
+        R::ConsumerGroupHeartbeat(r) => Some(r.group_id.to_string()),
+        R::ConsumerGroupDescribe(r) => r.group_ids.first().map(|g| g.to_string()),
         _ => return Answer::Close,
     };
     if let Some(g) = group_id {
@@ -174,6 +179,14 @@ async fn group(cluster: &Arc<Cluster>, conn: &Conn, request: RequestKind, versio
         R::OffsetFetch(r) => groups.offset_fetch(r, version).await.into(),
         R::DescribeGroups(r) => groups.describe_groups(r, version).await.into(),
         R::ListGroups(r) => admin::list_groups(cluster, conn.node, r, version)
+            .await
+            .into(),
+        R::ConsumerGroupHeartbeat(r) => groups
+            .consumer_group_heartbeat(r, version, &topics_of(cluster))
+            .await
+            .into(),
+        R::ConsumerGroupDescribe(r) => groups
+            .consumer_group_describe(r, version, &topics_of(cluster))
             .await
             .into(),
         _ => return Answer::Close,
@@ -888,7 +901,9 @@ pub(crate) fn error_response(request: &RequestKind, code: ErrorCode, version: i1
             ..Default::default()
         }
         .into(),
-        other => match txn::error_response(other, code, version) {
+        other => match txn::error_response(other, code, version)
+            .or_else(|| super::group::consumer::error_response(other, code))
+        {
             Some(response) => response,
             None => return Answer::Close,
         },

@@ -1,7 +1,8 @@
 //! The fake cluster's group coordinator: Kafka's classic group protocol (JoinGroup,
 //! SyncGroup, Heartbeat, LeaveGroup), committed offsets (OffsetCommit, OffsetFetch,
 //! TxnOffsetCommit; in [`offsets`]) and
-//! the group listings (DescribeGroups, ListGroups).
+//! the group listings (DescribeGroups, ListGroups). KIP-848's consumer groups are in
+//! [`consumer`], in the same map, sharing the committed offsets.
 //!
 //! It follows the state machine of Apache Kafka's classic `GroupCoordinator`:
 //!
@@ -29,6 +30,7 @@
 //! Waiting is done with one oneshot channel per waiting request and one tokio task per
 //! timer (session, pending member, join, sync); no polling.
 
+pub(crate) mod consumer;
 mod offsets;
 
 use offsets::Committed;
@@ -73,7 +75,7 @@ const NO_GENERATION: i32 = -1;
 /// Every operation a group supports (READ 3, DELETE 6, DESCRIBE 8), as DescribeGroups v3+
 /// reports them when asked: the fake authorizes everything.
 const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
-/// The group type ListGroups v5+ reports; the fake has only classic groups.
+/// The group type ListGroups v5+ reports for classic groups (`consumer` for KIP-848's).
 const CLASSIC_GROUP_TYPE: &str = "classic";
 
 const NONE: i16 = ErrorCode::None.code();
@@ -105,6 +107,7 @@ pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     next_id: AtomicU64,
     partition_check: RwLock<Option<PartitionCheck>>,
+    consumer_settings: RwLock<consumer::Settings>,
 }
 
 impl fmt::Debug for GroupCoordinator {
@@ -137,6 +140,7 @@ impl GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             partition_check: RwLock::new(None),
+            consumer_settings: RwLock::new(consumer::Settings::default()),
         })
     }
 
@@ -345,28 +349,34 @@ impl GroupCoordinator {
         } else {
             Vec::new()
         };
-        let types_match = version < 5
-            || req.types_filter.is_empty()
-            || req
-                .types_filter
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(CLASSIC_GROUP_TYPE));
+        let types_match = |g: &Group| {
+            version < 5
+                || req.types_filter.is_empty()
+                || req
+                    .types_filter
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(g.group_type()))
+        };
         let mut listed: Vec<ListedGroup> = groups
             .values()
             .filter(|g| {
-                types_match
-                    && (states.is_empty() || states.contains(&g.state.name().to_lowercase()))
+                types_match(g)
+                    && (states.is_empty() || states.contains(&g.state_name().to_lowercase()))
             })
             .map(|g| ListedGroup {
                 group_id: g.id.clone().into(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default().into(),
+                protocol_type: if g.consumer.is_some() {
+                    "consumer".into()
+                } else {
+                    g.protocol_type.clone().unwrap_or_default().into()
+                },
                 group_state: if version >= 4 {
-                    g.state.name().into()
+                    g.state_name().into()
                 } else {
                     StrBytes::default()
                 },
                 group_type: if version >= 5 {
-                    CLASSIC_GROUP_TYPE.into()
+                    g.group_type().into()
                 } else {
                     StrBytes::default()
                 },
@@ -457,6 +467,15 @@ impl GroupCoordinator {
                 return Reply::Now(JoinOutcome::error(p.member_id, UNKNOWN_MEMBER_ID))
             }
         };
+        // A consumer group (KIP-848) with members takes no classic joins; an empty one
+        // becomes classic again.
+        if g.consumer
+            .as_ref()
+            .is_some_and(consumer::ConsumerGroup::has_members)
+        {
+            return Reply::Now(JoinOutcome::error(p.member_id, INCONSISTENT_GROUP_PROTOCOL));
+        }
+        g.consumer = None;
         let reply = if !g.supports_protocols(&p.protocol_type, &p.protocols) {
             Reply::Now(JoinOutcome::error(p.member_id, INCONSISTENT_GROUP_PROTOCOL))
         } else if p.member_id.is_empty() {
@@ -1212,6 +1231,8 @@ struct Group {
     offsets: BTreeMap<(String, i32), Committed>,
     /// Transactional offsets not yet committed or aborted, by producer id.
     pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), Committed>>,
+    /// Set while the group is a consumer group of the KIP-848 protocol.
+    consumer: Option<consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -1233,6 +1254,23 @@ impl Group {
             sync_timer: 0,
             offsets: BTreeMap::new(),
             pending_txn_offsets: HashMap::new(),
+            consumer: None,
+        }
+    }
+
+    /// `classic`, or `consumer` for a consumer group (KIP-848).
+    fn group_type(&self) -> &'static str {
+        match self.consumer {
+            Some(_) => "consumer",
+            None => CLASSIC_GROUP_TYPE,
+        }
+    }
+
+    /// The state ListGroups shows: a consumer group's own, else the classic one.
+    fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(cg) => cg.state_name(),
+            None => self.state.name(),
         }
     }
 

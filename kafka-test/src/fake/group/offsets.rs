@@ -316,6 +316,9 @@ fn validate_offset_commit(
     member_id: &str,
     instance_id: Option<&str>,
 ) -> Option<i16> {
+    if let Some(cg) = g.consumer.as_mut() {
+        return consumer::validate_offset_commit(cg, generation, member_id);
+    }
     if generation < 0 && g.state == State::Empty {
         return None;
     }
@@ -401,6 +404,9 @@ fn validate_txn_offset_commit(
     member_id: &str,
     instance_id: Option<&str>,
 ) -> Option<i16> {
+    if let Some(cg) = g.consumer.as_ref() {
+        return consumer::validate_txn_offset_commit(cg, generation, member_id);
+    }
     let fenced = instance_id
         .and_then(|i| g.static_members.get(i))
         .is_some_and(|holder| holder != member_id);
