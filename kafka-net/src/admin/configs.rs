@@ -1,6 +1,6 @@
 //! Configs of topics and brokers: describe, and alter incrementally.
 
-use super::{by_node, check, invalid, Admin, Results};
+use super::{by_node, check, invalid, spread, Admin, Results};
 use crate::error::Result;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{
@@ -235,10 +235,7 @@ impl Admin {
                     Ok::<_, crate::Error>(answered)
                 }
                 .await;
-                match answered {
-                    Ok(mut a) => out.append(&mut a),
-                    Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
-                }
+                spread(&mut out, items, answered);
             }
             Ok(out)
         })
@@ -333,10 +330,7 @@ impl Admin {
                             Ok::<_, crate::Error>(answered)
                         }
                         .await;
-                        match answered {
-                            Ok(mut a) => out.append(&mut a),
-                            Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
-                        }
+                        spread(&mut out, items, answered);
                     }
                     Ok(out)
                 },

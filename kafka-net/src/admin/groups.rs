@@ -1,6 +1,6 @@
 //! Consumer groups: list, describe (with each member's assignment), delete.
 
-use super::{by_node, check, Admin, Results, TopicPartition};
+use super::{by_node, check, spread, Admin, Results, TopicPartition};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use kafka_protocol::messages::{
@@ -237,10 +237,7 @@ impl Admin {
                     Ok::<_, Error>(answered)
                 }
                 .await;
-                match answered {
-                    Ok(mut a) => out.append(&mut a),
-                    Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
-                }
+                spread(&mut out, items, answered);
             }
             Ok(out)
         })
@@ -279,10 +276,7 @@ impl Admin {
                     Ok::<_, Error>(answered)
                 }
                 .await;
-                match answered {
-                    Ok(mut a) => out.append(&mut a),
-                    Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
-                }
+                spread(&mut out, items, answered);
             }
             Ok(out)
         })

@@ -284,6 +284,15 @@ fn invalid(api: ApiKey, resource: impl Into<String>, message: impl Into<String>)
         .with_resource(resource)
 }
 
+/// Puts the answers of one broker's request into `out`; when the request as a whole
+/// failed, its error goes to every item it carried.
+fn spread<K: Ord, T>(out: &mut Results<K, T>, items: Vec<K>, answered: Result<Results<K, T>>) {
+    match answered {
+        Ok(mut a) => out.append(&mut a),
+        Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
+    }
+}
+
 /// Groups `items` by the node `node_of` names; the items it fails for come back with
 /// their error.
 async fn by_node<K, F, Fut>(

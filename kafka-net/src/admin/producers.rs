@@ -1,6 +1,6 @@
 //! The producers active on partitions (DescribeProducers, one request per leader).
 
-use super::{by_node, check, Admin, Results, TopicPartition};
+use super::{by_node, check, spread, Admin, Results, TopicPartition};
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::DescribeProducersRequest;
 use kafka_protocol::{ApiKey, StrBytes};
@@ -93,10 +93,7 @@ impl Admin {
                     Ok::<_, crate::Error>(answered)
                 }
                 .await;
-                match answered {
-                    Ok(mut a) => out.append(&mut a),
-                    Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
-                }
+                spread(&mut out, items, answered);
             }
             Ok(out)
         })

@@ -1,7 +1,7 @@
 //! Records and offsets: list offsets of many partitions (one request per leader),
 //! delete records before an offset.
 
-use super::{by_node, check, invalid, Admin, Results, TopicPartition};
+use super::{by_node, check, invalid, spread, Admin, Results, TopicPartition};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
@@ -157,10 +157,7 @@ impl Admin {
                     Ok::<_, crate::Error>(answered)
                 }
                 .await;
-                match answered {
-                    Ok(mut a) => out.append(&mut a),
-                    Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
-                }
+                spread(&mut out, items, answered);
             }
             Ok(out)
         })
@@ -251,10 +248,7 @@ impl Admin {
                             Ok::<_, crate::Error>(answered)
                         }
                         .await;
-                        match answered {
-                            Ok(mut a) => out.append(&mut a),
-                            Err(e) => out.extend(items.into_iter().map(|k| (k, Err(e.clone())))),
-                        }
+                        spread(&mut out, items, answered);
                     }
                     Ok(out)
                 },

@@ -1,7 +1,7 @@
 //! Transactions: DescribeTransactions (one request per transaction coordinator) and
 //! ListTransactions (one request per broker, as each coordinates its own share).
 
-use super::{by_node, check, Admin, Results};
+use super::{by_node, check, spread, Admin, Results};
 use crate::error::{Error, Result};
 use crate::Client;
 use kafka_protocol::messages::{DescribeTransactionsRequest, ListTransactionsRequest};
@@ -104,10 +104,7 @@ impl Admin {
                     Ok::<_, Error>(answered)
                 }
                 .await;
-                match answered {
-                    Ok(mut a) => out.append(&mut a),
-                    Err(e) => out.extend(ids.into_iter().map(|k| (k, Err(e.clone())))),
-                }
+                spread(&mut out, ids, answered);
             }
             Ok(out)
         })
