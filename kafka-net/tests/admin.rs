@@ -739,6 +739,51 @@ async fn retriable_errors_are_retried_and_others_are_not() {
     .await;
 }
 
+/// An error injected into each admin API of the fake comes back as the error of each
+/// item (not a dropped connection), naming the API.
+#[tokio::test]
+async fn injected_errors_on_admin_apis_answer_each_item() {
+    with_timeout(async {
+        let fake = FakeCluster::start(FakeClusterConfig::default())
+            .await
+            .unwrap();
+        fake.create_topic("errors", 1);
+        let client = KafkaClient::connect(&[fake.bootstrap()], ClientConfig::default())
+            .await
+            .unwrap();
+        let a = Admin::new(client);
+        let denied = FaultAction::Error(ErrorCode::ClusterAuthorizationFailed);
+        let is_denied = |e: &kafka_net::Error, api: ApiKey| {
+            assert_eq!(e.code(), Some(ErrorCode::ClusterAuthorizationFailed), "{e}");
+            assert!(e.to_string().contains(&api.to_string()), "{e}");
+        };
+        let topic = kafka_net::admin::ConfigResource::Topic("errors".into());
+
+        fake.inject(Fault::new(ApiKey::DescribeConfigs, denied.clone()));
+        let r = a.describe_configs(vec![topic.clone()]).await;
+        is_denied(r[&topic].as_ref().unwrap_err(), ApiKey::DescribeConfigs);
+
+        fake.inject(Fault::new(ApiKey::IncrementalAlterConfigs, denied.clone()));
+        let set = kafka_net::admin::AlterConfigOp::Set("retention.ms".into(), "1000".into());
+        let r = a
+            .incremental_alter_configs(vec![(topic.clone(), vec![set])], false)
+            .await;
+        is_denied(
+            r[&topic].as_ref().unwrap_err(),
+            ApiKey::IncrementalAlterConfigs,
+        );
+
+        fake.inject(Fault::new(ApiKey::DeleteGroups, denied.clone()));
+        let r = a.delete_groups(&["g"]).await;
+        is_denied(r["g"].as_ref().unwrap_err(), ApiKey::DeleteGroups);
+
+        fake.inject(Fault::new(ApiKey::DescribeCluster, denied.clone()));
+        assert!(a.describe_cluster().await.is_err());
+        assert_eq!(fake.request_count(ApiKey::DescribeCluster), 1);
+    })
+    .await;
+}
+
 // ---- Against confluent-kafka's AdminClient (tests/python/admin.py) ----------------
 
 /// The Python driver: one JSON command per line in, one answer per line out.

@@ -903,6 +903,7 @@ pub(crate) fn error_response(request: &RequestKind, code: ErrorCode, version: i1
         .into(),
         other => match txn::error_response(other, code, version)
             .or_else(|| super::group::consumer::error_response(other, code))
+            .or_else(|| admin::error_response(other, code))
         {
             Some(response) => response,
             None => return Answer::Close,

@@ -15,6 +15,7 @@ mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod elect_leaders;
+mod errors;
 mod incremental_alter_configs;
 
 pub(crate) use create_acls::handle as create_acls;
@@ -24,6 +25,7 @@ pub(crate) use describe_acls::handle as describe_acls;
 pub(crate) use describe_cluster::handle as describe_cluster;
 pub(crate) use describe_configs::handle as describe_configs;
 pub(crate) use elect_leaders::handle as elect_leaders;
+pub(crate) use errors::error_response;
 pub(crate) use incremental_alter_configs::handle as alter_configs;
 
 use kafka_protocol::{ErrorCode, Uuid};
