@@ -75,7 +75,6 @@ pub(crate) fn error_response(request: &RequestKind, code: ErrorCode) -> Option<R
                             ..Default::default()
                         })
                         .collect(),
-                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()
