@@ -72,7 +72,6 @@ pub(crate) fn error_response(request: &RequestKind, code: ErrorCode) -> Option<R
                         .map(|p| offset_delete_response::OffsetDeleteResponsePartition {
                             partition_index: p.partition_index,
                             error_code: c,
-                            ..Default::default()
                         })
                         .collect(),
                 })
