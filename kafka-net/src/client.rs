@@ -59,6 +59,25 @@ impl NewTopic {
         self.configs.push((key.into(), value.into()));
         self
     }
+
+    /// The topic as CreateTopics asks for it.
+    pub(crate) fn to_creatable(&self) -> CreatableTopic {
+        CreatableTopic {
+            name: StrBytes::from(self.name.clone()),
+            num_partitions: self.partitions,
+            replication_factor: self.replication_factor,
+            configs: self
+                .configs
+                .iter()
+                .map(|(k, v)| CreatableTopicConfig {
+                    name: StrBytes::from(k.clone()),
+                    value: Some(StrBytes::from(v.clone())),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
 }
 
 /// An offset found for a timestamp.
@@ -702,24 +721,7 @@ impl Client for KafkaClient {
             .as_millis()
             .min(i32::MAX as u128) as i32;
         let request = CreateTopicsRequest {
-            topics: topics
-                .iter()
-                .map(|t| CreatableTopic {
-                    name: StrBytes::from(t.name.clone()),
-                    num_partitions: t.partitions,
-                    replication_factor: t.replication_factor,
-                    configs: t
-                        .configs
-                        .iter()
-                        .map(|(k, v)| CreatableTopicConfig {
-                            name: StrBytes::from(k.clone()),
-                            value: Some(StrBytes::from(v.clone())),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-                .collect(),
+            topics: topics.iter().map(NewTopic::to_creatable).collect(),
             timeout_ms,
             ..Default::default()
         };

@@ -62,6 +62,25 @@ pub struct PartitionInfo {
 }
 
 impl PartitionInfo {
+    /// The partitions of a topic in a Metadata answer, by index.
+    pub(crate) fn all_of(
+        partitions: &[kafka_protocol::messages::metadata_response::MetadataResponsePartition],
+    ) -> Vec<PartitionInfo> {
+        let mut out: Vec<PartitionInfo> = partitions
+            .iter()
+            .map(|p| PartitionInfo {
+                partition: p.partition_index,
+                leader: p.leader_id,
+                leader_epoch: p.leader_epoch,
+                replicas: p.replica_nodes.clone(),
+                isr: p.isr_nodes.clone(),
+                error: ErrorCode::from(p.error_code),
+            })
+            .collect();
+        out.sort_by_key(|p| p.partition);
+        out
+    }
+
     /// A partition led by `leader`, with it as the only replica (for tests and scripted
     /// clients).
     pub fn new(partition: i32, leader: i32) -> Self {
@@ -141,19 +160,7 @@ impl ClusterMetadata {
             .iter()
             .filter_map(|t| {
                 let name = t.name.as_ref()?.to_string();
-                let mut partitions: Vec<PartitionInfo> = t
-                    .partitions
-                    .iter()
-                    .map(|p| PartitionInfo {
-                        partition: p.partition_index,
-                        leader: p.leader_id,
-                        leader_epoch: p.leader_epoch,
-                        replicas: p.replica_nodes.clone(),
-                        isr: p.isr_nodes.clone(),
-                        error: ErrorCode::from(p.error_code),
-                    })
-                    .collect();
-                partitions.sort_by_key(|p| p.partition);
+                let partitions = PartitionInfo::all_of(&t.partitions);
                 Some((
                     name.clone(),
                     TopicInfo {

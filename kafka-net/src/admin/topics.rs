@@ -6,13 +6,12 @@ use crate::client::{Client, NewTopic};
 use crate::cluster::PartitionInfo;
 use crate::error::Result;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest,
 };
-use kafka_protocol::{ApiKey, ErrorCode, StrBytes, Uuid};
+use kafka_protocol::{ApiKey, StrBytes, Uuid};
 use std::collections::BTreeMap;
 
 /// A topic of [`Admin::list_topics`].
@@ -123,19 +122,7 @@ impl Admin {
                     format!("topic {name}")
                 })
                 .map(|()| {
-                    let mut partitions: Vec<PartitionInfo> = t
-                        .partitions
-                        .iter()
-                        .map(|p| PartitionInfo {
-                            partition: p.partition_index,
-                            leader: p.leader_id,
-                            leader_epoch: p.leader_epoch,
-                            replicas: p.replica_nodes.clone(),
-                            isr: p.isr_nodes.clone(),
-                            error: ErrorCode::from(p.error_code),
-                        })
-                        .collect();
-                    partitions.sort_by_key(|p| p.partition);
+                    let partitions = PartitionInfo::all_of(&t.partitions);
                     TopicDescription {
                         name: name.clone(),
                         id: t.topic_id,
@@ -191,21 +178,7 @@ impl Admin {
                     topics: names
                         .iter()
                         .filter_map(|n| by_name.get(n))
-                        .map(|t| CreatableTopic {
-                            name: StrBytes::from(t.name.clone()),
-                            num_partitions: t.partitions,
-                            replication_factor: t.replication_factor,
-                            configs: t
-                                .configs
-                                .iter()
-                                .map(|(k, v)| CreatableTopicConfig {
-                                    name: StrBytes::from(k.clone()),
-                                    value: Some(StrBytes::from(v.clone())),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            ..Default::default()
-                        })
+                        .map(NewTopic::to_creatable)
                         .collect(),
                     timeout_ms: self.timeout_ms(),
                     validate_only,

@@ -96,10 +96,7 @@ pub(super) fn produce_request(
         }
     }
     ProduceRequest {
-        transactional_id: inner
-            .txn
-            .as_ref()
-            .map(|t| kafka_protocol::StrBytes::from(t.id.clone())),
+        transactional_id: inner.txn.as_ref().map(|t| t.wire_id.clone()),
         acks: inner.config.acks.code(),
         timeout_ms: inner
             .config

@@ -154,7 +154,7 @@ pub(super) async fn init_producer_id(
                 tracing::warn!("the coordinator is older than InitProducerId v3: no epoch bump");
             }
             InitProducerIdRequest {
-                transactional_id: Some(StrBytes::from(txn.id.clone())),
+                transactional_id: Some(txn.wire_id.clone()),
                 transaction_timeout_ms: txn.timeout_ms,
                 producer_id: id,
                 producer_epoch: epoch,
@@ -200,15 +200,10 @@ pub(in crate::buffered) async fn add_partitions(
         }
         .into());
     };
-    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (t, p) in partitions {
-        topics.entry(t).or_default().push(*p);
-    }
-    let topics: Vec<AddPartitionsToTxnTopic> = topics
-        .into_iter()
-        .map(|(t, ps)| AddPartitionsToTxnTopic {
-            name: StrBytes::from(t.to_string()),
-            partitions: ps,
+    let topics: Vec<AddPartitionsToTxnTopic> = by_topic(partitions.iter().map(|(t, p)| (&**t, *p)))
+        .map(|(name, partitions)| AddPartitionsToTxnTopic {
+            name,
+            partitions,
             ..Default::default()
         })
         .collect();
@@ -218,7 +213,7 @@ pub(in crate::buffered) async fn add_partitions(
         &txn.id,
         ADD_PARTITIONS_CLIENT_MAX,
         |_| AddPartitionsToTxnRequest {
-            v3_and_below_transactional_id: StrBytes::from(txn.id.clone()),
+            v3_and_below_transactional_id: txn.wire_id.clone(),
             v3_and_below_producer_id: id,
             v3_and_below_producer_epoch: epoch,
             v3_and_below_topics: topics.clone(),
@@ -271,7 +266,7 @@ pub(super) async fn send_offsets(
             &txn.id,
             i16::MAX,
             |_| AddOffsetsToTxnRequest {
-                transactional_id: StrBytes::from(txn.id.clone()),
+                transactional_id: txn.wire_id.clone(),
                 producer_id: id,
                 producer_epoch: epoch,
                 group_id: StrBytes::from(group.group_id.clone()),
@@ -288,24 +283,20 @@ pub(super) async fn send_offsets(
     if offsets.is_empty() {
         return Ok(());
     }
-    let mut topics: BTreeMap<&str, Vec<TxnOffsetCommitRequestPartition>> = BTreeMap::new();
-    for ((t, p), o) in offsets {
-        topics
-            .entry(t)
-            .or_default()
-            .push(TxnOffsetCommitRequestPartition {
-                partition_index: *p,
-                committed_offset: *o,
-                committed_leader_epoch: -1,
-                committed_metadata: Some(StrBytes::from(String::new())),
-                ..Default::default()
-            });
-    }
-    let topics: Vec<TxnOffsetCommitRequestTopic> = topics
-        .into_iter()
-        .map(|(t, ps)| TxnOffsetCommitRequestTopic {
-            name: StrBytes::from(t.to_string()),
-            partitions: ps,
+    let partitions = offsets.iter().map(|((t, p), o)| {
+        let partition = TxnOffsetCommitRequestPartition {
+            partition_index: *p,
+            committed_offset: *o,
+            committed_leader_epoch: -1,
+            committed_metadata: Some(StrBytes::from(String::new())),
+            ..Default::default()
+        };
+        (t.as_str(), partition)
+    });
+    let topics: Vec<TxnOffsetCommitRequestTopic> = by_topic(partitions)
+        .map(|(name, partitions)| TxnOffsetCommitRequestTopic {
+            name,
+            partitions,
             ..Default::default()
         })
         .collect();
@@ -315,7 +306,7 @@ pub(super) async fn send_offsets(
         &group.group_id,
         i16::MAX,
         |_| TxnOffsetCommitRequest {
-            transactional_id: StrBytes::from(txn.id.clone()),
+            transactional_id: txn.wire_id.clone(),
             group_id: StrBytes::from(group.group_id.clone()),
             producer_id: id,
             producer_epoch: epoch,
@@ -356,7 +347,7 @@ pub(super) async fn end_txn(
         &txn.id,
         END_TXN_MAX,
         |_| EndTxnRequest {
-            transactional_id: StrBytes::from(txn.id.clone()),
+            transactional_id: txn.wire_id.clone(),
             producer_id: id,
             producer_epoch: epoch,
             committed: commit,
@@ -369,4 +360,17 @@ pub(super) async fn end_txn(
         return Ok(());
     }
     Err(classify(inner, txn, code, ApiKey::EndTxn))
+}
+
+/// Items grouped by topic, in topic order, as the requests list them.
+fn by_topic<'a, T: 'a>(
+    items: impl IntoIterator<Item = (&'a str, T)>,
+) -> impl Iterator<Item = (StrBytes, Vec<T>)> + 'a {
+    let mut topics: BTreeMap<&'a str, Vec<T>> = BTreeMap::new();
+    for (topic, item) in items {
+        topics.entry(topic).or_default().push(item);
+    }
+    topics
+        .into_iter()
+        .map(|(topic, items)| (StrBytes::from(topic.to_string()), items))
 }

@@ -26,7 +26,7 @@ use super::{lock, BufferedProducer, Inner, Topic};
 use crate::error::{ProduceError, ProduceErrorKind};
 use coordinator::{end_txn, init_producer_id, send_offsets};
 use kafka_net::ConsumerGroupMetadata;
-use kafka_protocol::{ApiKey, ErrorCode};
+use kafka_protocol::{ApiKey, ErrorCode, StrBytes};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -73,6 +73,8 @@ impl fmt::Display for TransactionState {
 /// a time.
 pub(super) struct Transactions {
     pub(super) id: String,
+    /// `id` as the requests carry it (shared, not copied per request).
+    pub(super) wire_id: StrBytes,
     pub(super) timeout_ms: i32,
     calls: tokio::sync::Mutex<()>,
 }
@@ -80,6 +82,7 @@ pub(super) struct Transactions {
 impl Transactions {
     pub(super) fn new(id: String, timeout: Duration) -> Self {
         Transactions {
+            wire_id: StrBytes::from(id.clone()),
             id,
             timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
             calls: tokio::sync::Mutex::new(()),
@@ -117,6 +120,15 @@ impl Default for Phase {
 }
 
 impl Phase {
+    /// The error of a call refused in this state: the fatal error that ended the
+    /// producer, else the state.
+    pub(super) fn refuse(&self, call: &'static str) -> ProduceError {
+        match (self.state, &self.error) {
+            (TransactionState::FatalError, Some(e)) => e.clone(),
+            (state, _) => ProduceErrorKind::TransactionState { call, state }.into(),
+        }
+    }
+
     /// Sends are allowed.
     pub(super) fn open(&self) -> bool {
         self.state == TransactionState::InTransaction
@@ -210,10 +222,7 @@ impl BufferedProducer {
         if allowed.contains(&state.txn.state) {
             return Ok(());
         }
-        match (state.txn.state, &state.txn.error) {
-            (TransactionState::FatalError, Some(e)) => Err(e.clone()),
-            (s, _) => Err(ProduceErrorKind::TransactionState { call, state: s }.into()),
-        }
+        Err(state.txn.refuse(call))
     }
 
     /// `initTransactions`: gets the producer id and epoch of `transactional_id` from
@@ -246,15 +255,7 @@ impl BufferedProducer {
         self.transactions("begin_transaction")?;
         let mut state = lock(&self.inner.state);
         if state.txn.state != TransactionState::Ready {
-            let s = state.txn.state;
-            if let (TransactionState::FatalError, Some(e)) = (s, &state.txn.error) {
-                return Err(e.clone());
-            }
-            return Err(ProduceErrorKind::TransactionState {
-                call: "begin_transaction",
-                state: s,
-            }
-            .into());
+            return Err(state.txn.refuse("begin_transaction"));
         }
         state.txn.state = TransactionState::InTransaction;
         state.txn.started = Some(Instant::now());
@@ -301,22 +302,13 @@ impl BufferedProducer {
         let _call = txn.calls.lock().await;
         {
             let mut state = lock(&self.inner.state);
-            match state.txn.state {
-                TransactionState::InTransaction | TransactionState::Committing => {
+            match (state.txn.state, &state.txn.error) {
+                (TransactionState::InTransaction | TransactionState::Committing, _) => {
                     state.txn.state = TransactionState::Committing;
                 }
-                TransactionState::AbortableError | TransactionState::FatalError => {
-                    if let Some(e) = &state.txn.error {
-                        return Err(e.clone());
-                    }
-                }
-                s => {
-                    return Err(ProduceErrorKind::TransactionState {
-                        call: "commit_transaction",
-                        state: s,
-                    }
-                    .into())
-                }
+                // The error that spoiled the transaction says more than the state.
+                (TransactionState::AbortableError, Some(e)) => return Err(e.clone()),
+                _ => return Err(state.txn.refuse("commit_transaction")),
             }
         }
         self.flush().await;
