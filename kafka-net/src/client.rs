@@ -7,6 +7,7 @@ use crate::config::ClientConfig;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::MetricsSnapshot;
+use crate::stats::{ClientStatistics, Every};
 use async_trait::async_trait;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -175,6 +176,8 @@ struct Inner {
     refresh_lock: tokio::sync::Mutex<()>,
     coordinators: Mutex<HashMap<(i8, String), i32>>,
     closed: AtomicBool,
+    /// When the client was created (the statistics' `age_us`).
+    created: std::time::Instant,
 }
 
 /// The real [`Client`], talking to a Kafka cluster.
@@ -237,6 +240,7 @@ impl KafkaClient {
             refresh_lock: tokio::sync::Mutex::new(()),
             coordinators: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            created: std::time::Instant::now(),
         });
         let client = KafkaClient { inner };
         client.refresh_metadata().await?;
@@ -409,6 +413,39 @@ impl KafkaClient {
             .await?
             .versions()
             .version_for(api)
+    }
+
+    /// A snapshot of the client's brokers: requests, bytes, errors, connections and
+    /// round-trip times per broker (see [`crate::stats`]).
+    pub fn statistics(&self) -> ClientStatistics {
+        let metadata = self.cached_metadata();
+        ClientStatistics::new(
+            &self.inner.config.client_id,
+            self.inner.created.elapsed(),
+            self.inner.pool.metrics(),
+            |addr| {
+                metadata.as_ref().and_then(|m| {
+                    m.brokers
+                        .values()
+                        .find(|b| b.addr() == addr)
+                        .map(|b| b.node_id)
+                })
+            },
+        )
+    }
+
+    /// [`statistics`](Self::statistics) every `interval` (librdkafka
+    /// `statistics.interval.ms`), as a stream that ends when the client is closed or
+    /// every other handle to it is dropped (see [`crate::stats::every`]).
+    pub fn statistics_every(&self, interval: Duration) -> Every<ClientStatistics> {
+        let inner = Arc::downgrade(&self.inner);
+        crate::stats::every(interval, move || {
+            let inner = inner.upgrade()?;
+            if inner.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            Some(KafkaClient { inner }.statistics())
+        })
     }
 
     /// Forgets a cached coordinator.

@@ -85,13 +85,13 @@ impl Shared {
 
 /// A request handed to the writer, waiting for its answer.
 struct Pending {
-    id: i32,
     api: ApiKey,
-    version: i16,
     rx: oneshot::Receiver<Result<Bytes>>,
     started: Instant,
     timeout: Duration,
     shared: Arc<Shared>,
+    /// The request's span, from its encoding to its answer.
+    span: tracing::Span,
 }
 
 impl Pending {
@@ -101,15 +101,13 @@ impl Pending {
         decode: impl FnOnce(&Bytes) -> std::result::Result<T, kafka_protocol::DecodeError>,
     ) -> Result<T> {
         let Pending {
-            id,
             api,
-            version,
             rx,
             started,
             timeout,
             shared,
+            span,
         } = self;
-        let span = tracing::debug_span!("request", api = api.name(), version, correlation_id = id);
         let closed = |shared: &Shared| {
             shared.closed_error().unwrap_or_else(|| {
                 Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
@@ -136,7 +134,9 @@ impl Pending {
                     e
                 })
             });
-            shared.metrics.finished(started.elapsed(), result.is_ok());
+            shared
+                .metrics
+                .finished(started.elapsed(), result.as_ref().err());
             result
         }
         .instrument(span)
@@ -388,19 +388,20 @@ impl Connection {
         let fail = |e: Error| e.with_api(api).with_broker(self.shared.addr.clone());
         self.check_open().map_err(fail)?;
         let (id, frame) = self.frame(api, version, encode).map_err(fail)?;
+        let span = request_span(api, version, id, &self.shared.addr);
         let started = Instant::now();
         let (tx, rx) = oneshot::channel();
         self.hand_over(id, frame, Reply::Response(tx))
+            .instrument(span.clone())
             .await
             .map_err(fail)?;
         Ok(Pending {
-            id,
             api,
-            version,
             rx,
             started,
             timeout: self.request_timeout,
             shared: self.shared.clone(),
+            span,
         })
     }
 
@@ -455,14 +456,18 @@ impl Connection {
             })
             .map_err(fail)?;
         let (tx, rx) = oneshot::channel();
-        self.hand_over(id, frame, Reply::Written(tx))
-            .await
-            .map_err(fail)?;
-        match tokio::time::timeout(self.request_timeout, rx).await {
-            Err(_) => Err(fail(Error::new(ErrorKind::Timeout(self.request_timeout)))),
-            Ok(Err(_)) => Err(fail(self.closed())),
-            Ok(Ok(r)) => r.map_err(fail),
+        async {
+            self.hand_over(id, frame, Reply::Written(tx))
+                .await
+                .map_err(fail)?;
+            match tokio::time::timeout(self.request_timeout, rx).await {
+                Err(_) => Err(fail(Error::new(ErrorKind::Timeout(self.request_timeout)))),
+                Ok(Err(_)) => Err(fail(self.closed())),
+                Ok(Ok(r)) => r.map_err(fail),
+            }
         }
+        .instrument(request_span(api, version, id, &self.shared.addr))
+        .await
     }
 
     fn closed(&self) -> Error {
@@ -561,6 +566,19 @@ impl Connection {
             }
         }
     }
+}
+
+/// The span of one request, a child of the caller's span: `request{api, version,
+/// correlation_id, broker}` (the connection's reader and writer run in
+/// `broker{addr}`). A disabled span costs no allocation.
+fn request_span(api: ApiKey, version: i16, correlation_id: i32, addr: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        api = api.name(),
+        version,
+        correlation_id,
+        broker = addr
+    )
 }
 
 /// A SASL failure the broker reported with an error code, kept as its code.

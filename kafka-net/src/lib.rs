@@ -6,6 +6,8 @@
 //! - [`KafkaClient`]: bootstrap, a metadata cache refreshed on an interval and on
 //!   demand, group and transaction coordinators, offsets, topic admin, and any request
 //!   routed to the broker it belongs to, over separate connections per purpose.
+//! - [`stats`]: statistics snapshots (librdkafka's `statistics.interval.ms`) and
+//!   their periodic delivery.
 //!
 //! ```no_run
 //! use kafka_net::{Client, ClientConfig, KafkaClient};
@@ -27,6 +29,7 @@ mod error;
 mod group_metadata;
 mod metrics;
 pub mod sasl;
+pub mod stats;
 mod tls;
 mod versions;
 
