@@ -68,7 +68,10 @@ pub mod partitioner;
 mod record;
 mod simple;
 
-pub use buffered::{BufferedProducer, DeliveryFuture, DeliveryReport, TransactionState};
+pub use buffered::{
+    BufferedProducer, DeliveryFuture, DeliveryReport, ProducerPartitionStats, ProducerStatistics,
+    TransactionState,
+};
 pub use config::{Acks, ProducerConfig};
 pub use error::{ProduceError, ProduceErrorKind};
 pub use kafka_net::ConsumerGroupMetadata;

@@ -9,6 +9,8 @@
 //! - [`mock`]: `mockall` mocks of the workspace's public async traits.
 //! - [`scripted`]: simple in-memory implementations whose answers and errors a test
 //!   sets.
+//! - [`trace`]: a `tracing` subscriber that records spans and events, for tests of
+//!   what a client traces.
 //!
 //! The fake cluster is behind the `fake` feature and the mocks behind `mock` (both on
 //! by default), so a test that only mocks builds no broker: `kafka-test = { version =
@@ -20,6 +22,7 @@ pub mod fake;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod scripted;
+pub mod trace;
 
 #[cfg(feature = "fake")]
 pub use fake::{

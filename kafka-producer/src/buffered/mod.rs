@@ -13,8 +13,10 @@
 
 mod request;
 mod sender;
+mod stats;
 mod transaction;
 
+pub use stats::{ProducerPartitionStats, ProducerStatistics};
 pub use transaction::TransactionState;
 
 use request::*;
@@ -129,6 +131,8 @@ struct PartitionQueue {
     next_order: u64,
     /// Not before this instant (retry backoff).
     retry_at: Option<Instant>,
+    /// Batches delivered, retried and failed (the statistics).
+    counters: stats::PartitionCounters,
 }
 
 impl PartitionQueue {

@@ -337,7 +337,14 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
     inner
         .partitioner
         .on_batch_complete(&topic, partition, bytes);
-    finish(inner, &topic, partition, order, n);
+    finish(
+        inner,
+        &topic,
+        partition,
+        order,
+        n,
+        stats::Outcome::Delivered { bytes },
+    );
 }
 
 /// Puts a failed batch back in its place in its queue, or fails its records when it
@@ -370,6 +377,7 @@ pub(super) fn retry_or_fail_as(
         out.batch.last_error = Some(error);
         let mut state = lock(&inner.state);
         let q = state.queues.entry((out.topic, out.partition)).or_default();
+        q.counters.retried();
         q.requeue(out.batch);
         q.retry_at = Some(Instant::now() + config.retry_backoff);
         drop(state);
@@ -397,14 +405,29 @@ pub(super) fn retry_or_fail_as(
         // be written in a new epoch.
         lock(&inner.state).bump = true;
     }
-    finish(inner, &out.topic, out.partition, out.batch.order, n);
+    finish(
+        inner,
+        &out.topic,
+        out.partition,
+        out.batch.order,
+        n,
+        stats::Outcome::Failed,
+    );
 }
 
-pub(super) fn finish(inner: &Inner, topic: &Topic, partition: i32, order: u64, records: usize) {
+pub(super) fn finish(
+    inner: &Inner,
+    topic: &Topic,
+    partition: i32,
+    order: u64,
+    records: usize,
+    outcome: stats::Outcome,
+) {
     {
         let mut state = lock(&inner.state);
         state.pending = state.pending.saturating_sub(records);
         if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
+            q.counters.finished(records, outcome);
             q.in_flight.remove(&order);
             if q.batches.front().is_none_or(|b| b.attempts == 0) {
                 q.retry_at = None;
