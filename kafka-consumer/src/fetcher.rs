@@ -63,6 +63,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
+mod stats;
+
+pub(crate) use stats::lag;
+pub use stats::{FetchPartitionStats, FetcherStatistics};
+
 /// How a [`Fetcher`] fetches.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -140,6 +145,9 @@ struct PartitionState {
     high_watermark: i64,
     /// Offset after the last record handed to the consumer.
     consumed: Option<i64>,
+    /// Records and bytes decoded (the statistics).
+    fetched_records: u64,
+    fetched_bytes: u64,
 }
 
 /// A partition's fetched bytes, decoded by the consumer in `next_batch` (so the
@@ -301,6 +309,8 @@ impl Fetcher {
                 failed: false,
                 high_watermark: -1,
                 consumed: position,
+                fetched_records: 0,
+                fetched_bytes: 0,
             },
         );
         self.inner.wake.notify_waiters();
@@ -423,6 +433,8 @@ impl Fetcher {
             }
         };
         p.consumed = Some(records.last()?.offset + 1);
+        p.fetched_records += records.len() as u64;
+        p.fetched_bytes += raw.records.len() as u64;
         drop(parts);
         if let Some(age) = self.inner.config.max_message_age {
             let oldest = crate::fetch::now_ms() - age.as_millis() as i64;

@@ -25,7 +25,10 @@ mod reader;
 pub use consumer::{Consumer, ConsumerConfig, Message, SimpleConsumer};
 pub use error::{ConsumeError, ConsumeErrorKind};
 pub use fetch::{FetchOptions, Isolation};
-pub use fetcher::{FetchedBatch, Fetcher, FetcherConfig, OffsetReset, StartOffset};
+pub use fetcher::{
+    FetchPartitionStats, FetchedBatch, Fetcher, FetcherConfig, FetcherStatistics, OffsetReset,
+    StartOffset,
+};
 pub use mx::Mx;
 pub use reader::{PartitionReader, ReaderStats};
 

@@ -220,6 +220,19 @@ impl PartitionReader {
         }
     }
 
+    /// A snapshot of the reader's fetcher (see [`Fetcher::statistics`]), with the
+    /// partition's `position` and `lag` as the reader counts them (records it holds
+    /// but has not returned are not consumed yet).
+    pub fn statistics(&self) -> crate::FetcherStatistics {
+        let mut s = self.fetcher.statistics();
+        let offset = self.offset();
+        for p in s.partitions.iter_mut() {
+            p.position = offset;
+            p.lag = crate::fetcher::lag(p.high_watermark, offset);
+        }
+        s
+    }
+
     /// The messages as a stream; it ends when the reader is closed.
     pub fn stream(&self) -> impl Stream<Item = Result<Message, ConsumeError>> + '_ {
         futures::stream::unfold(self, |reader| async move {
