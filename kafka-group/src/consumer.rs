@@ -16,11 +16,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
+use tracing::Instrument;
 
 #[path = "consumer_protocol/mod.rs"]
 mod consumer_protocol;
 
 pub use consumer_protocol::GroupProtocol;
+
+#[path = "stats.rs"]
+mod stats;
+
+pub use stats::{GroupConsumerStatistics, GroupState, GroupStats};
 
 /// What the group consumer subscribes to.
 #[derive(Debug, Clone)]
@@ -227,6 +233,8 @@ struct State {
     committed: BTreeMap<(String, i32), i64>,
     last_poll: Option<Instant>,
     left: bool,
+    /// Membership state and rebalances, for the statistics.
+    tracking: stats::Tracking,
 }
 
 struct Inner {
@@ -573,6 +581,13 @@ async fn revoke(inner: &Inner, partitions: BTreeSet<(String, i32)>, lost: bool) 
         inner.fetcher.unassign(t, *p);
     }
     let list: Vec<_> = partitions.into_iter().collect();
+    tracing::info!(
+        group_id = %inner.config.group_id,
+        count = list.len(),
+        partitions = ?list,
+        lost,
+        "partitions revoked"
+    );
     let _ = inner.events.send(if lost {
         GroupEvent::Lost(list)
     } else {
@@ -608,12 +623,42 @@ async fn assign(inner: &Inner, partitions: BTreeSet<(String, i32)>) -> Result<()
             state.assigned.insert(key.clone());
         }
     }
+    tracing::info!(
+        group_id = %inner.config.group_id,
+        count = list.len(),
+        partitions = ?list,
+        "partitions assigned"
+    );
     let _ = inner.events.send(GroupEvent::Assigned(list));
     Ok(())
 }
 
-/// One rebalance: join, (lead and) sync, apply the assignment.
+/// One rebalance in a span of its own, `rebalance{group_id, member_id, generation,
+/// protocol}` (member id and generation as the join gave them), which the
+/// JoinGroup and SyncGroup requests and the assigned and revoked events are in.
 async fn rebalance(inner: &Inner) -> Result<(), GroupError> {
+    let identity = lock(&inner.state).identity.clone();
+    let span = tracing::info_span!(
+        "rebalance",
+        group_id = %inner.config.group_id,
+        member_id = %identity.member_id,
+        generation = identity.generation,
+        protocol = "classic",
+    );
+    stats::set_state(inner, GroupState::Joining);
+    let result = join_and_sync(inner, &span).instrument(span.clone()).await;
+    match &result {
+        Ok(()) => lock(&inner.state).tracking.rebalanced(),
+        Err(e) => {
+            span.in_scope(|| tracing::info!(error = %e, "rebalance failed"));
+            stats::set_state(inner, GroupState::Unjoined);
+        }
+    }
+    result
+}
+
+/// One rebalance: join, (lead and) sync, apply the assignment.
+async fn join_and_sync(inner: &Inner, span: &tracing::Span) -> Result<(), GroupError> {
     let cooperative = inner.config.cooperative();
     if !cooperative {
         // Eager: give everything back before joining.
@@ -654,6 +699,9 @@ async fn rebalance(inner: &Inner) -> Result<(), GroupError> {
         }
     };
     lock(&inner.state).identity = identity.clone();
+    span.record("member_id", identity.member_id.as_str());
+    span.record("generation", identity.generation);
+    stats::set_state(inner, GroupState::Syncing);
     let assignments = if identity.leader {
         inner.membership.assign(&identity, &members).await?
     } else {
@@ -669,6 +717,7 @@ async fn rebalance(inner: &Inner) -> Result<(), GroupError> {
     let revoked: BTreeSet<_> = current.difference(&new).cloned().collect();
     let added: BTreeSet<_> = new.difference(&current).cloned().collect();
     let follow_up = cooperative && !revoked.is_empty();
+    stats::set_state(inner, GroupState::Reconciling);
     revoke(inner, revoked, false).await;
     assign(inner, added).await?;
     if follow_up {
@@ -745,6 +794,7 @@ async fn run(inner: Arc<Inner>) {
                 let mut s = lock(&inner.state);
                 s.left = true;
                 s.identity.member_id.clear();
+                s.tracking.set(GroupState::Unjoined);
             }
             let _ = inner
                 .events

@@ -15,7 +15,10 @@ pub mod assignor;
 pub mod protocol;
 pub mod tracker;
 
-pub use consumer::{GroupConfig, GroupConsumer, GroupEvent, GroupProtocol, StartFn, Topics};
+pub use consumer::{
+    GroupConfig, GroupConsumer, GroupConsumerStatistics, GroupEvent, GroupProtocol, GroupState,
+    GroupStats, StartFn, Topics,
+};
 pub use describe::{
     describe_consumer_group, ConsumerGroupDescription, ConsumerGroupMemberDescription,
 };

@@ -267,9 +267,6 @@ async fn a_produce_is_traced_in_a_request_span() {
         let cluster = fake().await;
         cluster.create_topic("traced", 1);
         let client = client(&cluster.bootstrap()).await;
-        // Tests on other threads may have registered the span's callsite with no
-        // subscriber but theirs while this one was being installed: ask again.
-        tracing::callsite::rebuild_interest_cache();
         let producer = BufferedProducer::new(client, config("traced")).unwrap();
         producer
             .send(ProducerRecord::new("traced"))

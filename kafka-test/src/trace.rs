@@ -73,6 +73,19 @@ impl RecordedEvent {
     }
 }
 
+/// The recorder stays this thread's subscriber until this is dropped.
+#[must_use = "the recorder is the subscriber only while the guard lives"]
+pub struct TraceGuard {
+    _guard: tracing::subscriber::DefaultGuard,
+    _keep_asking: tracing::Dispatch,
+}
+
+impl Debug for TraceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceGuard").finish_non_exhaustive()
+    }
+}
+
 #[derive(Default)]
 struct Recorded {
     spans: BTreeMap<u64, RecordedSpan>,
@@ -123,8 +136,20 @@ impl TraceRecorder {
 
     /// Makes the recorder the subscriber of this thread until the guard is dropped
     /// (use a current-thread runtime, so that spawned tasks run on this thread).
-    pub fn set_default(&self) -> tracing::subscriber::DefaultGuard {
-        tracing::subscriber::set_default(self.clone())
+    ///
+    /// Works with tests running on other threads at the same time: `tracing` decides
+    /// once per callsite whether anyone is interested, and when a single dispatcher is
+    /// registered it asks only the current thread's, so a callsite first reached on
+    /// another thread would be switched off for good. The guard keeps a second
+    /// (no-op) dispatcher registered so that every registered one is asked.
+    pub fn set_default(&self) -> TraceGuard {
+        let keep_asking = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let guard = tracing::subscriber::set_default(self.clone());
+        tracing::callsite::rebuild_interest_cache();
+        TraceGuard {
+            _guard: guard,
+            _keep_asking: keep_asking,
+        }
     }
 
     /// Every span recorded, in the order they were created.

@@ -17,7 +17,8 @@
 mod reconcile;
 
 use super::{
-    assign, commit_done, lock, lost_everything, revoke, subscribed, GroupConfig, Inner, Topics,
+    assign, commit_done, lock, lost_everything, revoke, subscribed, GroupConfig, GroupState,
+    Inner, Topics,
 };
 use crate::error::{GroupError, GroupErrorKind};
 use crate::GroupEvent;
@@ -30,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// `group.protocol`: which group membership protocol the consumer speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -263,6 +265,9 @@ fn set_identity(inner: &Inner, me: &Member) {
     let mut s = lock(&inner.state);
     s.identity.member_id = me.member_id.clone();
     s.identity.generation = me.epoch;
+    if me.epoch > 0 {
+        s.tracking.joined();
+    }
 }
 
 /// The membership loop of the consumer protocol: heartbeats, reconciliation,
@@ -276,6 +281,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
     };
     let mut next_commit = Instant::now() + config.auto_commit_interval;
     let mut backoff = Duration::from_millis(100);
+    super::stats::set_state(&inner, GroupState::Joining);
     loop {
         if inner.closed.load(Ordering::Acquire) {
             return;
@@ -299,7 +305,11 @@ pub(super) async fn run(inner: Arc<Inner>) {
             revoke(&inner, all, false).await;
             let _ = leave(&inner).await;
             me.epoch = 0;
-            lock(&inner.state).left = true;
+            {
+                let mut s = lock(&inner.state);
+                s.left = true;
+                s.tracking.set(GroupState::Unjoined);
+            }
             let _ = inner
                 .events
                 .send(GroupEvent::Error(GroupError::new(GroupErrorKind::Left(
@@ -321,10 +331,26 @@ pub(super) async fn run(inner: Arc<Inner>) {
                     }
                     set_identity(&inner, &me);
                     if let Some(a) = &r.assignment {
-                        let applied = match assignment_names(&inner, a).await {
-                            Ok(target) => apply(&inner, target).await,
-                            Err(e) => Err(e),
-                        };
+                        // A reconciliation: its own span, as a classic rebalance has.
+                        let span = tracing::info_span!(
+                            "rebalance",
+                            group_id = %config.group_id,
+                            member_id = %me.member_id,
+                            generation = me.epoch,
+                            protocol = "consumer",
+                        );
+                        super::stats::set_state(&inner, GroupState::Reconciling);
+                        let applied = async {
+                            match assignment_names(&inner, a).await {
+                                Ok(target) => apply(&inner, target).await,
+                                Err(e) => Err(e),
+                            }
+                        }
+                        .instrument(span)
+                        .await;
+                        if applied.is_ok() {
+                            lock(&inner.state).tracking.rebalanced();
+                        }
                         match applied {
                             Ok(changed) => at_once = changed,
                             Err(e) => {
@@ -340,6 +366,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
                     lost_everything(&inner).await;
                     me.epoch = 0;
                     set_identity(&inner, &me);
+                    super::stats::set_state(&inner, GroupState::Joining);
                     let _ = inner.events.send(GroupEvent::Error(
                         GroupError::new(GroupErrorKind::Broker(code))
                             .context("ConsumerGroupHeartbeat: the member was fenced and rejoins"),
