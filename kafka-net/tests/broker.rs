@@ -341,3 +341,43 @@ async fn group_coordinator_is_found_and_cached() {
     })
     .await
 }
+
+#[tokio::test]
+async fn statistics_name_brokers_by_node_and_stream_until_close() {
+    use futures::StreamExt;
+    with_timeout(async {
+        let cluster = target().await;
+        let c = client(&cluster).await;
+        let mut stream = c.statistics_every(Duration::from_millis(20));
+        let first = stream.next().await.unwrap();
+        c.refresh_metadata().await.unwrap();
+        let metadata = c.metadata().await.unwrap();
+        let s = c.statistics();
+        assert_eq!(s.client_id, "kafka-rs");
+        assert!(s.time_ms > 1_600_000_000_000);
+        let mut named = 0;
+        for (addr, b) in &s.brokers {
+            assert_eq!(&b.addr, addr);
+            if let Some(info) = metadata.brokers.values().find(|i| &i.addr() == addr) {
+                assert_eq!(b.node_id, info.node_id);
+                named += 1;
+            }
+            assert!(b.requests >= b.responses + b.errors);
+            assert!(b.rtt.p50_us <= b.rtt.p99_us.max(b.rtt.max_us));
+            assert_eq!(b.rtt.count, b.responses);
+        }
+        assert!(named >= 1, "{s:?}");
+        let requests = |s: &kafka_net::stats::ClientStatistics| -> u64 {
+            s.brokers.values().map(|b| b.requests).sum()
+        };
+        let second = stream.next().await.unwrap();
+        assert!(requests(&second) > requests(&first));
+        let json = serde_json::to_value(&second).unwrap();
+        for field in ["client_id", "time_ms", "age_us", "brokers"] {
+            assert!(json.get(field).is_some(), "no {field} in {json}");
+        }
+        c.close().await;
+        assert!(stream.next().await.is_none(), "the stream ends on close");
+    })
+    .await
+}
