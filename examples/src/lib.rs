@@ -11,6 +11,7 @@
 //! | [`time_range`] | the records between two timestamps |
 //! | [`store_offsets`] | a group's offsets committed and fetched, the envelope consumer |
 //! | [`exactly_once`] | consume-transform-produce in transactions, through an abort and a restart |
+//! | [`statistics`] | a producer's statistics snapshot as JSON, on demand and periodically |
 //!
 //! Every example runs against the cluster named by `KAFKA_BOOTSTRAP`
 //! (`host:port[,host:port]`) or, when none is named, against an embedded
@@ -24,6 +25,7 @@ pub mod fetch_many;
 pub mod multiplex;
 pub mod produce;
 pub mod quickstart;
+pub mod statistics;
 pub mod store_offsets;
 pub mod time_range;
 

@@ -5,8 +5,8 @@
 //! `KAFKA_QUIRKS=tansu`, the time range's records are not checked).
 
 use kafka_examples::{
-    consume_partition, exactly_once, fetch_many, multiplex, produce, quickstart, store_offsets,
-    time_range, Env, Result,
+    consume_partition, exactly_once, fetch_many, multiplex, produce, quickstart, statistics,
+    store_offsets, time_range, Env, Result,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -124,6 +124,21 @@ async fn store_offsets_commits_every_message() {
     assert_eq!(on_fake(store_offsets::run).await, store_offsets::RECORDS);
 }
 
+fn check_statistics(json: &serde_json::Value) {
+    assert_eq!(json["delivered_records"], statistics::RECORDS);
+    assert_eq!(json["queued_records"], 0);
+    assert_eq!(
+        json["partitions"].as_array().map(Vec::len),
+        Some(statistics::PARTITIONS as usize)
+    );
+    assert!(json["brokers"].as_object().is_some_and(|b| !b.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statistics_prints_a_snapshot_with_every_record_delivered() {
+    check_statistics(&on_fake(statistics::run).await);
+}
+
 /// The same examples against the cluster `KAFKA_BOOTSTRAP` names (as `cargo run
 /// --example` would run them), one after the other on one connection.
 #[tokio::test(flavor = "multi_thread")]
@@ -158,6 +173,7 @@ async fn every_example_on_the_named_cluster() {
         assert_eq!(store_offsets::run(&env).await?, store_offsets::RECORDS);
         let tansu = std::env::var("KAFKA_QUIRKS").is_ok_and(|q| q == "tansu");
         check_exactly_once(&exactly_once::run(&env).await?, tansu);
+        check_statistics(&statistics::run(&env).await?);
         Ok(())
     })
     .await;

@@ -91,7 +91,9 @@ pub struct BrokerStats {
     pub in_flight: u64,
     /// Connections opened (librdkafka `connects`).
     pub connects: u64,
-    /// Connections opened after the first (librdkafka has `connects` only).
+    /// Connections opened after the first (librdkafka has `connects` only). The
+    /// client keeps a connection per purpose (admin, produce, fetch, group), so this
+    /// counts those too, not only replacements of failed connections.
     pub reconnects: u64,
     /// Round-trip times (librdkafka `rtt`).
     pub rtt: RttStats,
