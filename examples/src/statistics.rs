@@ -20,8 +20,10 @@ pub const PARTITIONS: i32 = 2;
 /// the snapshot taken after the flush, as JSON.
 pub async fn run(env: &Env) -> Result<serde_json::Value> {
     let topic = env.create_topic("statistics", PARTITIONS).await?;
-    let producer =
-        BufferedProducer::new(env.client().clone(), ProducerConfig::default().with_topic(&topic))?;
+    let producer = BufferedProducer::new(
+        env.client().clone(),
+        ProducerConfig::default().with_topic(&topic),
+    )?;
 
     // A snapshot every 100 ms; the stream ends when the producer closes.
     let mut every = producer.statistics_every(Duration::from_millis(100));

@@ -6,8 +6,8 @@
 
 use futures::StreamExt;
 use kafka_consumer::{
-    FetchOptions, FetchPartitionStats, Fetcher, FetcherConfig, FetcherStatistics,
-    PartitionReader, StartOffset,
+    FetchOptions, FetchPartitionStats, Fetcher, FetcherConfig, FetcherStatistics, PartitionReader,
+    StartOffset,
 };
 use kafka_net::{Client, ClientConfig, KafkaClient, NewTopic};
 use kafka_producer::{BufferedProducer, ProducerConfig, ProducerRecord};
@@ -190,9 +190,8 @@ async fn statistics_every_advances_and_ends_when_the_fetcher_closes() {
         assert!(second.client.age_us > first.client.age_us);
         assert_eq!(second.partitions[0].fetched_records, 3);
         assert_eq!(second.partitions[0].lag, 0);
-        let requests = |s: &FetcherStatistics| -> u64 {
-            s.client.brokers.values().map(|b| b.requests).sum()
-        };
+        let requests =
+            |s: &FetcherStatistics| -> u64 { s.client.brokers.values().map(|b| b.requests).sum() };
         assert!(requests(&second) > requests(&first));
         fetcher.close();
         assert!(stream.next().await.is_none(), "the stream ends on close");

@@ -153,10 +153,9 @@ fn statistics(inner: &Inner) -> GroupConsumerStatistics {
         },
         assignment_size: s.assigned.len() as u64,
         rebalances: s.tracking.rebalances,
-        rebalance_age_ms: s
-            .tracking
-            .last_rebalance
-            .map_or(-1, |t| i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)),
+        rebalance_age_ms: s.tracking.last_rebalance.map_or(-1, |t| {
+            i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)
+        }),
     };
     let partitions = fetched
         .partitions

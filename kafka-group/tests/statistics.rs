@@ -45,8 +45,8 @@ async fn topic_with(client: &KafkaClient, partitions: i32, per_partition: i32) -
         .unwrap();
     let p = BufferedProducer::new(client.clone(), ProducerConfig::default().with_topic(&topic))
         .unwrap();
-    let records =
-        (0..partitions * per_partition).map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % partitions));
+    let records = (0..partitions * per_partition)
+        .map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % partitions));
     assert!(p.send_all(records).await.iter().all(|r| r.is_ok()));
     p.close().await;
     topic

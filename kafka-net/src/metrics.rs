@@ -203,7 +203,21 @@ mod tests {
 
     #[test]
     fn buckets_are_within_an_eighth_of_the_value() {
-        for v in [0u64, 1, 7, 8, 9, 15, 16, 100, 999, 1_000, 12_345, 1 << 30, 1 << 35] {
+        for v in [
+            0u64,
+            1,
+            7,
+            8,
+            9,
+            15,
+            16,
+            100,
+            999,
+            1_000,
+            12_345,
+            1 << 30,
+            1 << 35,
+        ] {
             let i = Histogram::index(v);
             let back = Histogram::value(i);
             let err = back.abs_diff(v) as f64 / (v.max(1)) as f64;

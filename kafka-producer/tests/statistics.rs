@@ -98,7 +98,10 @@ async fn counts_queue_batches_and_brokers(bootstrap: &str) {
         assert_eq!(s.batch_records_max, 50);
         assert_eq!(s.batch_records_mean, 50.0);
         assert_eq!(s.batch_bytes_max, s.delivered_bytes);
-        assert_eq!((s.retries, s.failed_batches, s.in_flight_batches), (0, 0, 0));
+        assert_eq!(
+            (s.retries, s.failed_batches, s.in_flight_batches),
+            (0, 0, 0)
+        );
     }
     assert_eq!(after.batches, 2);
     assert!(!after.client.brokers.is_empty());
@@ -135,7 +138,12 @@ async fn counts_queue_batches_and_brokers(bootstrap: &str) {
     ] {
         assert!(json.get(field).is_some(), "no {field} in {json}");
     }
-    let broker = json["brokers"].as_object().unwrap().values().next().unwrap();
+    let broker = json["brokers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
     for field in [
         "node_id",
         "addr",
@@ -222,7 +230,10 @@ async fn retries_and_failures_are_counted_per_partition() {
         let s = producer.statistics();
         let p = partition(&s, "faulty", 0);
         assert_eq!((p.failed_batches, p.failed_records), (1, 1), "{p:?}");
-        assert_eq!((s.retries, s.failed_records, s.delivered_records), (1, 1, 1));
+        assert_eq!(
+            (s.retries, s.failed_records, s.delivered_records),
+            (1, 1, 1)
+        );
         producer.close().await;
     })
     .await;
@@ -247,9 +258,8 @@ async fn statistics_every_advances_and_ends_when_the_producer_closes() {
         assert!(second.client.time_ms >= first.client.time_ms);
         assert!(second.client.age_us > first.client.age_us);
         assert_eq!(second.delivered_records, first.delivered_records + 1);
-        let requests = |s: &ProducerStatistics| -> u64 {
-            s.client.brokers.values().map(|b| b.requests).sum()
-        };
+        let requests =
+            |s: &ProducerStatistics| -> u64 { s.client.brokers.values().map(|b| b.requests).sum() };
         assert!(requests(&second) > requests(&first));
         producer.close().await;
         assert!(stream.next().await.is_none(), "the stream ends on close");
@@ -283,7 +293,11 @@ async fn a_produce_is_traced_in_a_request_span() {
             .unwrap_or_else(|| panic!("no Produce request span in {spans:?}"));
         assert_eq!(produce.field("broker"), Some(addr.as_str()));
         assert!(produce.field("version").unwrap().parse::<i16>().unwrap() >= 3);
-        assert!(produce.field("correlation_id").unwrap().parse::<i32>().is_ok());
+        assert!(produce
+            .field("correlation_id")
+            .unwrap()
+            .parse::<i32>()
+            .is_ok());
         // The Produce connection was opened for it: ApiVersions first.
         assert!(spans
             .iter()
@@ -291,4 +305,3 @@ async fn a_produce_is_traced_in_a_request_span() {
     })
     .await;
 }
-

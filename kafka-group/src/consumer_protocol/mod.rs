@@ -17,8 +17,8 @@
 mod reconcile;
 
 use super::{
-    assign, commit_done, lock, lost_everything, revoke, subscribed, GroupConfig, GroupState,
-    Inner, Topics,
+    assign, commit_done, lock, lost_everything, revoke, subscribed, GroupConfig, GroupState, Inner,
+    Topics,
 };
 use crate::error::{GroupError, GroupErrorKind};
 use crate::GroupEvent;
