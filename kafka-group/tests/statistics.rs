@@ -261,3 +261,53 @@ async fn a_group_join_is_traced_in_a_rebalance_span() {
     })
     .await;
 }
+
+/// With KIP-848, each assignment received is reconciled in a `rebalance` span whose
+/// generation is the member epoch, and the assignment is an event in it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_kip_848_reconciliation_is_traced_in_a_rebalance_span() {
+    let recorder = TraceRecorder::new();
+    let _guard = recorder.set_default();
+    within(async {
+        let cluster = FakeCluster::start(FakeClusterConfig::default())
+            .await
+            .unwrap();
+        let client = client(&cluster.bootstrap()).await;
+        let topic = topic_with(&client, 2, 1).await;
+        let group = unique("traced-848");
+        let member = GroupConsumer::subscribe(
+            client,
+            Topics::Names(vec![topic.clone()]),
+            config(&group, GroupProtocol::Consumer),
+        )
+        .await
+        .unwrap();
+        assigned(&member).await;
+        let (member_id, _) = member.member();
+        member.close().await.unwrap();
+
+        let spans = recorder.spans_named("rebalance");
+        let events = recorder.events();
+        let assigned = events
+            .iter()
+            .find(|e| e.message() == Some("partitions assigned"))
+            .unwrap_or_else(|| panic!("no assignment event in {events:?}"));
+        let rebalance = spans
+            .iter()
+            .find(|s| Some(s.id) == assigned.span)
+            .unwrap_or_else(|| panic!("the assignment is in no rebalance span: {spans:?}"));
+        assert_eq!(rebalance.field("group_id"), Some(group.as_str()));
+        assert_eq!(rebalance.field("member_id"), Some(member_id.as_str()));
+        assert_eq!(rebalance.field("protocol"), Some("consumer"));
+        assert!(
+            rebalance
+                .field("generation")
+                .unwrap()
+                .parse::<i32>()
+                .unwrap()
+                >= 1
+        );
+        assert_eq!(assigned.field("count"), Some("2"));
+    })
+    .await;
+}
