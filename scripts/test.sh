@@ -127,4 +127,5 @@ cargo test -q -p kafka-consumer --test consumer --test interop
 cargo test -q -p kafka-group --test group --test interop
 cargo test -q -p kafka-group --test consumer_protocol -- on_kafka_bootstrap
 cargo test -q -p kafka-test --test interop transactions_against_the_named_cluster
+cargo test -q -p kafka-producer -p kafka-consumer -p kafka-group --test statistics -- named_cluster
 cargo test -q -p kafka-examples --test examples_run
