@@ -186,7 +186,8 @@ impl GroupConsumer {
 
     /// [`statistics`](Self::statistics) every `interval` (librdkafka
     /// `statistics.interval.ms`), as a stream that ends once the consumer is closed
-    /// or dropped (see [`kafka_net::stats::every`]).
+    /// (`close` or `abort`; a dropped handle's membership goes on in the background,
+    /// and so does the stream) (see [`kafka_net::stats::every`]).
     pub fn statistics_every(&self, interval: Duration) -> Every<GroupConsumerStatistics> {
         let inner = Arc::downgrade(&self.inner);
         kafka_net::stats::every(interval, move || {
