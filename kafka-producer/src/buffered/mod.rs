@@ -162,6 +162,10 @@ struct State {
     bump: bool,
     /// Produce requests in flight, over all brokers.
     requests: usize,
+    /// The sender held a batch back until a batch in flight is answered (the
+    /// partition's `max_in_flight`, or a retry waiting for the batches before it):
+    /// answers wake it only then.
+    stalled: bool,
     /// The transaction (transactional producers).
     txn: transaction::Phase,
 }
@@ -184,6 +188,8 @@ struct Inner {
     epoch_lock: tokio::sync::Mutex<()>,
     /// Requests being encoded, in the order they go on the wire (see `submitter`).
     submissions: mpsc::UnboundedSender<Submission>,
+    /// Submissions sent to the submitter and not yet handed to a connection.
+    queued: std::sync::atomic::AtomicUsize,
     /// `transactional_id` and the transactional calls (transactional producers).
     txn: Option<transaction::Transactions>,
 }
@@ -248,6 +254,7 @@ impl BufferedProducer {
             topic,
             epoch_lock: tokio::sync::Mutex::new(()),
             submissions,
+            queued: std::sync::atomic::AtomicUsize::new(0),
         });
         tokio::spawn(submitter(Arc::downgrade(&inner), submitted));
         tokio::spawn(sender(inner.clone()));

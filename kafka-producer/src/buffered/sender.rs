@@ -84,8 +84,11 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
     let hurry = state.flushing > 0 || inner.closed.load(Ordering::Acquire);
     let mut ready = Vec::new();
     let mut next: Option<Instant> = None;
+    // Whether a batch waits for an answer (see `finish`).
+    let mut stalled = false;
     for ((topic, partition), q) in state.queues.iter_mut() {
         if q.in_flight.len() >= per_partition {
+            stalled |= !q.batches.is_empty();
             continue;
         }
         if let Some(at) = q.retry_at {
@@ -99,6 +102,7 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
         };
         // A retry waits until the batches sent before it are back.
         if front.attempts > 0 && q.in_flight.iter().any(|o| *o < front.order) {
+            stalled = true;
             continue;
         }
         let due = front.created + early_linger;
@@ -120,6 +124,7 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
     }
+    state.stalled = stalled;
     (ready, next)
 }
 
