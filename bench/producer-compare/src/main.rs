@@ -29,7 +29,8 @@
 //! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request counts),
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
 //! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
-//! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`).
+//! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`), `BENCH_OURS_CONNECTIONS=N` (the
+//! producer's `connections_per_broker`).
 //!
 //! Cases: 100 B and 1 KiB values (no keys, text-like so lz4 has work), acks=1 and
 //! acks=all with idempotence, no compression and lz4, 1 and 8 partitions (records
@@ -373,6 +374,18 @@ mod ours {
             AcksMode::Leader => config.with_acks(Acks::Leader).with_idempotence(false),
             AcksMode::AllIdempotent => config.with_acks(Acks::All).with_idempotence(true),
         };
+        if let Some(n) = std::env::var("BENCH_OURS_BUFFER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.buffer_memory = n;
+        }
+        if let Some(n) = std::env::var("BENCH_OURS_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config = config.with_connections_per_broker(n);
+        }
         let producer = BufferedProducer::new(client, config)?;
         // Warm up: connection, metadata, producer id.
         producer
@@ -410,6 +423,31 @@ mod ours {
         let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
         let mut cx = Context::from_waker(Waker::noop());
         let start = Instant::now();
+        if std::env::var_os("BENCH_OURS_CALLBACKS").is_some() {
+            // A delivery callback per record that only counts (as the rdkafka driver's
+            // delivery callback): a closure with no captures, so no allocation.
+            static DELIVERED: AtomicU64 = AtomicU64::new(0);
+            static FAILED: AtomicU64 = AtomicU64::new(0);
+            for i in 0..case.messages {
+                let record = ProducerRecord::new(values[i as usize % values.len()].clone())
+                    .at_partition((i % case.partitions as u64) as i32);
+                producer
+                    .send_with_callback(record, |r| {
+                        let counter = if r.is_ok() { &DELIVERED } else { &FAILED };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .await?;
+            }
+            producer.flush().await;
+            return Ok(Outcome {
+                delivered: DELIVERED.load(Ordering::Relaxed),
+                errors: FAILED.load(Ordering::Relaxed),
+                elapsed: start.elapsed(),
+                latencies: Latencies::default(),
+                value_bytes: 0,
+                first: None,
+            });
+        }
         for i in 0..case.messages {
             let record = ProducerRecord::new(values[i as usize % values.len()].clone())
                 .at_partition((i % case.partitions as u64) as i32);

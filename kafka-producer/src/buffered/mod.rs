@@ -143,6 +143,9 @@ struct PartitionQueue {
     next_order: u64,
     /// Not before this instant (retry backoff).
     retry_at: Option<Instant>,
+    /// Records in the batch last taken to be sent: a new batch's room, so its vectors
+    /// do not grow (and move their records) as it fills.
+    last_len: usize,
 }
 
 impl PartitionQueue {
@@ -157,6 +160,9 @@ impl PartitionQueue {
         self.batches.insert(at, batch);
     }
 }
+
+/// At most this many records' room is set aside when a batch opens.
+const MAX_RESERVED_RECORDS: usize = 16 * 1024;
 
 /// The highest Produce version a transactional producer sends (see `submit`).
 const TXN_PRODUCE_MAX: i16 = 11;
@@ -195,8 +201,8 @@ struct Inner {
     /// Wakes `flush` when records complete.
     progress: Notify,
     closed: AtomicBool,
-    /// Requests in flight per broker address.
-    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests in flight per broker address and connection (`lane`).
+    in_flight: Mutex<HashMap<(String, u8), Arc<Semaphore>>>,
     /// The configured fixed topic, shared.
     topic: Option<Topic>,
     epoch_lock: tokio::sync::Mutex<()>,
@@ -212,6 +218,8 @@ struct Inner {
 /// sender task, submitted in order by the submitter.
 struct Submission {
     broker: BrokerInfo,
+    /// Which of the broker's produce connections.
+    lane: u8,
     encoded: Encoding,
     permit: OwnedSemaphorePermit,
 }
@@ -564,10 +572,15 @@ impl BufferedProducer {
                     wake_sender = true;
                     let order = queue.next_order;
                     queue.next_order += 1;
+                    let room = queue
+                        .batches
+                        .back()
+                        .map_or(queue.last_len, |b| b.records.len())
+                        .clamp(1, MAX_RESERVED_RECORDS);
                     queue.batches.push_back(Batch {
                         order,
-                        records: Vec::new(),
-                        deliveries: Vec::new(),
+                        records: Vec::with_capacity(room),
+                        deliveries: Vec::with_capacity(room),
                         bytes: 0,
                         created: Instant::now(),
                         memory: Charge {

@@ -10,13 +10,13 @@ use super::*;
 /// it compresses, and consecutive requests compress in parallel).
 pub(super) async fn send_request(
     inner: &Arc<Inner>,
-    addr: &str,
+    (addr, lane): (&str, u8),
     broker: &BrokerInfo,
     producer: Option<(i64, i16)>,
     mut outs: Vec<Outgoing>,
 ) {
     let gate = lock(&inner.in_flight)
-        .entry(addr.to_string())
+        .entry((addr.to_string(), lane))
         .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight)))
         .clone();
     // Waits here when max_in_flight requests are out to this broker.
@@ -45,7 +45,7 @@ pub(super) async fn send_request(
         if inner.queued.load(Ordering::Acquire) == 0 {
             // Nothing ahead of it in the submitter: hand it over from here, a task
             // wake-up less per request, in the same order.
-            return submit(inner, broker, request, outs, permit).await;
+            return submit(inner, (broker, lane), request, outs, permit).await;
         }
         Encoding::Done(outs, request)
     } else {
@@ -59,6 +59,7 @@ pub(super) async fn send_request(
     };
     let submission = Submission {
         broker: broker.clone(),
+        lane,
         encoded,
         permit,
     };
@@ -159,19 +160,24 @@ async fn submit_one(inner: &Arc<Inner>, submission: Submission) {
             }
         },
     };
-    submit(inner, &submission.broker, request, outs, submission.permit).await;
+    let to = (&submission.broker, submission.lane);
+    submit(inner, to, request, outs, submission.permit).await;
 }
 
 /// Hands one encoded request to the broker's connection.
 pub(super) async fn submit(
     inner: &Arc<Inner>,
-    broker: &BrokerInfo,
+    (broker, lane): (&BrokerInfo, u8),
     request: ProduceRequest,
     outs: Vec<Outgoing>,
     permit: OwnedSemaphorePermit,
 ) {
+    let purpose = match lane {
+        0 => Purpose::Produce,
+        n => Purpose::ProduceLane(n),
+    };
     let submitted = async {
-        let conn = inner.client.connection(broker, Purpose::Produce).await?;
+        let conn = inner.client.connection(broker, purpose).await?;
         let mut version = conn
             .versions()
             .version_for(kafka_protocol::ApiKey::Produce)?;
