@@ -214,6 +214,10 @@ pub enum Purpose {
     Admin,
     /// Produce requests.
     Produce,
+    /// Produce requests on one more connection (lane 1, 2, ...), for a producer that
+    /// spreads its partitions over several connections to one broker: brokers handle
+    /// one request at a time per connection.
+    ProduceLane(u8),
     /// Fetch requests.
     Fetch,
     /// Fetch requests on one more connection (lane 1, 2, ...), for a consumer that keeps

@@ -38,6 +38,57 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 enum Reply {
     Response(oneshot::Sender<Result<Bytes>>),
     Written(oneshot::Sender<Result<()>>),
+    /// Called on the reader task with the answer (see [`Connection::enqueue_then`]).
+    Callback(Callback),
+}
+
+/// A request's completion, run by whichever task learns the outcome first: the reader
+/// (the answer), the watchdog (a timeout), or whoever poisons the connection. Called
+/// exactly once: a callback dropped uncalled (its request dropped with a writer queue)
+/// is called with the connection's error.
+struct Callback {
+    call: Option<Box<dyn FnOnce(Result<Bytes>) + Send>>,
+    deadline: Instant,
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Callback {
+    fn call(mut self, result: Result<Bytes>) {
+        if let Some(call) = self.call.take() {
+            call(result);
+        }
+    }
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            let e = self
+                .shared
+                .upgrade()
+                .and_then(|s| s.closed_error())
+                .unwrap_or_else(|| {
+                    Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
+                });
+            call(Err(e));
+        }
+    }
+}
+
+/// Who waits for a response: a request's future, or its callback.
+enum Waiter {
+    Future(oneshot::Sender<Result<Bytes>>),
+    Callback(Callback),
+}
+
+impl Waiter {
+    fn answer(self, result: Result<Bytes>) {
+        match self {
+            // A receiver that went away (its future was dropped) is fine.
+            Waiter::Future(tx) => drop(tx.send(result)),
+            Waiter::Callback(callback) => callback.call(result),
+        }
+    }
 }
 
 struct Outgoing {
@@ -48,10 +99,12 @@ struct Outgoing {
 
 struct Shared {
     addr: String,
-    pending: Mutex<HashMap<i32, oneshot::Sender<Result<Bytes>>>>,
+    pending: Mutex<HashMap<i32, Waiter>>,
     closed: Mutex<Option<Error>>,
     tasks: Mutex<Vec<AbortHandle>>,
     metrics: Arc<BrokerMetrics>,
+    /// Whether the watchdog of callback requests' deadlines runs (started by the first).
+    watchdog: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -70,8 +123,8 @@ impl Shared {
             *closed = Some(err.clone());
         }
         let pending: Vec<_> = lock(&self.pending).drain().collect();
-        for (_, tx) in pending {
-            let _ = tx.send(Err(err.clone()));
+        for (_, waiter) in pending {
+            waiter.answer(Err(err.clone()));
         }
         for task in lock(&self.tasks).drain(..) {
             task.abort();
@@ -254,6 +307,7 @@ impl Connection {
             closed: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
             metrics,
+            watchdog: std::sync::atomic::AtomicBool::new(false),
         });
         let (read, write) = tokio::io::split(stream);
         let (tx, rx) = mpsc::channel(1024);
@@ -408,15 +462,23 @@ impl Connection {
     /// Hands a frame to the writer task and counts it.
     async fn hand_over(&self, correlation_id: i32, frame: Bytes, reply: Reply) -> Result<()> {
         let len = frame.len();
-        let expects_response = matches!(reply, Reply::Response(_));
-        self.tx
+        let expects_response = !matches!(reply, Reply::Written(_));
+        let sent = self
+            .tx
             .send(Outgoing {
                 correlation_id,
                 frame,
                 reply,
             })
-            .await
-            .map_err(|_| self.closed())?;
+            .await;
+        if let Err(mpsc::error::SendError(unsent)) = sent {
+            if let Reply::Callback(callback) = unsent.reply {
+                // Counted as sent and failed, so the callback's count balances.
+                self.shared.metrics.sent(len, true);
+                callback.call(Err(self.closed()));
+            }
+            return Err(self.closed());
+        }
         self.shared.metrics.sent(len, expects_response);
         Ok(())
     }
@@ -442,6 +504,108 @@ impl Connection {
         Ok(pending.finish(move |frame| {
             decode_response::<R::Response>(frame, version).map(|(_, body)| body)
         }))
+    }
+
+    /// Sends a request and has `then` called with its decoded answer, or its error, on
+    /// the connection's reader task: no task of the caller's waits for it, so a
+    /// producer pays no task wake-up per request. `then` is called exactly once, also
+    /// when the request cannot be sent (then before this returns); keep it short, it
+    /// holds up the answers behind it. Requests go out in the order of the calls, as
+    /// with [`enqueue`](Self::enqueue). The request timeout is kept by a watchdog that
+    /// looks at the oldest requests every eighth of the timeout (at least every 10 ms,
+    /// at most every second), so a request times out within that much after it.
+    pub async fn enqueue_then<R, F>(&self, request: &R, version: i16, then: F)
+    where
+        R: Request,
+        R::Response: Send + 'static,
+        F: FnOnce(Result<R::Response>) + Send + 'static,
+    {
+        let api = R::API_KEY;
+        let addr = self.shared.addr.clone();
+        let fail = move |e: Error| e.with_api(api).with_broker(addr.clone());
+        if let Err(e) = self.check_open() {
+            return then(Err(fail(e)));
+        }
+        let (id, frame) = match self.frame(api, version, |buf, header| {
+            encode_request(buf, header, request)
+        }) {
+            Ok(f) => f,
+            Err(e) => return then(Err(fail(e))),
+        };
+        let span = request_span(api, version, id, &self.shared.addr);
+        let started = Instant::now();
+        let weak = Arc::downgrade(&self.shared);
+        let on_answer = {
+            let weak = weak.clone();
+            let fail = fail.clone();
+            let span = span.clone();
+            move |answer: Result<Bytes>| {
+                let _entered = span.enter();
+                let result = answer.and_then(|frame| {
+                    decode_response::<R::Response>(&frame, version)
+                        .map(|(_, body)| body)
+                        .map_err(|e| {
+                            let e = Error::from(e);
+                            if let Some(shared) = weak.upgrade() {
+                                shared.poison(e.clone());
+                            }
+                            e
+                        })
+                });
+                if let Some(shared) = weak.upgrade() {
+                    shared
+                        .metrics
+                        .finished(started.elapsed(), result.as_ref().err());
+                }
+                then(result.map_err(fail));
+            }
+        };
+        let callback = Callback {
+            call: Some(Box::new(on_answer)),
+            deadline: started + self.request_timeout,
+            shared: weak,
+        };
+        // On failure `hand_over` has called the callback with the error.
+        if self
+            .hand_over(id, frame, Reply::Callback(callback))
+            .instrument(span)
+            .await
+            .is_ok()
+        {
+            self.start_watchdog();
+        }
+    }
+
+    /// Starts the watchdog of callback requests' deadlines, once per connection.
+    fn start_watchdog(&self) {
+        if self.shared.watchdog.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tick =
+            (self.request_timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let timeout = self.request_timeout;
+        let weak = Arc::downgrade(&self.shared);
+        let task = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                let now = Instant::now();
+                let late = lock(&shared.pending).values().any(|w| match w {
+                    Waiter::Callback(c) => c.deadline <= now,
+                    Waiter::Future(_) => false,
+                });
+                if late {
+                    // As for a request's future: a timeout closes the connection.
+                    shared.poison(Error::new(ErrorKind::Timeout(timeout)));
+                    return;
+                }
+            }
+        });
+        lock(&self.shared.tasks).push(task.abort_handle());
     }
 
     /// Sends a request that gets no response (Produce with acks=0); returns once it
@@ -608,10 +772,15 @@ async fn write_loop(
             if let Some(e) = shared.closed_error() {
                 reply_error(msg.reply, e);
             } else {
-                if let Reply::Response(tx) = msg.reply {
-                    lock(&shared.pending).insert(msg.correlation_id, tx);
-                } else if let Reply::Written(tx) = msg.reply {
-                    written.push(tx);
+                match msg.reply {
+                    Reply::Response(tx) => {
+                        lock(&shared.pending).insert(msg.correlation_id, Waiter::Future(tx));
+                    }
+                    Reply::Callback(callback) => {
+                        let waiter = Waiter::Callback(callback);
+                        lock(&shared.pending).insert(msg.correlation_id, waiter);
+                    }
+                    Reply::Written(tx) => written.push(tx),
                 }
                 if let Err(e) = out.write_all(&msg.frame).await {
                     shared.poison(Error::from(e));
@@ -640,6 +809,7 @@ fn reply_error(reply: Reply, e: Error) {
         Reply::Written(tx) => {
             let _ = tx.send(Err(e));
         }
+        Reply::Callback(callback) => callback.call(Err(e)),
     }
 }
 
@@ -654,8 +824,7 @@ async fn read_loop(mut read: impl AsyncRead + Unpin, shared: Arc<Shared>, max_si
                 };
                 let waiting = lock(&shared.pending).remove(&id);
                 match waiting {
-                    // A receiver that went away (its future was dropped) is fine.
-                    Some(tx) => drop(tx.send(Ok(frame))),
+                    Some(waiter) => waiter.answer(Ok(frame)),
                     None => {
                         break Error::new(ErrorKind::Malformed(format!(
                             "response with correlation id {id} matches no request in flight"

@@ -335,3 +335,99 @@ async fn produce_with_acks_zero_expects_no_answer() {
         .expect("answered");
     assert_eq!(r.topics[0].name.as_deref(), Some("after-acks-0"));
 }
+
+/// Sends `request` with `enqueue_then` and waits (at most 5 s) for the callback's one
+/// call; counts the calls.
+async fn callback_outcome(
+    conn: &Connection,
+    request: &MetadataRequest,
+) -> (
+    kafka_net::Result<MetadataResponse>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let counted = calls.clone();
+    let mut tx = Some(tx);
+    conn.enqueue_then(request, 12, move |answer| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(answer);
+        }
+    })
+    .await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .expect("the callback is called, never left hanging")
+        .expect("called with an outcome");
+    (answer, calls)
+}
+
+#[tokio::test]
+async fn a_callback_request_gets_its_answer_on_the_reader_task() {
+    let addr = server(Misbehave::Echo).await;
+    let conn = connect(&addr).await;
+    let (answer, calls) = callback_outcome(&conn, &metadata("called-back")).await;
+    let r = answer.expect("answered");
+    assert_eq!(r.topics[0].name.as_deref(), Some("called-back"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_callback_request_times_out_through_the_watchdog() {
+    let addr = server(Misbehave::NeverAnswer).await;
+    let conn = connect(&addr).await;
+    let started = std::time::Instant::now();
+    let (answer, calls) = callback_outcome(&conn, &metadata("t")).await;
+    let e = answer.expect_err("never answered");
+    assert!(matches!(e.kind(), ErrorKind::Timeout(_)), "{e}");
+    assert!(e.to_string().contains("Metadata"), "names the API: {e}");
+    // request_timeout is 500 ms; the watchdog looks every 62.5 ms.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert!(conn.is_closed(), "a timeout poisons the connection");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_callback_request_on_a_broken_connection_is_called_with_the_error() {
+    let e = first_error(Misbehave::Garbage).await;
+    assert!(matches!(e.kind(), ErrorKind::Decode(_)), "{e}");
+    // On a poisoned connection the callback is called at once, with the cause.
+    let addr = server(Misbehave::Garbage).await;
+    let conn = connect(&addr).await;
+    let (first, _) = callback_outcome(&conn, &metadata("t")).await;
+    assert!(matches!(
+        first.expect_err("garbage").kind(),
+        ErrorKind::Decode(_)
+    ));
+    let (again, calls) = callback_outcome(&conn, &metadata("t")).await;
+    assert!(matches!(
+        again.expect_err("poisoned").kind(),
+        ErrorKind::Decode(_)
+    ));
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Dropping the connection with a callback request in flight calls it too.
+    let addr = server(Misbehave::NeverAnswer).await;
+    let conn = connect(&addr).await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    conn.enqueue_then(
+        &metadata("t"),
+        12,
+        move |answer: kafka_net::Result<MetadataResponse>| {
+            let _ = tx.send(answer.is_err());
+        },
+    )
+    .await;
+    drop(conn);
+    let failed = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .expect("called when the connection goes")
+        .expect("called");
+    assert!(failed);
+}

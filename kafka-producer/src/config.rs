@@ -54,6 +54,14 @@ pub struct ProducerConfig {
     /// idempotence). Without idempotence a retried batch may land after the ones sent
     /// behind it, as in the Java client; 1 keeps order then.
     pub max_in_flight: usize,
+    /// Connections to each broker that Produce requests spread over (no Java
+    /// equivalent: the Java client, librdkafka and franz-go keep one). A broker handles
+    /// one request per connection at a time (Kafka mutes a connection until it has
+    /// answered), so with one connection the broker works on one Produce request of
+    /// this producer at a time; with more, on several at once. Each partition keeps to
+    /// one connection (by topic and partition), so its batches stay in order. Default
+    /// 1; 1 to 16. See BENCHMARKS.md for what more did on one broker.
+    pub connections_per_broker: usize,
     /// `buffer.memory`: bytes of records waiting to be sent; `send` waits and
     /// `try_send` fails when full. Default 32 MiB.
     pub buffer_memory: usize,
@@ -103,6 +111,7 @@ impl Default for ProducerConfig {
             batch_size: 1 << 20,
             max_request_size: 1 << 20,
             max_in_flight: 5,
+            connections_per_broker: 1,
             buffer_memory: 32 << 20,
             request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
@@ -128,6 +137,9 @@ impl ProducerConfig {
         }
         if self.idempotence && self.max_in_flight > 5 {
             return bad("idempotence allows at most 5 requests in flight per connection");
+        }
+        if !(1..=16).contains(&self.connections_per_broker) {
+            return bad("connections_per_broker must be 1 to 16");
         }
         if self.max_in_flight == 0 {
             return bad("max_in_flight must be at least 1");
@@ -213,6 +225,12 @@ impl ProducerConfig {
     /// Sets `transaction_timeout`.
     pub fn with_transaction_timeout(mut self, timeout: Duration) -> Self {
         self.transaction_timeout = timeout;
+        self
+    }
+
+    /// Sets `connections_per_broker`.
+    pub fn with_connections_per_broker(mut self, connections: usize) -> Self {
+        self.connections_per_broker = connections;
         self
     }
 

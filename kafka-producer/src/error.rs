@@ -52,6 +52,10 @@ pub enum ProduceErrorKind {
     /// The producer was closed.
     #[error("the producer is closed")]
     Closed,
+    /// A call that does not wait (`try_send_with_callback`) would have had to: the
+    /// topic's partition count is not in the cached metadata yet.
+    #[error("not queued without waiting: {0}")]
+    WouldBlock(String),
     /// A transactional call on a producer configured without `transactional_id`.
     #[error("{0} needs a transactional producer: set ProducerConfig::transactional_id (transactional.id)")]
     NotTransactional(&'static str),

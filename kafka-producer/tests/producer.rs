@@ -665,3 +665,168 @@ async fn against_the_named_cluster_when_there_is_one() {
     })
     .await
 }
+
+/// `try_send_with_callback` from a plain thread: no runtime, no waiting; every record
+/// reported once, in the partition's order; a topic whose partition count is not cached
+/// and a full buffer are errors at once, with the callback never called.
+#[tokio::test]
+async fn try_send_with_callback_queues_from_a_plain_thread_without_waiting() {
+    within(async {
+        let c = fake(1).await;
+        let client = client(&c).await;
+        // Created after the client read the metadata: not in its cache yet.
+        c.create_topic("plain", 2);
+        let p = BufferedProducer::new(client.clone(), fast().with_topic("plain")).unwrap();
+        let called = Arc::new(AtomicBool::new(false));
+        let flag = called.clone();
+        let unknown = p
+            .try_send_with_callback(ProducerRecord::new("x"), move |_| {
+                flag.store(true, Ordering::SeqCst)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(unknown.kind(), ProduceErrorKind::WouldBlock(_)),
+            "{unknown}"
+        );
+        assert!(unknown.to_string().contains("plain"), "{unknown}");
+        assert_eq!(client.partition_count("plain").await.unwrap(), 2);
+
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sending = p.clone();
+        let sink = reports.clone();
+        std::thread::spawn(move || {
+            for i in 0..200 {
+                let sink = sink.clone();
+                let record = ProducerRecord::new(format!("{i}")).at_partition(i % 2);
+                sending
+                    .try_send_with_callback(record, move |r| {
+                        let m = r.unwrap();
+                        sink.lock().unwrap().push((i, m.partition, m.offset));
+                    })
+                    .unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        p.flush().await;
+        let reports = reports.lock().unwrap().clone();
+        assert_eq!(reports.len(), 200, "each record reported once");
+        for partition in 0..2 {
+            let offsets: Vec<(i32, i64)> = reports
+                .iter()
+                .filter(|r| r.1 == partition)
+                .map(|r| (r.0, r.2))
+                .collect();
+            let expected: Vec<(i32, i64)> =
+                (0..100).map(|k| (2 * k + partition, k as i64)).collect();
+            assert_eq!(offsets, expected, "partition {partition}: in order");
+            let values: Vec<String> = log(&c, "plain", partition)
+                .into_iter()
+                .map(|r| r.1)
+                .collect();
+            let expected: Vec<String> =
+                (0..100).map(|k| format!("{}", 2 * k + partition)).collect();
+            assert_eq!(values, expected);
+        }
+
+        // A full buffer: an error at once; the callback is not called.
+        let mut config = fast().with_topic("plain");
+        config.buffer_memory = 1 << 20;
+        config.max_request_size = 1 << 20;
+        config.linger = Duration::from_secs(30);
+        config.batch_size = 8 << 20;
+        let small = BufferedProducer::new(client.clone(), config).unwrap();
+        let value = Bytes::from(vec![7u8; 100 << 10]);
+        let full = (0..50)
+            .find_map(|_| {
+                let flag = called.clone();
+                small
+                    .try_send_with_callback(
+                        ProducerRecord::new(value.clone()).at_partition(0),
+                        move |_| flag.store(true, Ordering::SeqCst),
+                    )
+                    .err()
+            })
+            .expect("the buffer fills");
+        assert!(
+            matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
+            "{full}"
+        );
+        small.close().await;
+        p.close().await;
+        // Only the queued records' callbacks ran (they flag `called`; the refused ones
+        // were dropped uncalled): the first refused one above did not.
+        assert!(
+            called.load(Ordering::SeqCst),
+            "the queued 100 KiB records were reported"
+        );
+    })
+    .await
+}
+
+/// With `connections_per_broker` the producer opens that many produce connections and
+/// spreads its partitions over them; each partition stays on one, so its records are in
+/// the log once and in order, through dropped connections too.
+#[tokio::test]
+async fn partitions_spread_over_several_connections_keep_their_order() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("lanes", 6);
+        let client = client(&c).await;
+        let bad = BufferedProducer::new(client.clone(), fast().with_connections_per_broker(0));
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("connections_per_broker"));
+        let bad = BufferedProducer::new(client.clone(), fast().with_connections_per_broker(17));
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("connections_per_broker"));
+
+        let before: u64 = client.broker_metrics().values().map(|m| m.connects).sum();
+        let mut config = fast().with_topic("lanes").with_connections_per_broker(3);
+        // Small batches, so that several of a partition are in flight at once.
+        config.batch_size = 1000;
+        let p = BufferedProducer::new(client.clone(), config).unwrap();
+        let mut deliveries = Vec::new();
+        for i in 0..1200 {
+            if i == 600 {
+                p.flush().await;
+                let opened: u64 = client
+                    .broker_metrics()
+                    .values()
+                    .map(|m| m.connects)
+                    .sum::<u64>()
+                    - before;
+                assert_eq!(opened, 3, "one connection per lane");
+                c.inject(
+                    Fault::new(ApiKey::Produce, FaultAction::DropConnection).times(Times::N(2)),
+                );
+            }
+            let r = ProducerRecord::new(format!("{i}")).at_partition(i % 6);
+            deliveries.push(p.send(r).await.unwrap());
+        }
+        p.flush().await;
+        for d in deliveries {
+            d.await.unwrap();
+        }
+        let opened: u64 = client
+            .broker_metrics()
+            .values()
+            .map(|m| m.connects)
+            .sum::<u64>()
+            - before;
+        assert!(opened >= 4, "the dropped ones opened again: {opened}");
+        for partition in 0..6 {
+            let values: Vec<i32> = log(&c, "lanes", partition)
+                .into_iter()
+                .map(|(_, v)| v.parse().unwrap())
+                .collect();
+            let expected: Vec<i32> = (0..1200).filter(|i| i % 6 == partition).collect();
+            assert_eq!(values, expected, "partition {partition}: once, in order");
+        }
+        p.close().await;
+    })
+    .await
+}

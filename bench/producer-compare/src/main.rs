@@ -29,7 +29,8 @@
 //! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request counts),
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
 //! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
-//! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`).
+//! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`), `BENCH_OURS_CONNECTIONS=N` (the
+//! producer's `connections_per_broker`).
 //!
 //! Cases: 100 B and 1 KiB values (no keys, text-like so lz4 has work), acks=1 and
 //! acks=all with idempotence, no compression and lz4, 1 and 8 partitions (records
@@ -346,7 +347,9 @@ struct Outcome {
 mod ours {
     use super::*;
     use kafka_net::{ClientConfig, KafkaClient};
-    use kafka_producer::{Acks, BufferedProducer, DeliveryFuture, ProducerConfig, ProducerRecord};
+    use kafka_producer::{
+        Acks, BufferedProducer, DeliveryFuture, ProduceErrorKind, ProducerConfig, ProducerRecord,
+    };
     use kafka_protocol::compression::Compression;
     use std::future::Future;
     use std::pin::Pin;
@@ -371,6 +374,18 @@ mod ours {
             AcksMode::Leader => config.with_acks(Acks::Leader).with_idempotence(false),
             AcksMode::AllIdempotent => config.with_acks(Acks::All).with_idempotence(true),
         };
+        if let Some(n) = std::env::var("BENCH_OURS_BUFFER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.buffer_memory = n;
+        }
+        if let Some(n) = std::env::var("BENCH_OURS_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config = config.with_connections_per_broker(n);
+        }
         let producer = BufferedProducer::new(client, config)?;
         // Warm up: connection, metadata, producer id.
         producer
@@ -408,6 +423,31 @@ mod ours {
         let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
         let mut cx = Context::from_waker(Waker::noop());
         let start = Instant::now();
+        if std::env::var_os("BENCH_OURS_CALLBACKS").is_some() {
+            // A delivery callback per record that only counts (as the rdkafka driver's
+            // delivery callback): a closure with no captures, so no allocation.
+            static DELIVERED: AtomicU64 = AtomicU64::new(0);
+            static FAILED: AtomicU64 = AtomicU64::new(0);
+            for i in 0..case.messages {
+                let record = ProducerRecord::new(values[i as usize % values.len()].clone())
+                    .at_partition((i % case.partitions as u64) as i32);
+                producer
+                    .send_with_callback(record, |r| {
+                        let counter = if r.is_ok() { &DELIVERED } else { &FAILED };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .await?;
+            }
+            producer.flush().await;
+            return Ok(Outcome {
+                delivered: DELIVERED.load(Ordering::Relaxed),
+                errors: FAILED.load(Ordering::Relaxed),
+                elapsed: start.elapsed(),
+                latencies: Latencies::default(),
+                value_bytes: 0,
+                first: None,
+            });
+        }
         for i in 0..case.messages {
             let record = ProducerRecord::new(values[i as usize % values.len()].clone())
                 .at_partition((i % case.partitions as u64) as i32);
@@ -444,7 +484,6 @@ mod ours {
         let values = make_values(case.size);
         let total = case.total();
         let (rate, partitions) = (case.rate, case.partitions as u64);
-        let handle = tokio::runtime::Handle::current();
         let sending = producer.clone();
         let latencies = Arc::new(Mutex::new(Latencies::default()));
         let errors = Arc::new(AtomicU64::new(0));
@@ -456,24 +495,34 @@ mod ours {
             while sent < total {
                 let now_due = due(start.elapsed(), rate, total);
                 while sent < now_due {
-                    let record = ProducerRecord::new(values[sent as usize % values.len()].clone())
-                        .at_partition((sent % partitions) as i32);
                     let at = Instant::now();
-                    let (l, e, d) = (l.clone(), e.clone(), d.clone());
-                    let report = move |r: kafka_producer::DeliveryReport| match r {
-                        Ok(_) => {
-                            d.fetch_add(1, Ordering::Relaxed);
-                            l.lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .record(at.elapsed());
-                        }
-                        Err(_) => {
-                            e.fetch_add(1, Ordering::Relaxed);
+                    // Queued without waiting (`try_send_with_callback`), as librdkafka's
+                    // `produce` is called; a full buffer (not seen at this rate) is
+                    // waited out as the rdkafka driver waits out QUEUE_FULL.
+                    let queued = loop {
+                        let record =
+                            ProducerRecord::new(values[sent as usize % values.len()].clone())
+                                .at_partition((sent % partitions) as i32);
+                        let (l, e, d) = (l.clone(), e.clone(), d.clone());
+                        let report = move |r: kafka_producer::DeliveryReport| match r {
+                            Ok(_) => {
+                                d.fetch_add(1, Ordering::Relaxed);
+                                l.lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .record(at.elapsed());
+                            }
+                            Err(_) => {
+                                e.fetch_add(1, Ordering::Relaxed);
+                            }
+                        };
+                        match sending.try_send_with_callback(record, report) {
+                            Err(e) if matches!(e.kind(), ProduceErrorKind::BufferFull(_)) => {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            other => break other,
                         }
                     };
-                    handle
-                        .block_on(sending.send_with_callback(record, report))
-                        .map_err(|e| e.to_string())?;
+                    queued.map_err(|e| e.to_string())?;
                     sent += 1;
                 }
                 std::thread::sleep(Duration::from_millis(1));

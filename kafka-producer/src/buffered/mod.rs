@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// A record's delivery report: what the broker said, or why the record failed.
 pub type DeliveryReport = Result<RecordMetadata, ProduceError>;
@@ -113,13 +113,27 @@ struct Batch {
     deliveries: Vec<Delivery>,
     bytes: usize,
     created: Instant,
-    _memory: Option<OwnedSemaphorePermit>,
+    /// The buffer bytes its records hold.
+    memory: Charge,
     /// Sequence and epoch the batch was first sent with (idempotence); kept on retry.
     sequence: Option<(i32, i16)>,
     attempts: u32,
     last_error: Option<ProduceError>,
     /// Position in the partition's stream of batches: retries go back in this order.
     order: u64,
+}
+
+/// Bytes of the producer's buffer (`buffer_memory`) held by a batch's records, given
+/// back when the batch is dropped.
+struct Charge {
+    memory: Arc<Semaphore>,
+    bytes: u32,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.memory.add_permits(self.bytes as usize);
+    }
 }
 
 #[derive(Default)]
@@ -133,6 +147,9 @@ struct PartitionQueue {
     retry_at: Option<Instant>,
     /// Batches delivered, retried and failed (the statistics).
     counters: stats::PartitionCounters,
+    /// Records in the batch last taken to be sent: a new batch's room, so its vectors
+    /// do not grow (and move their records) as it fills.
+    last_len: usize,
 }
 
 impl PartitionQueue {
@@ -147,6 +164,9 @@ impl PartitionQueue {
         self.batches.insert(at, batch);
     }
 }
+
+/// At most this many records' room is set aside when a batch opens.
+const MAX_RESERVED_RECORDS: usize = 16 * 1024;
 
 /// The highest Produce version a transactional producer sends (see `submit`).
 const TXN_PRODUCE_MAX: i16 = 11;
@@ -166,6 +186,10 @@ struct State {
     bump: bool,
     /// Produce requests in flight, over all brokers.
     requests: usize,
+    /// The sender held a batch back until a batch in flight is answered (the
+    /// partition's `max_in_flight`, or a retry waiting for the batches before it):
+    /// answers wake it only then.
+    stalled: bool,
     /// The transaction (transactional producers).
     txn: transaction::Phase,
 }
@@ -181,13 +205,15 @@ struct Inner {
     /// Wakes `flush` when records complete.
     progress: Notify,
     closed: AtomicBool,
-    /// Requests in flight per broker address.
-    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests in flight per broker address and connection (`lane`).
+    in_flight: Mutex<HashMap<(String, u8), Arc<Semaphore>>>,
     /// The configured fixed topic, shared.
     topic: Option<Topic>,
     epoch_lock: tokio::sync::Mutex<()>,
     /// Requests being encoded, in the order they go on the wire (see `submitter`).
     submissions: mpsc::UnboundedSender<Submission>,
+    /// Submissions sent to the submitter and not yet handed to a connection.
+    queued: std::sync::atomic::AtomicUsize,
     /// `transactional_id` and the transactional calls (transactional producers).
     txn: Option<transaction::Transactions>,
 }
@@ -196,6 +222,8 @@ struct Inner {
 /// sender task, submitted in order by the submitter.
 struct Submission {
     broker: BrokerInfo,
+    /// Which of the broker's produce connections.
+    lane: u8,
     encoded: Encoding,
     permit: OwnedSemaphorePermit,
 }
@@ -252,6 +280,7 @@ impl BufferedProducer {
             topic,
             epoch_lock: tokio::sync::Mutex::new(()),
             submissions,
+            queued: std::sync::atomic::AtomicUsize::new(0),
         });
         tokio::spawn(submitter(Arc::downgrade(&inner), submitted));
         tokio::spawn(sender(inner.clone()));
@@ -296,13 +325,12 @@ impl BufferedProducer {
     async fn reserve(
         &self,
         record: &ProducerRecord,
-    ) -> Result<(Topic, i32, usize, OwnedSemaphorePermit), ProduceError> {
+    ) -> Result<(Topic, i32, usize, SemaphorePermit<'_>), ProduceError> {
         let (topic, partition, size) = self.place(record).await?;
         let permit = self
             .inner
             .memory
-            .clone()
-            .acquire_many_owned(size as u32)
+            .acquire_many(size as u32)
             .await
             .map_err(|_| ProduceError::new(ProduceErrorKind::Closed))?;
         Ok((topic, partition, size, permit))
@@ -312,16 +340,7 @@ impl BufferedProducer {
     /// [`ProduceErrorKind::BufferFull`] at once.
     pub async fn try_send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
         let (topic, partition, size) = self.place(&record).await?;
-        let permit = self
-            .inner
-            .memory
-            .clone()
-            .try_acquire_many_owned(size as u32)
-            .map_err(|_| {
-                ProduceError::new(ProduceErrorKind::BufferFull(
-                    self.inner.config.buffer_memory,
-                ))
-            })?;
+        let permit = self.try_reserve(size)?;
         let (tx, rx) = oneshot::channel();
         self.enqueue(topic, partition, record, size, permit, Delivery::Future(tx))?;
         Ok(DeliveryFuture(rx))
@@ -375,8 +394,63 @@ impl BufferedProducer {
         lock(&self.inner.state).pending
     }
 
+    /// Queues a record without waiting, for code outside the async runtime (a plain
+    /// thread, as librdkafka's `rd_kafka_produce` or franz-go's `TryProduce` are
+    /// called): no future, no `block_on`. The callback is called as with
+    /// [`send_with_callback`](Self::send_with_callback). Fails at once, and the
+    /// callback is not called, when the buffer is full
+    /// ([`ProduceErrorKind::BufferFull`]: wait for deliveries and call again, as
+    /// librdkafka's callers do on `QUEUE_FULL`), when the topic's partition count is
+    /// not in the client's cached metadata yet ([`ProduceErrorKind::WouldBlock`]: one
+    /// [`send`](Self::send) to the topic, or the client's `partition_count`, fetches it),
+    /// and for the reasons `send` fails.
+    pub fn try_send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(DeliveryReport) + Send + 'static,
+    ) -> Result<(), ProduceError> {
+        let (topic, size) = self.check(&record)?;
+        let partitions = self.cached_partition_count(&topic).ok_or_else(|| {
+            ProduceError::new(ProduceErrorKind::WouldBlock(format!(
+                "the partition count of topic {topic} is not known yet"
+            )))
+        })?;
+        let partition = self.choose(&topic, &record, partitions)?;
+        let permit = self.try_reserve(size)?;
+        let callback = DeliveryCallback(Some(Box::new(callback)));
+        self.enqueue(
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            Delivery::Callback(callback),
+        )
+    }
+
+    /// Takes `size` bytes of the buffer, or fails with `BufferFull`.
+    fn try_reserve(&self, size: usize) -> Result<SemaphorePermit<'_>, ProduceError> {
+        self.inner
+            .memory
+            .try_acquire_many(size as u32)
+            .map_err(|_| {
+                ProduceError::new(ProduceErrorKind::BufferFull(
+                    self.inner.config.buffer_memory,
+                ))
+            })
+    }
+
     /// Picks the topic and partition, and checks the record's size.
     async fn place(&self, record: &ProducerRecord) -> Result<(Topic, i32, usize), ProduceError> {
+        let (topic, size) = self.check(record)?;
+        let partitions = self.partition_count(&topic).await?;
+        let partition = self.choose(&topic, record, partitions)?;
+        Ok((topic, partition, size))
+    }
+
+    /// The record's topic and size estimate, checked against the producer's state and
+    /// limits.
+    fn check(&self, record: &ProducerRecord) -> Result<(Topic, usize), ProduceError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(ProduceErrorKind::Closed.into());
         }
@@ -404,31 +478,42 @@ impl BufferedProducer {
             })
             .at(&topic, record.partition.unwrap_or(-1)));
         }
-        let partitions = self.partition_count(&topic).await?;
-        let partition = match record.partition {
-            Some(p) if (0..partitions).contains(&p) => p,
-            Some(p) => {
-                return Err(ProduceError::new(ProduceErrorKind::NoSuchPartition {
-                    partition: p,
-                    partitions,
-                })
-                .at(&topic, p))
-            }
-            None => self
+        Ok((topic, size))
+    }
+
+    /// The record's partition: its own (checked), or the partitioner's choice.
+    fn choose(
+        &self,
+        topic: &Topic,
+        record: &ProducerRecord,
+        partitions: i32,
+    ) -> Result<i32, ProduceError> {
+        match record.partition {
+            Some(p) if (0..partitions).contains(&p) => Ok(p),
+            Some(p) => Err(ProduceError::new(ProduceErrorKind::NoSuchPartition {
+                partition: p,
+                partitions,
+            })
+            .at(topic, p)),
+            None => Ok(self
                 .inner
                 .partitioner
-                .partition(&topic, record.key.as_deref(), partitions),
-        };
-        Ok((topic, partition, size))
+                .partition(topic, record.key.as_deref(), partitions)),
+        }
+    }
+
+    /// The topic's partition count from the client's cached metadata.
+    fn cached_partition_count(&self, topic: &str) -> Option<i32> {
+        self.inner
+            .client
+            .cached_metadata()
+            .and_then(|m| m.partition_count(topic))
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
         let client = &self.inner.client;
         // The usual case, without a (boxed) call through the client trait.
-        if let Some(n) = client
-            .cached_metadata()
-            .and_then(|m| m.partition_count(topic))
-        {
+        if let Some(n) = self.cached_partition_count(topic) {
             return Ok(n);
         }
         match client.partition_count(topic).await {
@@ -457,7 +542,7 @@ impl BufferedProducer {
         partition: i32,
         record: ProducerRecord,
         size: usize,
-        permit: OwnedSemaphorePermit,
+        permit: SemaphorePermit<'_>,
         delivery: Delivery,
     ) -> Result<(), ProduceError> {
         if self.inner.closed.load(Ordering::Acquire) {
@@ -491,13 +576,21 @@ impl BufferedProducer {
                     wake_sender = true;
                     let order = queue.next_order;
                     queue.next_order += 1;
+                    let room = queue
+                        .batches
+                        .back()
+                        .map_or(queue.last_len, |b| b.records.len())
+                        .clamp(1, MAX_RESERVED_RECORDS);
                     queue.batches.push_back(Batch {
                         order,
-                        records: Vec::new(),
-                        deliveries: Vec::new(),
+                        records: Vec::with_capacity(room),
+                        deliveries: Vec::with_capacity(room),
                         bytes: 0,
                         created: Instant::now(),
-                        _memory: None,
+                        memory: Charge {
+                            memory: self.inner.memory.clone(),
+                            bytes: 0,
+                        },
                         sequence: None,
                         attempts: 0,
                         last_error: None,
@@ -509,10 +602,10 @@ impl BufferedProducer {
             batch.records.push(record.into_record(offset, now_ms()));
             batch.deliveries.push(delivery);
             batch.bytes += size;
-            match &mut batch._memory {
-                Some(m) => m.merge(permit),
-                None => batch._memory = Some(permit),
-            }
+            // The batch gives the bytes back when it is dropped (no reference count
+            // per record).
+            permit.forget();
+            batch.memory.bytes += size as u32;
             wake_sender |= batch.bytes >= batch_size;
         }
         if wake_sender {

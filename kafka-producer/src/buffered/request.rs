@@ -10,13 +10,13 @@ use super::*;
 /// it compresses, and consecutive requests compress in parallel).
 pub(super) async fn send_request(
     inner: &Arc<Inner>,
-    addr: &str,
+    (addr, lane): (&str, u8),
     broker: &BrokerInfo,
     producer: Option<(i64, i16)>,
     mut outs: Vec<Outgoing>,
 ) {
     let gate = lock(&inner.in_flight)
-        .entry(addr.to_string())
+        .entry((addr.to_string(), lane))
         .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight)))
         .clone();
     // Waits here when max_in_flight requests are out to this broker.
@@ -42,6 +42,11 @@ pub(super) async fn send_request(
     lock(&inner.state).requests += 1;
     let encoded = if inner.config.compression == Compression::None {
         let request = produce_request(inner, producer, &mut outs);
+        if inner.queued.load(Ordering::Acquire) == 0 {
+            // Nothing ahead of it in the submitter: hand it over from here, a task
+            // wake-up less per request, in the same order.
+            return submit(inner, (broker, lane), request, outs, permit).await;
+        }
         Encoding::Done(outs, request)
     } else {
         let encoder = inner.clone();
@@ -54,11 +59,14 @@ pub(super) async fn send_request(
     };
     let submission = Submission {
         broker: broker.clone(),
+        lane,
         encoded,
         permit,
     };
+    inner.queued.fetch_add(1, Ordering::AcqRel);
     if inner.submissions.send(submission).is_err() {
         // The submitter is gone only when the producer is.
+        inner.queued.fetch_sub(1, Ordering::AcqRel);
         lock(&inner.state).requests -= 1;
     }
 }
@@ -119,44 +127,57 @@ pub(super) async fn submitter(
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let (outs, request) = match submission.encoded {
-            Encoding::Done(outs, request) => (outs, request),
-            Encoding::Running(job) => match job.await {
-                Ok((outs, Some(request))) => (outs, request),
-                Ok((outs, None)) => {
-                    // A bug in the encoder: fail these records, not the producer.
-                    lock(&inner.state).requests -= 1;
-                    drop(submission.permit);
-                    let e = ProduceError::new(ProduceErrorKind::Config(
-                        "encoding the batch failed (a bug: please report it)".into(),
-                    ));
-                    for out in outs {
-                        retry_or_fail(&inner, out, e.clone());
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    // The runtime is shutting down.
-                    tracing::debug!(error = %e, "a Produce request was not encoded");
-                    lock(&inner.state).requests -= 1;
-                    continue;
-                }
-            },
-        };
-        submit(&inner, &submission.broker, request, outs, submission.permit).await;
+        submit_one(&inner, submission).await;
+        // Counted down once handed over, so that the sender hands a request over
+        // itself only when none is ahead of it.
+        inner.queued.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Waits for one submission's encoding and hands it to its broker's connection.
+async fn submit_one(inner: &Arc<Inner>, submission: Submission) {
+    let (outs, request) = match submission.encoded {
+        Encoding::Done(outs, request) => (outs, request),
+        Encoding::Running(job) => match job.await {
+            Ok((outs, Some(request))) => (outs, request),
+            Ok((outs, None)) => {
+                // A bug in the encoder: fail these records, not the producer.
+                lock(&inner.state).requests -= 1;
+                drop(submission.permit);
+                let e = ProduceError::new(ProduceErrorKind::Config(
+                    "encoding the batch failed (a bug: please report it)".into(),
+                ));
+                for out in outs {
+                    retry_or_fail(inner, out, e.clone());
+                }
+                return;
+            }
+            Err(e) => {
+                // The runtime is shutting down.
+                tracing::debug!(error = %e, "a Produce request was not encoded");
+                lock(&inner.state).requests -= 1;
+                return;
+            }
+        },
+    };
+    let to = (&submission.broker, submission.lane);
+    submit(inner, to, request, outs, submission.permit).await;
 }
 
 /// Hands one encoded request to the broker's connection.
 pub(super) async fn submit(
     inner: &Arc<Inner>,
-    broker: &BrokerInfo,
+    (broker, lane): (&BrokerInfo, u8),
     request: ProduceRequest,
     outs: Vec<Outgoing>,
     permit: OwnedSemaphorePermit,
 ) {
+    let purpose = match lane {
+        0 => Purpose::Produce,
+        n => Purpose::ProduceLane(n),
+    };
     let submitted = async {
-        let conn = inner.client.connection(broker, Purpose::Produce).await?;
+        let conn = inner.client.connection(broker, purpose).await?;
         let mut version = conn
             .versions()
             .version_for(kafka_protocol::ApiKey::Produce)?;
@@ -165,49 +186,56 @@ pub(super) async fn submit(
             // (KIP-890 transaction version 2); this producer adds them.
             version = version.min(TXN_PRODUCE_MAX);
         }
-        if inner.config.acks == Acks::None {
-            conn.send_without_response(&request, version).await?;
-            Ok::<_, kafka_net::Error>(None)
-        } else {
-            Ok(Some(conn.enqueue(&request, version).await?))
-        }
+        Ok::<_, kafka_net::Error>((conn, version))
     }
     .await;
-    let inner = inner.clone();
-    match submitted {
+    let (conn, version) = match submitted {
+        Ok(c) => c,
         Err(e) => {
             lock(&inner.state).requests -= 1;
             drop(permit);
-            request_failed(&inner, outs, e).await;
+            return request_failed(inner, outs, e);
         }
-        Ok(None) => {
-            lock(&inner.state).requests -= 1;
-            drop(permit);
-            for out in outs {
-                complete(&inner, out, None);
-            }
+    };
+    if inner.config.acks == Acks::None {
+        let written = conn.send_without_response(&request, version).await;
+        lock(&inner.state).requests -= 1;
+        drop(permit);
+        match written {
+            Ok(()) => outs.into_iter().for_each(|out| complete(inner, out, None)),
+            Err(e) => request_failed(inner, outs, e),
         }
-        Ok(Some(answer)) => {
-            tokio::spawn(async move {
-                let result = answer.await;
-                lock(&inner.state).requests -= 1;
-                drop(permit);
-                match result {
-                    Ok(response) => handle_response(&inner, outs, &response),
-                    Err(e) => request_failed(&inner, outs, e).await,
-                }
-                inner.wake.notify_one();
-            });
-        }
+        return;
     }
+    // The answer is handled on the connection's reader task: no task of ours waits
+    // for it (a task wake-up less per request).
+    let inner = inner.clone();
+    conn.enqueue_then(&request, version, move |answer| {
+        lock(&inner.state).requests -= 1;
+        drop(permit);
+        match answer {
+            Ok(response) => handle_response(&inner, outs, &response),
+            Err(e) => request_failed(&inner, outs, e),
+        }
+    })
+    .await;
 }
 
-pub(super) async fn request_failed(inner: &Arc<Inner>, outs: Vec<Outgoing>, e: kafka_net::Error) {
+/// Puts a failed request's batches back (or fails them), and refreshes the metadata
+/// in the background (a moved leader is the usual cause).
+pub(super) fn request_failed(inner: &Arc<Inner>, outs: Vec<Outgoing>, e: kafka_net::Error) {
     let e = ProduceError::from(e);
     for out in outs {
         retry_or_fail(inner, out, e.clone());
     }
-    let _ = inner.client.refresh_metadata().await;
+    // Called on a connection's task, or when the connection is dropped (then maybe
+    // outside the runtime, with nothing to refresh for).
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let client = inner.client.clone();
+        runtime.spawn(async move {
+            let _ = client.refresh_metadata().await;
+        });
+    }
 }
 
 pub(super) fn encode(
@@ -423,7 +451,7 @@ pub(super) fn finish(
     records: usize,
     outcome: stats::Outcome,
 ) {
-    {
+    let wake = {
         let mut state = lock(&inner.state);
         state.pending = state.pending.saturating_sub(records);
         if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
@@ -433,7 +461,12 @@ pub(super) fn finish(
                 q.retry_at = None;
             }
         }
-    }
+        // The sender only needs this answer when it held batches back for it, has an
+        // epoch bump waiting for the requests in flight, or may stop now.
+        state.stalled || state.bump || state.pending == 0
+    };
     inner.progress.notify_waiters();
-    inner.wake.notify_one();
+    if wake {
+        inner.wake.notify_one();
+    }
 }

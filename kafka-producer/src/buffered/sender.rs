@@ -84,8 +84,11 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
     let hurry = state.flushing > 0 || inner.closed.load(Ordering::Acquire);
     let mut ready = Vec::new();
     let mut next: Option<Instant> = None;
+    // Whether a batch waits for an answer (see `finish`).
+    let mut stalled = false;
     for ((topic, partition), q) in state.queues.iter_mut() {
         if q.in_flight.len() >= per_partition {
+            stalled |= !q.batches.is_empty();
             continue;
         }
         if let Some(at) = q.retry_at {
@@ -99,6 +102,7 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
         };
         // A retry waits until the batches sent before it are back.
         if front.attempts > 0 && q.in_flight.iter().any(|o| *o < front.order) {
+            stalled = true;
             continue;
         }
         let due = front.created + early_linger;
@@ -110,6 +114,9 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
         if is_ready {
             if let Some(batch) = q.batches.pop_front() {
                 q.in_flight.insert(batch.order);
+                if batch.attempts == 0 {
+                    q.last_len = batch.records.len();
+                }
                 ready.push(Outgoing {
                     topic: topic.clone(),
                     partition: *partition,
@@ -120,6 +127,7 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
     }
+    state.stalled = stalled;
     (ready, next)
 }
 
@@ -137,25 +145,25 @@ pub(super) async fn dispatch(inner: &Arc<Inner>, ready: Vec<Outgoing>) {
             return;
         }
     };
-    let mut by_broker: BTreeMap<String, (BrokerInfo, Vec<Outgoing>)> = BTreeMap::new();
+    let mut by_broker: BTreeMap<(String, u8), (BrokerInfo, Vec<Outgoing>)> = BTreeMap::new();
     for out in ready {
         match inner.client.leader(&out.topic, out.partition).await {
             Ok(leader) => by_broker
-                .entry(leader.addr())
+                .entry((leader.addr(), lane(inner, &out.topic, out.partition)))
                 .or_insert_with(|| (leader, Vec::new()))
                 .1
                 .push(out),
             Err(e) => retry_or_fail(inner, out, ProduceError::from(e)),
         }
     }
-    for (addr, (broker, outs)) in by_broker {
+    for ((addr, lane), (broker, outs)) in by_broker {
         let mut request: Vec<Outgoing> = Vec::new();
         let mut bytes = 0;
         for out in outs {
             if !request.is_empty() && bytes + out.batch.bytes > inner.config.max_request_size {
                 send_request(
                     inner,
-                    &addr,
+                    (&addr, lane),
                     &broker,
                     producer,
                     std::mem::take(&mut request),
@@ -167,9 +175,22 @@ pub(super) async fn dispatch(inner: &Arc<Inner>, ready: Vec<Outgoing>) {
             request.push(out);
         }
         if !request.is_empty() {
-            send_request(inner, &addr, &broker, producer, request).await;
+            send_request(inner, (&addr, lane), &broker, producer, request).await;
         }
     }
+}
+
+/// The connection (of `connections_per_broker`) a partition's requests go on: always
+/// the same, so its batches reach the broker in order.
+pub(super) fn lane(inner: &Inner, topic: &str, partition: i32) -> u8 {
+    let lanes = inner.config.connections_per_broker as u32;
+    if lanes <= 1 {
+        return 0;
+    }
+    let topic_hash = topic
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (topic_hash.wrapping_add(partition as u32) % lanes) as u8
 }
 
 /// In a transaction: adds the partitions of `ready` that are not in it yet (one
