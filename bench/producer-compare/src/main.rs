@@ -30,7 +30,9 @@
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
 //! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
 //! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`), `BENCH_OURS_CONNECTIONS=N` (the
-//! producer's `connections_per_broker`).
+//! producer's `connections_per_broker`), `BENCH_OURS_BUFFER=N` (its `buffer_memory`),
+//! `BENCH_OURS_FUTURES=1` (ours' throughput driver reaps a `DeliveryFuture` per record
+//! instead of counting in a delivery callback).
 //!
 //! Cases: 100 B and 1 KiB values (no keys, text-like so lz4 has work), acks=1 and
 //! acks=all with idempotence, no compression and lz4, 1 and 8 partitions (records
@@ -40,11 +42,14 @@
 //! shown (highest msg/s; lowest p99).
 //!
 //! How each client is driven:
-//! - ours: `BufferedProducer::send` per record (explicit partition), delivery futures
-//!   reaped from the front as they finish. In the latency case the records are sent
+//! - ours: `BufferedProducer::send_with_callback` per record (explicit partition),
+//!   with a callback that counts, as librdkafka's delivery callback does
+//!   (`BENCH_OURS_FUTURES=1`: `send` per record, delivery futures reaped from the front
+//!   as they finish). In the latency case the records are sent
 //!   from a plain thread that sleeps 1 ms between rounds, as librdkafka's are (a tokio
-//!   interval would send them in step with the producer's own timer ticks), with
-//!   `send_with_callback` timing each record, as librdkafka's delivery callback does.
+//!   interval would send them in step with the producer's own timer ticks), queued with
+//!   `try_send_with_callback` (no `block_on`, as librdkafka's `produce` is a plain call)
+//!   and a callback timing each record, as librdkafka's delivery callback does.
 //! - librdkafka: `ThreadedProducer` with a delivery callback (its poll thread), retrying
 //!   `send` on QUEUE_FULL; otherwise librdkafka's defaults.
 //! - rskafka: no accumulator or acks setting (it always sends acks=-1 and has no
@@ -423,9 +428,9 @@ mod ours {
         let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
         let mut cx = Context::from_waker(Waker::noop());
         let start = Instant::now();
-        if std::env::var_os("BENCH_OURS_CALLBACKS").is_some() {
-            // A delivery callback per record that only counts (as the rdkafka driver's
-            // delivery callback): a closure with no captures, so no allocation.
+        if std::env::var_os("BENCH_OURS_FUTURES").is_none() {
+            // A delivery callback per record that only counts, as the rdkafka driver's
+            // delivery callback does: a closure with no captures, so no allocation.
             static DELIVERED: AtomicU64 = AtomicU64::new(0);
             static FAILED: AtomicU64 = AtomicU64::new(0);
             for i in 0..case.messages {
