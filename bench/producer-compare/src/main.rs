@@ -26,11 +26,12 @@
 //! found, one untimed warm-up read is done, then every consumer reads it `--repeat`
 //! times, in rounds that start with a different consumer each time; the best run is
 //! shown. Experiment hooks (environment): `BENCH_CHILD_WRAP` (e.g. `perf record -g -o
-//! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request counts),
+//! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request and batch counts),
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
 //! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
 //! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`), `BENCH_OURS_CONNECTIONS=N` (the
 //! producer's `connections_per_broker`), `BENCH_OURS_BUFFER=N` (its `buffer_memory`),
+//! `BENCH_OURS_MAX_REQUEST=N` (its `max_request_size` and `batch_size`),
 //! `BENCH_OURS_FUTURES=1` (ours' throughput driver reaps a `DeliveryFuture` per record
 //! instead of counting in a delivery callback).
 //!
@@ -379,6 +380,13 @@ mod ours {
             AcksMode::Leader => config.with_acks(Acks::Leader).with_idempotence(false),
             AcksMode::AllIdempotent => config.with_acks(Acks::All).with_idempotence(true),
         };
+        if let Some(n) = std::env::var("BENCH_OURS_MAX_REQUEST")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.max_request_size = n;
+            config.batch_size = n;
+        }
         if let Some(n) = std::env::var("BENCH_OURS_BUFFER")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -404,12 +412,29 @@ mod ours {
         let rt = runtime();
         rt.block_on(async {
             let producer = producer(broker, topic, case).await?;
+            let before = producer.statistics();
             let outcome = match case.mode {
                 Mode::Throughput | Mode::Consume | Mode::Transactions => {
                     throughput(&producer, case).await?
                 }
                 Mode::Latency => latency(&producer, case).await?,
             };
+            if std::env::var_os("BENCH_VERBOSE").is_some() {
+                // Requests and batches of the timed part, from the producer's statistics.
+                let after = producer.statistics();
+                let requests = |s: &kafka_producer::ProducerStatistics| -> u64 {
+                    s.client.brokers.values().map(|b| b.requests).sum()
+                };
+                let (r, b) = (
+                    requests(&after) - requests(&before),
+                    after.batches - before.batches,
+                );
+                eprintln!(
+                    "ours: {r} requests, {b} batches, {:.0} records per batch, {:.1} batches per request",
+                    outcome.delivered as f64 / b.max(1) as f64,
+                    b as f64 / r.max(1) as f64
+                );
+            }
             producer.close().await;
             Ok(outcome)
         })
