@@ -6,7 +6,6 @@ use kafka_consumer::FetchPartitionStats;
 use kafka_net::stats::{ClientStatistics, Every};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the member stands in its group (librdkafka's `join_state`, simplified).
@@ -189,13 +188,11 @@ impl GroupConsumer {
     /// (`close` or `abort`; a dropped handle's membership goes on in the background,
     /// and so does the stream) (see [`kafka_net::stats::every`]).
     pub fn statistics_every(&self, interval: Duration) -> Every<GroupConsumerStatistics> {
-        let inner = Arc::downgrade(&self.inner);
-        kafka_net::stats::every(interval, move || {
-            let inner = inner.upgrade()?;
-            if inner.closed.load(Ordering::Acquire) {
-                return None;
-            }
-            Some(statistics(&inner))
-        })
+        kafka_net::stats::every_while_open(
+            interval,
+            &self.inner,
+            |inner| !inner.closed.load(Ordering::Acquire),
+            statistics,
+        )
     }
 }

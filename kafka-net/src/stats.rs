@@ -204,6 +204,24 @@ pub fn every<T>(
     }
 }
 
+/// [`every`] for a handle's shared state `inner`, held weakly: a snapshot of it each
+/// interval while it lives and `is_open` says so; the stream ends after that.
+pub fn every_while_open<I, T: 'static>(
+    interval: Duration,
+    inner: &std::sync::Arc<I>,
+    is_open: fn(&I) -> bool,
+    snapshot: fn(&I) -> T,
+) -> Every<T>
+where
+    I: Send + Sync + 'static,
+{
+    let inner = std::sync::Arc::downgrade(inner);
+    every(interval, move || {
+        let inner = inner.upgrade()?;
+        is_open(&inner).then(|| snapshot(&inner))
+    })
+}
+
 impl<T> Stream for Every<T> {
     type Item = T;
 

@@ -95,13 +95,11 @@ impl Fetcher {
     /// `statistics.interval.ms`), as a stream that ends once the fetcher is closed or
     /// dropped (see [`kafka_net::stats::every`]).
     pub fn statistics_every(&self, interval: Duration) -> Every<FetcherStatistics> {
-        let inner = Arc::downgrade(&self.inner);
-        kafka_net::stats::every(interval, move || {
-            let inner = inner.upgrade()?;
-            if inner.closed.load(Ordering::Acquire) {
-                return None;
-            }
-            Some(statistics(&inner))
-        })
+        kafka_net::stats::every_while_open(
+            interval,
+            &self.inner,
+            |inner| !inner.closed.load(Ordering::Acquire),
+            statistics,
+        )
     }
 }

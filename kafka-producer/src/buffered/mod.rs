@@ -310,15 +310,8 @@ impl BufferedProducer {
         callback: impl FnOnce(DeliveryReport) + Send + 'static,
     ) -> Result<(), ProduceError> {
         let (topic, partition, size, permit) = self.reserve(&record).await?;
-        let callback = DeliveryCallback(Some(Box::new(callback)));
-        self.enqueue(
-            topic,
-            partition,
-            record,
-            size,
-            permit,
-            Delivery::Callback(callback),
-        )
+        let delivery = Delivery::Callback(DeliveryCallback(Some(Box::new(callback))));
+        self.enqueue(topic, partition, record, size, permit, delivery)
     }
 
     /// Places a record and takes its room in the buffer, waiting while it is full.
@@ -417,15 +410,8 @@ impl BufferedProducer {
         })?;
         let partition = self.choose(&topic, &record, partitions)?;
         let permit = self.try_reserve(size)?;
-        let callback = DeliveryCallback(Some(Box::new(callback)));
-        self.enqueue(
-            topic,
-            partition,
-            record,
-            size,
-            permit,
-            Delivery::Callback(callback),
-        )
+        let delivery = Delivery::Callback(DeliveryCallback(Some(Box::new(callback))));
+        self.enqueue(topic, partition, record, size, permit, delivery)
     }
 
     /// Takes `size` bytes of the buffer, or fails with `BufferFull`.
