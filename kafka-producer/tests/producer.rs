@@ -830,3 +830,84 @@ async fn partitions_spread_over_several_connections_keep_their_order() {
     })
     .await
 }
+
+/// `send_batch`: many records in one call, each reported once to the shared callback,
+/// in each partition's order; a bad record refuses the whole call with nothing queued;
+/// more than the buffer holds goes in groups, waiting for room.
+#[tokio::test]
+async fn send_batch_queues_many_records_and_reports_each_once() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("many", 3);
+        let client = client(&c).await;
+        let p = BufferedProducer::new(client.clone(), fast().with_topic("many")).unwrap();
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = reports.clone();
+        let records = (0..999)
+            .map(|i| ProducerRecord::new(format!("{i}")).at_partition(i % 3))
+            .collect();
+        p.send_batch(records, move |r| {
+            let m = r.unwrap();
+            sink.lock().unwrap().push((m.partition, m.offset));
+        })
+        .await
+        .unwrap();
+        p.flush().await;
+        let mut reports = reports.lock().unwrap().clone();
+        assert_eq!(reports.len(), 999, "each record reported once");
+        reports.sort();
+        reports.dedup();
+        assert_eq!(reports.len(), 999);
+        for partition in 0..3 {
+            let values: Vec<i32> = log(&c, "many", partition)
+                .into_iter()
+                .map(|(_, v)| v.parse().unwrap())
+                .collect();
+            let expected: Vec<i32> = (0..999).filter(|i| i % 3 == partition).collect();
+            assert_eq!(values, expected, "partition {partition}: once, in order");
+        }
+
+        // A record for a partition the topic lacks: the call fails, nothing is queued.
+        let called = Arc::new(AtomicBool::new(false));
+        let flag = called.clone();
+        let records = vec![
+            ProducerRecord::new("ok").at_partition(0),
+            ProducerRecord::new("bad").at_partition(7),
+        ];
+        let e = p
+            .send_batch(records, move |_| flag.store(true, Ordering::SeqCst))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), ProduceErrorKind::NoSuchPartition { .. }),
+            "{e}"
+        );
+        assert_eq!(p.pending(), 0, "nothing queued");
+        p.flush().await;
+        assert_eq!(log(&c, "many", 0).len(), 333);
+        assert!(!called.load(Ordering::SeqCst));
+        p.close().await;
+
+        // 5 MB through a 1 MiB buffer: in groups, each waiting for room.
+        let mut config = fast().with_topic("many");
+        config.buffer_memory = 1 << 20;
+        config.max_request_size = 1 << 20;
+        let small = BufferedProducer::new(client, config).unwrap();
+        let value = Bytes::from(vec![b'x'; 50 << 10]);
+        let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = delivered.clone();
+        let records = (0..100)
+            .map(|i| ProducerRecord::new(value.clone()).at_partition(i % 3))
+            .collect();
+        small
+            .send_batch(records, move |r| {
+                r.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+        small.close().await;
+        assert_eq!(delivered.load(Ordering::SeqCst), 100);
+    })
+    .await
+}

@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! cargo run --release -- [--quick] [--broker HOST:PORT [--broker-pid PID]]
-//!     [--clients ours,rdkafka,rskafka] [--repeat N] [--json FILE]
+//!     [--clients ours,ours-batch,rdkafka,rskafka] [--repeat N] [--json FILE]
 //!     [--only throughput|latency|consume|transactions] [--rate MSG_PER_S] [--secs S]
 //!     [--consumers ours,ours-lanes2,ours-reader,rdkafka,rdkafka-nobackoff,rskafka]
 //!     [--filler rdkafka|ours|rskafka] [--filter 'LABEL SUBSTRING']
@@ -46,7 +46,8 @@
 //! - ours: `BufferedProducer::send_with_callback` per record (explicit partition),
 //!   with a callback that counts, as librdkafka's delivery callback does
 //!   (`BENCH_OURS_FUTURES=1`: `send` per record, delivery futures reaped from the front
-//!   as they finish). In the latency case the records are sent
+//!   as they finish). ours-batch (throughput only, not run by default): `send_batch`
+//!   per group of records, the groups the rskafka driver cuts. In the latency case the records are sent
 //!   from a plain thread that sleeps 1 ms between rounds, as librdkafka's are (a tokio
 //!   interval would send them in step with the producer's own timer ticks), queued with
 //!   `try_send_with_callback` (no `block_on`, as librdkafka's `produce` is a plain call)
@@ -408,12 +409,15 @@ mod ours {
         Ok(producer)
     }
 
-    pub fn run(broker: &str, topic: &str, case: &Case) -> Result<Outcome, BoxError> {
+    /// `batched`: the throughput case with `send_batch`, in groups of records as the
+    /// rskafka driver cuts them (client `ours-batch`).
+    pub fn run(broker: &str, topic: &str, case: &Case, batched: bool) -> Result<Outcome, BoxError> {
         let rt = runtime();
         rt.block_on(async {
             let producer = producer(broker, topic, case).await?;
             let before = producer.statistics();
             let outcome = match case.mode {
+                Mode::Throughput if batched => throughput_batched(&producer, case).await?,
                 Mode::Throughput | Mode::Consume | Mode::Transactions => {
                     throughput(&producer, case).await?
                 }
@@ -437,6 +441,46 @@ mod ours {
             }
             producer.close().await;
             Ok(outcome)
+        })
+    }
+
+    /// `send_batch` per group of records (the rskafka driver's groups: up to 1,000
+    /// records or 512 KiB), one counting callback for all.
+    async fn throughput_batched(
+        producer: &BufferedProducer,
+        case: &Case,
+    ) -> Result<Outcome, BoxError> {
+        let values = make_values(case.size);
+        let per_group = (RSKAFKA_BATCH_BYTES / case.size).clamp(1, 1000) as u64;
+        let delivered = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while sent < case.messages {
+            let n = per_group.min(case.messages - sent);
+            let records = (sent..sent + n)
+                .map(|i| {
+                    ProducerRecord::new(values[i as usize % values.len()].clone())
+                        .at_partition((i % case.partitions as u64) as i32)
+                })
+                .collect();
+            let (d, f) = (delivered.clone(), failed.clone());
+            producer
+                .send_batch(records, move |r| {
+                    let counter = if r.is_ok() { &d } else { &f };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                })
+                .await?;
+            sent += n;
+        }
+        producer.flush().await;
+        Ok(Outcome {
+            delivered: delivered.load(Ordering::Relaxed),
+            errors: failed.load(Ordering::Relaxed),
+            elapsed: start.elapsed(),
+            latencies: Latencies::default(),
+            value_bytes: 0,
+            first: None,
         })
     }
 
@@ -950,7 +994,8 @@ fn child(args: &Args) -> Result<(), BoxError> {
         (Mode::Consume, "rskafka") => consume::rsk::run(&broker, &topic, &case)?,
         (Mode::Transactions, "ours") => transactions::ours(&broker, &topic, &case)?,
         (Mode::Transactions, "rdkafka") => transactions::rdkafka(&broker, &topic, &case)?,
-        (_, "ours") => ours::run(&broker, &topic, &case)?,
+        (_, "ours") => ours::run(&broker, &topic, &case, false)?,
+        (Mode::Throughput, "ours-batch") => ours::run(&broker, &topic, &case, true)?,
         (_, "rdkafka") => rdk::run(&broker, &topic, &case)?,
         (_, "rskafka") => rsk::run(&broker, &topic, &case)?,
         (_, other) => return Err(format!("unknown client {other}").into()),
@@ -1348,6 +1393,11 @@ fn parent(args: &Args) -> Result<(), BoxError> {
             if client == "rskafka"
                 && (case.acks == AcksMode::AllIdempotent || case.mode == Mode::Transactions)
             {
+                row.push(None);
+                continue;
+            }
+            // `send_batch` is measured for throughput only.
+            if client == "ours-batch" && case.mode != Mode::Throughput {
                 row.push(None);
                 continue;
             }

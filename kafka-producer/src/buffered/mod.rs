@@ -11,6 +11,7 @@
 //! batch can land after batches sent behind it (and be written twice when only its
 //! answer was lost); `max_in_flight = 1` keeps order then.
 
+mod append;
 mod request;
 mod sender;
 mod stats;
@@ -49,6 +50,8 @@ pub type DeliveryReport = Result<RecordMetadata, ProduceError>;
 enum Delivery {
     Future(oneshot::Sender<DeliveryReport>),
     Callback(DeliveryCallback),
+    /// One callback for many records (`send_batch`).
+    Shared(append::SharedCallback),
 }
 
 impl Delivery {
@@ -58,13 +61,16 @@ impl Delivery {
                 let _ = tx.send(report);
             }
             Delivery::Callback(mut callback) => callback.call(report),
+            Delivery::Shared(mut callback) => callback.call(report),
         }
     }
 
     /// Drops it unreported (the caller returns the error instead).
     fn forget(self) {
-        if let Delivery::Callback(mut callback) = self {
-            callback.0 = None;
+        match self {
+            Delivery::Callback(mut callback) => callback.0 = None,
+            Delivery::Shared(mut callback) => callback.0 = None,
+            Delivery::Future(_) => {}
         }
     }
 }
@@ -520,83 +526,5 @@ impl BufferedProducer {
             }
             Err(e) => Err(ProduceError::from(e).at(topic, -1)),
         }
-    }
-
-    fn enqueue(
-        &self,
-        topic: Topic,
-        partition: i32,
-        record: ProducerRecord,
-        size: usize,
-        permit: SemaphorePermit<'_>,
-        delivery: Delivery,
-    ) -> Result<(), ProduceError> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            delivery.forget();
-            return Err(ProduceErrorKind::Closed.into());
-        }
-        let batch_size = self.inner.config.batch_size;
-        let mut wake_sender = false;
-        {
-            let mut state = lock(&self.inner.state);
-            if self.inner.txn.is_some() && !state.txn.open() {
-                // Checked under the lock commit and abort take to close the
-                // transaction, so no record slips in after they flushed.
-                let e = ProduceErrorKind::TransactionState {
-                    call: "send",
-                    state: state.txn.state,
-                };
-                drop(state);
-                delivery.forget();
-                return Err(e.into());
-            }
-            state.pending += 1;
-            let queue = state.queues.entry((topic, partition)).or_default();
-            let open = queue.batches.back_mut().filter(|b| {
-                b.sequence.is_none() && b.attempts == 0 && b.bytes + size <= batch_size
-            });
-            let batch = match open {
-                Some(b) => b,
-                None => {
-                    // A new batch: the sender must learn its linger deadline.
-                    wake_sender = true;
-                    let order = queue.next_order;
-                    queue.next_order += 1;
-                    let room = queue
-                        .batches
-                        .back()
-                        .map_or(queue.last_len, |b| b.records.len())
-                        .clamp(1, MAX_RESERVED_RECORDS);
-                    queue.batches.push_back(Batch {
-                        order,
-                        records: Vec::with_capacity(room),
-                        deliveries: Vec::with_capacity(room),
-                        bytes: 0,
-                        created: Instant::now(),
-                        memory: Charge {
-                            memory: self.inner.memory.clone(),
-                            bytes: 0,
-                        },
-                        sequence: None,
-                        attempts: 0,
-                        last_error: None,
-                    });
-                    queue.batches.back_mut().ok_or(ProduceErrorKind::Closed)?
-                }
-            };
-            let offset = batch.records.len() as i64;
-            batch.records.push(record.into_record(offset, now_ms()));
-            batch.deliveries.push(delivery);
-            batch.bytes += size;
-            // The batch gives the bytes back when it is dropped (no reference count
-            // per record).
-            permit.forget();
-            batch.memory.bytes += size as u32;
-            wake_sender |= batch.bytes >= batch_size;
-        }
-        if wake_sender {
-            self.inner.wake.notify_one();
-        }
-        Ok(())
     }
 }

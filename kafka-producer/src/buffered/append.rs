@@ -1,0 +1,234 @@
+//! Records into their partitions' batches: one record ([`BufferedProducer::send`] and
+//! its kin), or many under one lock ([`BufferedProducer::send_batch`]).
+
+use super::*;
+
+/// A callback shared by the records of one `send_batch`, called once per record: with
+/// its report, or with `Closed` if the producer drops the record unreported.
+pub(super) struct SharedCallback(pub(super) Option<Arc<dyn Fn(DeliveryReport) + Send + Sync>>);
+
+impl SharedCallback {
+    pub(super) fn call(&mut self, report: DeliveryReport) {
+        if let Some(callback) = self.0.take() {
+            // As for a record's own callback: a panic must not take the producer's
+            // task (and the reports behind it) down.
+            let called =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(report)));
+            if called.is_err() {
+                tracing::error!("a delivery callback panicked");
+            }
+        }
+    }
+}
+
+impl Drop for SharedCallback {
+    fn drop(&mut self) {
+        self.call(Err(ProduceErrorKind::Closed.into()));
+    }
+}
+
+/// A record placed (topic, partition) and measured, not queued yet.
+type Placed = (Topic, i32, ProducerRecord, usize);
+
+impl BufferedProducer {
+    /// Queues many records with one call (franz-go's `ProduceSync(ctx, records...)`,
+    /// librdkafka's `rd_kafka_produce_batch`), waiting while the buffer is full;
+    /// `callback` gets each record's delivery report, once per record, as with
+    /// [`send_with_callback`](Self::send_with_callback) (on the producer's task, in
+    /// each partition's order). Every record is checked and placed first, so a record
+    /// that would fail `send` (no topic, too large, no such partition) fails the call
+    /// with nothing queued. The records then go into their batches in groups of at most
+    /// a quarter of `buffer_memory`, each under one lock, so a record costs less than
+    /// with a call of its own. An error after that (the producer closed, the
+    /// transaction ended) leaves the groups before it queued and reported; none after.
+    pub async fn send_batch(
+        &self,
+        records: Vec<ProducerRecord>,
+        callback: impl Fn(DeliveryReport) + Send + Sync + 'static,
+    ) -> Result<(), ProduceError> {
+        let callback: Arc<dyn Fn(DeliveryReport) + Send + Sync> = Arc::new(callback);
+        let mut placed: Vec<Placed> = Vec::with_capacity(records.len());
+        // The partition count of the topic last seen (records of one topic in a row
+        // look it up once).
+        let mut known: Option<(Topic, i32)> = None;
+        for record in records {
+            let (topic, size) = self.check(&record)?;
+            let partitions = match &known {
+                Some((t, n)) if *t == topic => *n,
+                _ => {
+                    let n = self.partition_count(&topic).await?;
+                    known = Some((topic.clone(), n));
+                    n
+                }
+            };
+            let partition = self.choose(&topic, &record, partitions)?;
+            placed.push((topic, partition, record, size));
+        }
+        let limit = (self.inner.config.buffer_memory / 4).max(1);
+        let mut group = Vec::new();
+        let mut bytes = 0;
+        for p in placed {
+            if !group.is_empty() && bytes + p.3 > limit {
+                self.append_group(std::mem::take(&mut group), bytes, &callback)
+                    .await?;
+                bytes = 0;
+            }
+            bytes += p.3;
+            group.push(p);
+        }
+        if !group.is_empty() {
+            self.append_group(group, bytes, &callback).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes room for a group of placed records and queues them under one lock.
+    async fn append_group(
+        &self,
+        group: Vec<Placed>,
+        bytes: usize,
+        callback: &Arc<dyn Fn(DeliveryReport) + Send + Sync>,
+    ) -> Result<(), ProduceError> {
+        let permit = self
+            .inner
+            .memory
+            .acquire_many(bytes as u32)
+            .await
+            .map_err(|_| ProduceError::new(ProduceErrorKind::Closed))?;
+        let wake = {
+            let mut state = self.open_state("send_batch")?;
+            let now = now_ms();
+            let mut wake = false;
+            for (topic, partition, record, size) in group {
+                let delivery = Delivery::Shared(SharedCallback(Some(callback.clone())));
+                wake |= self.append(&mut state, topic, partition, record, size, delivery, now);
+            }
+            // The batches give the bytes back when they are dropped.
+            permit.forget();
+            wake
+        };
+        if wake {
+            self.inner.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues one record with the room `permit` holds for it.
+    pub(super) fn enqueue(
+        &self,
+        topic: Topic,
+        partition: i32,
+        record: ProducerRecord,
+        size: usize,
+        permit: SemaphorePermit<'_>,
+        delivery: Delivery,
+    ) -> Result<(), ProduceError> {
+        let wake = {
+            let mut state = match self.open_state("send") {
+                Ok(state) => state,
+                Err(e) => {
+                    delivery.forget();
+                    return Err(e);
+                }
+            };
+            let wake = self.append(
+                &mut state,
+                topic,
+                partition,
+                record,
+                size,
+                delivery,
+                now_ms(),
+            );
+            // The batch gives the bytes back when it is dropped (no reference count
+            // per record).
+            permit.forget();
+            wake
+        };
+        if wake {
+            self.inner.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The state, locked, when records may be queued: the producer is open and, for a
+    /// transactional producer, a transaction is (checked under the lock commit and
+    /// abort take to close it, so no record slips in after they flushed).
+    fn open_state(
+        &self,
+        call: &'static str,
+    ) -> Result<std::sync::MutexGuard<'_, State>, ProduceError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(ProduceErrorKind::Closed.into());
+        }
+        let state = lock(&self.inner.state);
+        if self.inner.txn.is_some() && !state.txn.open() {
+            let e = ProduceErrorKind::TransactionState {
+                call,
+                state: state.txn.state,
+            };
+            return Err(e.into());
+        }
+        Ok(state)
+    }
+
+    /// Puts a record into its partition's open batch (or a new one), charging its size
+    /// to the batch. True when the sender must look: a new batch (its linger deadline)
+    /// or a full one.
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &self,
+        state: &mut State,
+        topic: Topic,
+        partition: i32,
+        record: ProducerRecord,
+        size: usize,
+        delivery: Delivery,
+        now: i64,
+    ) -> bool {
+        let batch_size = self.inner.config.batch_size;
+        let queue = state.queues.entry((topic, partition)).or_default();
+        let open = queue.batches.back().is_some_and(|b| {
+            b.sequence.is_none() && b.attempts == 0 && b.bytes + size <= batch_size
+        });
+        let mut wake = false;
+        if !open {
+            // A new batch: the sender must learn its linger deadline.
+            wake = true;
+            let order = queue.next_order;
+            queue.next_order += 1;
+            let room = queue
+                .batches
+                .back()
+                .map_or(queue.last_len, |b| b.records.len())
+                .clamp(1, MAX_RESERVED_RECORDS);
+            queue.batches.push_back(Batch {
+                order,
+                records: Vec::with_capacity(room),
+                deliveries: Vec::with_capacity(room),
+                bytes: 0,
+                created: Instant::now(),
+                memory: Charge {
+                    memory: self.inner.memory.clone(),
+                    bytes: 0,
+                },
+                sequence: None,
+                attempts: 0,
+                last_error: None,
+            });
+        }
+        let Some(batch) = queue.batches.back_mut() else {
+            // Not reached: a batch was just opened. The record is dropped and its
+            // delivery reports `Closed`.
+            return wake;
+        };
+        let offset = batch.records.len() as i64;
+        batch.records.push(record.into_record(offset, now));
+        batch.deliveries.push(delivery);
+        batch.bytes += size;
+        batch.memory.bytes += size as u32;
+        let full = batch.bytes >= batch_size;
+        state.pending += 1;
+        wake || full
+    }
+}
