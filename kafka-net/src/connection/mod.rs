@@ -31,6 +31,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tracing::Instrument;
 
+mod callback;
+mod io;
+
+use callback::{Callback, Waiter};
+use io::{read_loop, write_loop};
+
 /// A byte stream to a broker: plain TCP or TLS.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
@@ -40,55 +46,6 @@ enum Reply {
     Written(oneshot::Sender<Result<()>>),
     /// Called on the reader task with the answer (see [`Connection::enqueue_then`]).
     Callback(Callback),
-}
-
-/// A request's completion, run by whichever task learns the outcome first: the reader
-/// (the answer), the watchdog (a timeout), or whoever poisons the connection. Called
-/// exactly once: a callback dropped uncalled (its request dropped with a writer queue)
-/// is called with the connection's error.
-struct Callback {
-    call: Option<Box<dyn FnOnce(Result<Bytes>) + Send>>,
-    deadline: Instant,
-    shared: std::sync::Weak<Shared>,
-}
-
-impl Callback {
-    fn call(mut self, result: Result<Bytes>) {
-        if let Some(call) = self.call.take() {
-            call(result);
-        }
-    }
-}
-
-impl Drop for Callback {
-    fn drop(&mut self) {
-        if let Some(call) = self.call.take() {
-            let e = self
-                .shared
-                .upgrade()
-                .and_then(|s| s.closed_error())
-                .unwrap_or_else(|| {
-                    Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
-                });
-            call(Err(e));
-        }
-    }
-}
-
-/// Who waits for a response: a request's future, or its callback.
-enum Waiter {
-    Future(oneshot::Sender<Result<Bytes>>),
-    Callback(Callback),
-}
-
-impl Waiter {
-    fn answer(self, result: Result<Bytes>) {
-        match self {
-            // A receiver that went away (its future was dropped) is fine.
-            Waiter::Future(tx) => drop(tx.send(result)),
-            Waiter::Callback(callback) => callback.call(result),
-        }
-    }
 }
 
 struct Outgoing {
@@ -506,108 +463,6 @@ impl Connection {
         }))
     }
 
-    /// Sends a request and has `then` called with its decoded answer, or its error, on
-    /// the connection's reader task: no task of the caller's waits for it, so a
-    /// producer pays no task wake-up per request. `then` is called exactly once, also
-    /// when the request cannot be sent (then before this returns); keep it short, it
-    /// holds up the answers behind it. Requests go out in the order of the calls, as
-    /// with [`enqueue`](Self::enqueue). The request timeout is kept by a watchdog that
-    /// looks at the oldest requests every eighth of the timeout (at least every 10 ms,
-    /// at most every second), so a request times out within that much after it.
-    pub async fn enqueue_then<R, F>(&self, request: &R, version: i16, then: F)
-    where
-        R: Request,
-        R::Response: Send + 'static,
-        F: FnOnce(Result<R::Response>) + Send + 'static,
-    {
-        let api = R::API_KEY;
-        let addr = self.shared.addr.clone();
-        let fail = move |e: Error| e.with_api(api).with_broker(addr.clone());
-        if let Err(e) = self.check_open() {
-            return then(Err(fail(e)));
-        }
-        let (id, frame) = match self.frame(api, version, |buf, header| {
-            encode_request(buf, header, request)
-        }) {
-            Ok(f) => f,
-            Err(e) => return then(Err(fail(e))),
-        };
-        let span = request_span(api, version, id, &self.shared.addr);
-        let started = Instant::now();
-        let weak = Arc::downgrade(&self.shared);
-        let on_answer = {
-            let weak = weak.clone();
-            let fail = fail.clone();
-            let span = span.clone();
-            move |answer: Result<Bytes>| {
-                let _entered = span.enter();
-                let result = answer.and_then(|frame| {
-                    decode_response::<R::Response>(&frame, version)
-                        .map(|(_, body)| body)
-                        .map_err(|e| {
-                            let e = Error::from(e);
-                            if let Some(shared) = weak.upgrade() {
-                                shared.poison(e.clone());
-                            }
-                            e
-                        })
-                });
-                if let Some(shared) = weak.upgrade() {
-                    shared
-                        .metrics
-                        .finished(started.elapsed(), result.as_ref().err());
-                }
-                then(result.map_err(fail));
-            }
-        };
-        let callback = Callback {
-            call: Some(Box::new(on_answer)),
-            deadline: started + self.request_timeout,
-            shared: weak,
-        };
-        // On failure `hand_over` has called the callback with the error.
-        if self
-            .hand_over(id, frame, Reply::Callback(callback))
-            .instrument(span)
-            .await
-            .is_ok()
-        {
-            self.start_watchdog();
-        }
-    }
-
-    /// Starts the watchdog of callback requests' deadlines, once per connection.
-    fn start_watchdog(&self) {
-        if self.shared.watchdog.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let tick =
-            (self.request_timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        let timeout = self.request_timeout;
-        let weak = Arc::downgrade(&self.shared);
-        let task = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(tick);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                let Some(shared) = weak.upgrade() else {
-                    return;
-                };
-                let now = Instant::now();
-                let late = lock(&shared.pending).values().any(|w| match w {
-                    Waiter::Callback(c) => c.deadline <= now,
-                    Waiter::Future(_) => false,
-                });
-                if late {
-                    // As for a request's future: a timeout closes the connection.
-                    shared.poison(Error::new(ErrorKind::Timeout(timeout)));
-                    return;
-                }
-            }
-        });
-        lock(&self.shared.tasks).push(task.abort_handle());
-    }
-
     /// Sends a request that gets no response (Produce with acks=0); returns once it
     /// is written.
     pub async fn send_without_response<R: Request>(&self, request: &R, version: i16) -> Result<()> {
@@ -756,117 +611,4 @@ fn broker_sasl_error(code: kafka_protocol::ErrorCode, message: String) -> Error 
 /// Broker text shown in errors: control characters removed, at most 512 characters.
 fn sanitize(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(512).collect()
-}
-
-async fn write_loop(
-    write: impl AsyncWrite + Unpin,
-    mut rx: mpsc::Receiver<Outgoing>,
-    shared: Arc<Shared>,
-) {
-    let mut out = BufWriter::with_capacity(64 * 1024, write);
-    while let Some(first) = rx.recv().await {
-        let mut written = Vec::new();
-        let mut next = Some(first);
-        // Write everything queued, then flush once.
-        while let Some(msg) = next.take() {
-            if let Some(e) = shared.closed_error() {
-                reply_error(msg.reply, e);
-            } else {
-                match msg.reply {
-                    Reply::Response(tx) => {
-                        lock(&shared.pending).insert(msg.correlation_id, Waiter::Future(tx));
-                    }
-                    Reply::Callback(callback) => {
-                        let waiter = Waiter::Callback(callback);
-                        lock(&shared.pending).insert(msg.correlation_id, waiter);
-                    }
-                    Reply::Written(tx) => written.push(tx),
-                }
-                if let Err(e) = out.write_all(&msg.frame).await {
-                    shared.poison(Error::from(e));
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        if let Err(e) = out.flush().await {
-            shared.poison(Error::from(e));
-        }
-        let result = match shared.closed_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        };
-        for tx in written {
-            let _ = tx.send(result.clone());
-        }
-    }
-}
-
-fn reply_error(reply: Reply, e: Error) {
-    match reply {
-        Reply::Response(tx) => {
-            let _ = tx.send(Err(e));
-        }
-        Reply::Written(tx) => {
-            let _ = tx.send(Err(e));
-        }
-        Reply::Callback(callback) => callback.call(Err(e)),
-    }
-}
-
-async fn read_loop(mut read: impl AsyncRead + Unpin, shared: Arc<Shared>, max_size: usize) {
-    let err = loop {
-        match read_frame(&mut read, max_size).await {
-            Ok(frame) => {
-                shared.metrics.received(frame.len() + 4);
-                let id = match peek_correlation_id(&frame) {
-                    Ok(id) => id,
-                    Err(e) => break Error::new(ErrorKind::Malformed(e.to_string())),
-                };
-                let waiting = lock(&shared.pending).remove(&id);
-                match waiting {
-                    Some(waiter) => waiter.answer(Ok(frame)),
-                    None => {
-                        break Error::new(ErrorKind::Malformed(format!(
-                            "response with correlation id {id} matches no request in flight"
-                        )))
-                    }
-                }
-            }
-            Err(e) => break e,
-        }
-    };
-    shared.poison(err.with_broker(shared.addr.clone()));
-}
-
-/// Reads one frame; memory grows with the bytes that actually arrive, never with what
-/// the size prefix claims.
-async fn read_frame(read: &mut (impl AsyncRead + Unpin), max_size: usize) -> Result<Bytes> {
-    let mut prefix = [0u8; 4];
-    match read.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(Error::new(ErrorKind::ConnectionClosed(
-                "closed by the broker".into(),
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let size = frame_size(&prefix, max_size)
-        .map_err(|e| Error::new(ErrorKind::Malformed(e.to_string())))?
-        .unwrap_or(0);
-    let mut buf = BytesMut::with_capacity(size.min(64 * 1024));
-    while buf.len() < size {
-        if buf.capacity() == buf.len() {
-            buf.reserve((size - buf.len()).min(buf.len().max(64 * 1024)));
-        }
-        let want = size - buf.len();
-        let n = (&mut *read).take(want as u64).read_buf(&mut buf).await?;
-        if n == 0 {
-            return Err(Error::new(ErrorKind::ConnectionClosed(format!(
-                "closed by the broker in the middle of a {size}-byte response ({} bytes read)",
-                buf.len()
-            ))));
-        }
-    }
-    Ok(buf.freeze())
 }
