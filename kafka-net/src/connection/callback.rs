@@ -24,13 +24,10 @@ impl Callback {
 impl Drop for Callback {
     fn drop(&mut self) {
         if let Some(call) = self.call.take() {
-            let e = self
-                .shared
-                .upgrade()
-                .and_then(|s| s.closed_error())
-                .unwrap_or_else(|| {
-                    Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
-                });
+            let e = match self.shared.upgrade() {
+                Some(shared) => shared.closed_or_ended(),
+                None => Error::new(ErrorKind::ConnectionClosed("connection task ended".into())),
+            };
             call(Err(e));
         }
     }
@@ -88,22 +85,14 @@ impl Connection {
             let span = span.clone();
             move |answer: Result<Bytes>| {
                 let _entered = span.enter();
-                let result = answer.and_then(|frame| {
-                    decode_response::<R::Response>(&frame, version)
-                        .map(|(_, body)| body)
-                        .map_err(|e| {
-                            let e = Error::from(e);
-                            if let Some(shared) = weak.upgrade() {
-                                shared.poison(e.clone());
-                            }
-                            e
-                        })
-                });
-                if let Some(shared) = weak.upgrade() {
-                    shared
-                        .metrics
-                        .finished(started.elapsed(), result.as_ref().err());
-                }
+                let decode = |frame: &Bytes| {
+                    decode_response::<R::Response>(frame, version).map(|(_, body)| body)
+                };
+                let result = match weak.upgrade() {
+                    Some(shared) => shared.settle(answer, started, decode),
+                    // The connection is gone: the answer is its error.
+                    None => answer.and_then(|frame| decode(&frame).map_err(Error::from)),
+                };
                 then(result.map_err(fail));
             }
         };

@@ -91,6 +91,34 @@ impl Shared {
     fn closed_error(&self) -> Option<Error> {
         lock(&self.closed).clone()
     }
+
+    /// The error the connection closed with, or that its tasks ended.
+    fn closed_or_ended(&self) -> Error {
+        self.closed_error().unwrap_or_else(|| {
+            Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
+        })
+    }
+
+    /// Decodes a request's answer and counts the request as finished. An answer that
+    /// cannot be decoded means the broker and this client disagree about the protocol:
+    /// the connection is not trusted further.
+    fn settle<T>(
+        &self,
+        answer: Result<Bytes>,
+        started: Instant,
+        decode: impl FnOnce(&Bytes) -> std::result::Result<T, kafka_protocol::DecodeError>,
+    ) -> Result<T> {
+        let result = answer.and_then(|frame| {
+            decode(&frame).map_err(|e| {
+                let e = Error::from(e);
+                self.poison(e.clone());
+                e
+            })
+        });
+        self.metrics
+            .finished(started.elapsed(), result.as_ref().err());
+        result
+    }
 }
 
 /// A request handed to the writer, waiting for its answer.
@@ -118,11 +146,6 @@ impl Pending {
             shared,
             span,
         } = self;
-        let closed = |shared: &Shared| {
-            shared.closed_error().unwrap_or_else(|| {
-                Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
-            })
-        };
         async {
             let answer = match tokio::time::timeout(timeout, rx).await {
                 Err(_) => {
@@ -132,22 +155,10 @@ impl Pending {
                     shared.poison(e.clone());
                     Err(e)
                 }
-                Ok(Err(_)) => Err(closed(&shared)),
+                Ok(Err(_)) => Err(shared.closed_or_ended()),
                 Ok(Ok(r)) => r,
             };
-            let result = answer.and_then(|frame| {
-                decode(&frame).map_err(|e| {
-                    // A response that cannot be decoded means the broker and this client
-                    // disagree about the protocol: do not trust the connection further.
-                    let e = Error::from(e);
-                    shared.poison(e.clone());
-                    e
-                })
-            });
-            shared
-                .metrics
-                .finished(started.elapsed(), result.as_ref().err());
-            result
+            shared.settle(answer, started, decode)
         }
         .instrument(span)
         .await
@@ -490,9 +501,7 @@ impl Connection {
     }
 
     fn closed(&self) -> Error {
-        self.shared.closed_error().unwrap_or_else(|| {
-            Error::new(ErrorKind::ConnectionClosed("connection task ended".into()))
-        })
+        self.shared.closed_or_ended()
     }
 
     /// ApiVersions: the newest request first; a broker that rejects it answers in v0,
