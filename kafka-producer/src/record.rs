@@ -1,7 +1,7 @@
 //! Records as producers take them, and what a delivery reports.
 
 use bytes::Bytes;
-use kafka_protocol::records::{Record, RecordHeader};
+use kafka_protocol::records::RecordHeader;
 use kafka_protocol::StrBytes;
 
 /// A record to send. The topic comes from the record or from the producer (not both);
@@ -76,16 +76,6 @@ impl ProducerRecord {
             + self.key.as_ref().map_or(0, |k| k.len())
             + self.value.as_ref().map_or(0, |v| v.len())
             + headers
-    }
-
-    pub(crate) fn into_record(self, offset: i64, now_ms: i64) -> Record {
-        Record {
-            offset,
-            timestamp: self.timestamp.unwrap_or(now_ms),
-            key: self.key,
-            value: self.value,
-            headers: self.headers,
-        }
     }
 }
 

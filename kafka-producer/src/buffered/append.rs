@@ -188,24 +188,27 @@ impl BufferedProducer {
     ) -> bool {
         let batch_size = self.inner.config.batch_size;
         let queue = state.queues.entry((topic, partition)).or_default();
-        let open = queue.batches.back().is_some_and(|b| {
-            b.sequence.is_none() && b.attempts == 0 && b.bytes + size <= batch_size
-        });
+        let open = queue
+            .batches
+            .back()
+            .is_some_and(|b| b.is_open() && b.bytes + size <= batch_size);
         let mut wake = false;
         if !open {
             // A new batch: the sender must learn its linger deadline.
             wake = true;
             let order = queue.next_order;
             queue.next_order += 1;
-            let room = queue
-                .batches
-                .back()
-                .map_or(queue.last_len, |b| b.records.len())
-                .clamp(1, MAX_RESERVED_RECORDS);
+            let (records, bytes) = match queue.batches.back() {
+                Some(b) => (b.count, b.bytes),
+                None => (queue.last_len, queue.last_bytes),
+            };
             queue.batches.push_back(Batch {
                 order,
-                records: Vec::with_capacity(room),
-                deliveries: Vec::with_capacity(room),
+                records: BatchRecords::Open(RecordBatchWriter::with_capacity(
+                    bytes.min(batch_size),
+                )),
+                count: 0,
+                deliveries: Vec::with_capacity(records.clamp(1, MAX_RESERVED_RECORDS)),
                 bytes: 0,
                 created: Instant::now(),
                 memory: Charge {
@@ -222,9 +225,25 @@ impl BufferedProducer {
             // delivery reports `Closed`.
             return wake;
         };
-        let offset = batch.records.len() as i64;
-        batch.records.push(record.into_record(offset, now));
-        batch.deliveries.push(delivery);
+        let BatchRecords::Open(writer) = &mut batch.records else {
+            // Not reached: only an open batch is appended to.
+            return wake;
+        };
+        let timestamp = record.timestamp.unwrap_or(now);
+        if let Err(e) = writer.append(
+            timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        ) {
+            // Not reached for a record within `max_request_size` (checked before).
+            let error = ProduceError::from(kafka_net::Error::from(e));
+            delivery.report(Err(error));
+            self.inner.memory.add_permits(size);
+            return wake;
+        }
+        batch.deliveries.push((delivery, timestamp));
+        batch.count += 1;
         batch.bytes += size;
         batch.memory.bytes += size as u32;
         let full = batch.bytes >= batch_size;

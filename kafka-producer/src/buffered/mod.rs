@@ -32,7 +32,7 @@ use kafka_net::{BrokerInfo, Client, KafkaClient, NewTopic, Purpose};
 use kafka_protocol::compression::Compression;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
-use kafka_protocol::records::{Record, RecordBatch};
+use kafka_protocol::records::{BatchSeal, RecordBatchWriter};
 use kafka_protocol::ErrorCode;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -115,8 +115,14 @@ impl Future for DeliveryFuture {
 }
 
 struct Batch {
-    records: Vec<Record>,
-    deliveries: Vec<Delivery>,
+    /// The records in their wire form: filling, then sealed when first sent.
+    records: BatchRecords,
+    /// Records in the batch.
+    count: usize,
+    /// Each record's report and create time.
+    deliveries: Vec<(Delivery, i64)>,
+    /// The records' size estimates, summed (what `batch_size` and `max_request_size`
+    /// count, and what the batch charges the buffer).
     bytes: usize,
     created: Instant,
     /// The buffer bytes its records hold.
@@ -127,6 +133,22 @@ struct Batch {
     last_error: Option<ProduceError>,
     /// Position in the partition's stream of batches: retries go back in this order.
     order: u64,
+}
+
+/// A batch's records: written into the batch's wire form as they are queued (the Java
+/// client's accumulator), so a queued record holds its wire bytes and its report, and
+/// nothing of the `ProducerRecord` it came from. The batch is sealed (header written,
+/// compressed) when it is first sent, and its sealed bytes are what a retry sends.
+enum BatchRecords {
+    Open(RecordBatchWriter),
+    Sealed(Bytes),
+}
+
+impl Batch {
+    /// Records may still be appended.
+    fn is_open(&self) -> bool {
+        matches!(self.records, BatchRecords::Open(_))
+    }
 }
 
 /// Bytes of the producer's buffer (`buffer_memory`) held by a batch's records, given
@@ -153,9 +175,10 @@ struct PartitionQueue {
     retry_at: Option<Instant>,
     /// Batches delivered, retried and failed (the statistics).
     counters: stats::PartitionCounters,
-    /// Records in the batch last taken to be sent: a new batch's room, so its vectors
-    /// do not grow (and move their records) as it fills.
+    /// Records and bytes in the batch last taken to be sent: a new batch's room, so its
+    /// buffers do not grow (and move their records) as it fills.
     last_len: usize,
+    last_bytes: usize,
 }
 
 impl PartitionQueue {

@@ -34,7 +34,7 @@ pub(super) async fn send_request(
                     .entry((out.topic.clone(), out.partition))
                     .or_default();
                 out.batch.sequence = Some((q.next_sequence, epoch));
-                q.next_sequence = q.next_sequence.wrapping_add(out.batch.records.len() as i32);
+                q.next_sequence = q.next_sequence.wrapping_add(out.batch.count as i32);
             }
         }
     }
@@ -75,15 +75,19 @@ pub(super) async fn send_request(
 pub(super) fn produce_request(
     inner: &Inner,
     producer: Option<(i64, i16)>,
-    outs: &mut [Outgoing],
+    outs: &mut Vec<Outgoing>,
 ) -> ProduceRequest {
     let mut topic_data: Vec<TopicProduceData> = Vec::new();
-    for out in outs.iter_mut() {
+    let mut encoded = Vec::with_capacity(outs.len());
+    for mut out in outs.drain(..) {
         let bytes = match encode(inner, producer, &mut out.batch) {
             Ok(b) => b,
             Err(e) => {
+                // Not reached for records within `max_request_size`; the batch fails
+                // with the reason rather than going out empty.
                 tracing::error!(error = %e, "cannot encode a batch");
-                Bytes::new()
+                retry_or_fail_as(inner, out, e, false);
+                continue;
             }
         };
         let data = PartitionProduceData {
@@ -102,7 +106,9 @@ pub(super) fn produce_request(
                 ..Default::default()
             }),
         }
+        encoded.push(out);
     }
+    *outs = encoded;
     ProduceRequest {
         transactional_id: inner.txn.as_ref().map(|t| t.wire_id.clone()),
         acks: inner.config.acks.code(),
@@ -243,18 +249,33 @@ pub(super) fn encode(
     producer: Option<(i64, i16)>,
     batch: &mut Batch,
 ) -> Result<Bytes, ProduceError> {
-    // The records move into the batch for encoding and back after: no copy.
-    let mut b = RecordBatch::new(0, std::mem::take(&mut batch.records));
-    b.compression = inner.config.compression;
-    b.is_transactional = inner.txn.is_some();
-    if let (Some((id, _)), Some((seq, epoch))) = (producer, batch.sequence) {
-        b.producer_id = id;
-        b.producer_epoch = epoch;
-        b.base_sequence = seq;
+    let (producer_id, producer_epoch, base_sequence) = match (producer, batch.sequence) {
+        (Some((id, _)), Some((seq, epoch))) => (id, epoch, seq),
+        _ => (-1, -1, -1),
+    };
+    let records = std::mem::replace(&mut batch.records, BatchRecords::Sealed(Bytes::new()));
+    let sealed = match records {
+        BatchRecords::Open(writer) => writer.seal(&BatchSeal {
+            compression: inner.config.compression,
+            transactional: inner.txn.is_some(),
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        }),
+        // A retry: the same bytes, unless a new epoch gave it a new sequence.
+        BatchRecords::Sealed(sealed) => {
+            if RecordBatchWriter::producer_of(&sealed)
+                == Some((producer_id, producer_epoch, base_sequence))
+            {
+                Ok(sealed)
+            } else {
+                RecordBatchWriter::restamp(&sealed, producer_id, producer_epoch, base_sequence)
+            }
+        }
     }
-    let encoded = crate::simple::encode_batch(&b);
-    batch.records = b.records;
-    encoded
+    .map_err(|e| ProduceError::from(kafka_net::Error::from(e)))?;
+    batch.records = BatchRecords::Sealed(sealed.clone());
+    Ok(sealed)
 }
 
 pub(super) fn handle_response(inner: &Arc<Inner>, outs: Vec<Outgoing>, response: &ProduceResponse) {
@@ -344,16 +365,16 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
         partition,
         batch,
     } = out;
-    let n = batch.records.len();
+    let n = batch.count;
     let bytes = batch.bytes;
     let order = batch.order;
-    for (i, (record, delivery)) in batch.records.into_iter().zip(batch.deliveries).enumerate() {
+    for (i, (delivery, created)) in batch.deliveries.into_iter().enumerate() {
         let (offset, timestamp) = match result {
             Some((base, append_time)) if base >= 0 => {
-                (base + i as i64, append_time.unwrap_or(record.timestamp))
+                (base + i as i64, append_time.unwrap_or(created))
             }
-            Some((_, append_time)) => (-1, append_time.unwrap_or(record.timestamp)),
-            None => (-1, record.timestamp),
+            Some((_, append_time)) => (-1, append_time.unwrap_or(created)),
+            None => (-1, created),
         };
         delivery.report(Ok(RecordMetadata {
             topic: topic.clone(),
@@ -418,8 +439,8 @@ pub(super) fn retry_or_fail_as(
     } else {
         error
     };
-    let n = out.batch.records.len();
-    for delivery in out.batch.deliveries {
+    let n = out.batch.count;
+    for (delivery, _) in out.batch.deliveries {
         delivery.report(Err(error.clone()));
     }
     if inner.txn.is_some() {

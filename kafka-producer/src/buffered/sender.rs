@@ -115,7 +115,8 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
             if let Some(batch) = q.batches.pop_front() {
                 q.in_flight.insert(batch.order);
                 if batch.attempts == 0 {
-                    q.last_len = batch.records.len();
+                    q.last_len = batch.count;
+                    q.last_bytes = batch.bytes;
                 }
                 ready.push(Outgoing {
                     topic: topic.clone(),

@@ -168,7 +168,7 @@ fn statistics(inner: &Inner) -> ProducerStatistics {
         let p = ProducerPartitionStats {
             topic: topic.to_string(),
             partition: *partition,
-            queued_records: q.batches.iter().map(|b| b.records.len() as u64).sum(),
+            queued_records: q.batches.iter().map(|b| b.count as u64).sum(),
             queued_bytes: q.batches.iter().map(|b| b.bytes as u64).sum(),
             queued_batches: q.batches.len() as u64,
             in_flight_batches: q.in_flight.len() as u64,

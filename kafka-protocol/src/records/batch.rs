@@ -402,7 +402,7 @@ fn nullable_bytes(d: &mut Decoder<'_>) -> Result<Option<Bytes>, DecodeError> {
 }
 
 #[inline(always)]
-fn nullable_bytes_len(b: Option<&Bytes>) -> usize {
+fn nullable_bytes_len(b: Option<&[u8]>) -> usize {
     match b {
         None => 1,
         Some(b) => varint_len(b.len() as i32) + b.len(),
@@ -442,7 +442,7 @@ fn put_varlong(buf: &mut BytesMut, v: i64) {
 }
 
 #[inline(always)]
-fn put_nullable_bytes(buf: &mut BytesMut, b: Option<&Bytes>) {
+fn put_nullable_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
     match b {
         None => buf.extend_from_slice(&[1]), // -1, zigzag
         Some(b) => {
@@ -452,21 +452,66 @@ fn put_nullable_bytes(buf: &mut BytesMut, b: Option<&Bytes>) {
     }
 }
 
+/// Bytes of one record after its length prefix.
+#[inline(always)]
+pub(super) fn record_body_len(
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader],
+) -> usize {
+    let mut n = 1 // attributes
+        + varlong_len(timestamp_delta)
+        + varint_len(offset_delta)
+        + nullable_bytes_len(key)
+        + nullable_bytes_len(value)
+        + varint_len(headers.len() as i32);
+    for h in headers {
+        n += varint_len(h.key.len() as i32) + h.key.len() + nullable_bytes_len(h.value.as_deref());
+    }
+    n
+}
+
+/// Writes one record (length prefix and body) with these deltas.
+#[inline]
+pub(super) fn put_record(
+    buf: &mut BytesMut,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader],
+) -> Result<(), EncodeError> {
+    let body = record_body_len(timestamp_delta, offset_delta, key, value, headers);
+    // Every length inside is at most the body's, so this one check covers them.
+    let body = i32::try_from(body).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(body)))?;
+    put_varint(buf, body);
+    buf.extend_from_slice(&[0]); // attributes, unused
+    put_varlong(buf, timestamp_delta);
+    put_varint(buf, offset_delta);
+    put_nullable_bytes(buf, key);
+    put_nullable_bytes(buf, value);
+    put_varint(buf, headers.len() as i32);
+    for h in headers {
+        put_varint(buf, h.key.len() as i32);
+        buf.extend_from_slice(h.key.as_bytes());
+        put_nullable_bytes(buf, h.value.as_deref());
+    }
+    Ok(())
+}
+
 impl Record {
     /// Bytes of the record after its length prefix.
     #[inline(always)]
     fn body_len(&self, base_offset: i64, first_timestamp: i64) -> usize {
-        let mut n = 1 // attributes
-            + varlong_len(self.timestamp.wrapping_sub(first_timestamp))
-            + varint_len(self.offset.wrapping_sub(base_offset) as i32)
-            + nullable_bytes_len(self.key.as_ref())
-            + nullable_bytes_len(self.value.as_ref())
-            + varint_len(self.headers.len() as i32);
-        for h in &self.headers {
-            n +=
-                varint_len(h.key.len() as i32) + h.key.len() + nullable_bytes_len(h.value.as_ref());
-        }
-        n
+        record_body_len(
+            self.timestamp.wrapping_sub(first_timestamp),
+            self.offset.wrapping_sub(base_offset) as i32,
+            self.key.as_deref(),
+            self.value.as_deref(),
+            &self.headers,
+        )
     }
 
     #[inline]
@@ -482,24 +527,14 @@ impl Record {
                 self.offset
             ))
         })?;
-        let timestamp_delta = self.timestamp.wrapping_sub(first_timestamp);
-        let body = self.body_len(base_offset, first_timestamp);
-        // Every length inside is at most the body's, so this one check covers them.
-        let body =
-            i32::try_from(body).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(body)))?;
-        put_varint(buf, body);
-        buf.extend_from_slice(&[0]); // attributes, unused
-        put_varlong(buf, timestamp_delta);
-        put_varint(buf, offset_delta);
-        put_nullable_bytes(buf, self.key.as_ref());
-        put_nullable_bytes(buf, self.value.as_ref());
-        put_varint(buf, self.headers.len() as i32);
-        for h in &self.headers {
-            put_varint(buf, h.key.len() as i32);
-            buf.extend_from_slice(h.key.as_bytes());
-            put_nullable_bytes(buf, h.value.as_ref());
-        }
-        Ok(())
+        put_record(
+            buf,
+            self.timestamp.wrapping_sub(first_timestamp),
+            offset_delta,
+            self.key.as_deref(),
+            self.value.as_deref(),
+            &self.headers,
+        )
     }
 
     #[inline]

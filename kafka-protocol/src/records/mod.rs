@@ -16,10 +16,12 @@
 mod batch;
 mod control;
 mod legacy;
+mod writer;
 
 pub use batch::{Record, RecordBatch, RecordHeader};
 pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use legacy::{Message, MessageSet};
+pub use writer::{BatchSeal, RecordBatchWriter};
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::wire::Decoder;

@@ -355,14 +355,16 @@ impl BufferedProducer {
                 dropped.extend(q.batches.drain(..));
                 q.retry_at = None;
             }
-            let records: usize = dropped.iter().map(|b| b.records.len()).sum();
+            let records: usize = dropped.iter().map(|b| b.count).sum();
             state.pending = state.pending.saturating_sub(records);
             state.txn.bump |= dropped.iter().any(|b| b.sequence.is_some());
             dropped
         };
         for batch in dropped {
             for delivery in batch.deliveries {
-                delivery.report(Err(ProduceErrorKind::TransactionAborted.into()));
+                delivery
+                    .0
+                    .report(Err(ProduceErrorKind::TransactionAborted.into()));
             }
         }
         self.inner.progress.notify_waiters();
