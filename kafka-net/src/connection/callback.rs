@@ -64,15 +64,44 @@ impl Connection {
         R::Response: Send + 'static,
         F: FnOnce(Result<R::Response>) + Send + 'static,
     {
+        let frame = || {
+            self.frame(R::API_KEY, version, |buf, header| {
+                encode_request(buf, header, request)
+            })
+        };
+        self.enqueue_frame_then::<R, F>(version, frame, then).await
+    }
+
+    /// [`enqueue_then`](Self::enqueue_then) for a Produce request, whose batches (the
+    /// `records` of at least [`SEGMENT_MIN`](kafka_protocol::frame::SEGMENT_MIN) bytes)
+    /// are written from the request's own buffers instead of being copied into the
+    /// frame: a producer that keeps its batches' bytes for retries holds them once.
+    pub async fn enqueue_produce_then<F>(&self, request: &ProduceRequest, version: i16, then: F)
+    where
+        F: FnOnce(Result<ProduceResponse>) + Send + 'static,
+    {
+        let frame = || self.produce_frame(request, version);
+        self.enqueue_frame_then::<ProduceRequest, F>(version, frame, then)
+            .await
+    }
+
+    async fn enqueue_frame_then<R, F>(
+        &self,
+        version: i16,
+        frame: impl FnOnce() -> Result<(i32, Frame)>,
+        then: F,
+    ) where
+        R: Request,
+        R::Response: Send + 'static,
+        F: FnOnce(Result<R::Response>) + Send + 'static,
+    {
         let api = R::API_KEY;
         let addr = self.shared.addr.clone();
         let fail = move |e: Error| e.with_api(api).with_broker(addr.clone());
         if let Err(e) = self.check_open() {
             return then(Err(fail(e)));
         }
-        let (id, frame) = match self.frame(api, version, |buf, header| {
-            encode_request(buf, header, request)
-        }) {
+        let (id, frame) = match frame() {
             Ok(f) => f,
             Err(e) => return then(Err(fail(e))),
         };

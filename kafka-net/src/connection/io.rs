@@ -27,8 +27,11 @@ pub(super) async fn write_loop(
                     }
                     Reply::Written(tx) => written.push(tx),
                 }
-                if let Err(e) = out.write_all(&msg.frame).await {
-                    shared.poison(Error::from(e));
+                for part in msg.frame.parts() {
+                    if let Err(e) = out.write_all(part).await {
+                        shared.poison(Error::from(e));
+                        break;
+                    }
                 }
             }
             next = rx.try_recv().ok();

@@ -13,12 +13,12 @@ use crate::metrics::BrokerMetrics;
 use crate::versions::VersionTable;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::frame::{
-    decode_response, decode_response_kind, encode_request, encode_request_kind, frame_size,
-    peek_correlation_id, request_header,
+    decode_response, decode_response_kind, encode_produce_request_segments, encode_request,
+    encode_request_kind, frame_size, peek_correlation_id, request_header,
 };
 use kafka_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, RequestHeader, SaslAuthenticateRequest,
-    SaslHandshakeRequest,
+    ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::{ApiKey, Request, RequestKind, ResponseKind, StrBytes};
 use std::collections::HashMap;
@@ -50,8 +50,31 @@ enum Reply {
 
 struct Outgoing {
     correlation_id: i32,
-    frame: Bytes,
+    frame: Frame,
     reply: Reply,
+}
+
+/// A request frame: one buffer, or segments written one after another (a Produce
+/// request whose batches are written from the producer's own buffers, not copied).
+pub(crate) enum Frame {
+    One(Bytes),
+    Segments(Vec<Bytes>),
+}
+
+impl Frame {
+    fn len(&self) -> usize {
+        match self {
+            Frame::One(b) => b.len(),
+            Frame::Segments(s) => s.iter().map(Bytes::len).sum(),
+        }
+    }
+
+    fn parts(&self) -> &[Bytes] {
+        match self {
+            Frame::One(b) => std::slice::from_ref(b),
+            Frame::Segments(s) => s,
+        }
+    }
 }
 
 struct Shared {
@@ -337,12 +360,20 @@ impl Connection {
             &mut BytesMut,
             &RequestHeader,
         ) -> std::result::Result<(), kafka_protocol::EncodeError>,
-    ) -> Result<(i32, Bytes)> {
+    ) -> Result<(i32, Frame)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let header = request_header(api, version, id, Some(self.client_id.clone()));
         let mut buf = BytesMut::new();
         encode(&mut buf, &header)?;
-        Ok((id, buf.freeze()))
+        Ok((id, Frame::One(buf.freeze())))
+    }
+
+    /// A Produce request's frame in segments: its batches' bytes are not copied.
+    fn produce_frame(&self, request: &ProduceRequest, version: i16) -> Result<(i32, Frame)> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let header = request_header(ApiKey::Produce, version, id, Some(self.client_id.clone()));
+        let segments = encode_produce_request_segments(&header, request)?;
+        Ok((id, Frame::Segments(segments)))
     }
 
     fn check_open(&self) -> Result<()> {
@@ -428,7 +459,7 @@ impl Connection {
     }
 
     /// Hands a frame to the writer task and counts it.
-    async fn hand_over(&self, correlation_id: i32, frame: Bytes, reply: Reply) -> Result<()> {
+    async fn hand_over(&self, correlation_id: i32, frame: Frame, reply: Reply) -> Result<()> {
         let len = frame.len();
         let expects_response = !matches!(reply, Reply::Written(_));
         let sent = self

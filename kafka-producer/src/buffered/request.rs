@@ -216,7 +216,7 @@ pub(super) async fn submit(
     // The answer is handled on the connection's reader task: no task of ours waits
     // for it (a task wake-up less per request).
     let inner = inner.clone();
-    conn.enqueue_then(&request, version, move |answer| {
+    conn.enqueue_produce_then(&request, version, move |answer| {
         lock(&inner.state).requests -= 1;
         drop(permit);
         match answer {

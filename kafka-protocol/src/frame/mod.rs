@@ -251,3 +251,6 @@ mod tests {
         assert!(err.to_string().contains("unknown API key 32512"), "{err}");
     }
 }
+
+mod segments;
+pub use segments::{encode_produce_request_segments, SEGMENT_MIN};
