@@ -158,6 +158,18 @@ struct Charge {
     bytes: u32,
 }
 
+impl Charge {
+    /// Gives back what the batch no longer holds: a sealed batch holds its wire bytes
+    /// (compressed ones far fewer than its records' size estimates).
+    fn shrink_to(&mut self, held: usize) {
+        let held = u32::try_from(held).unwrap_or(u32::MAX);
+        if held < self.bytes {
+            self.memory.add_permits((self.bytes - held) as usize);
+            self.bytes = held;
+        }
+    }
+}
+
 impl Drop for Charge {
     fn drop(&mut self) {
         self.memory.add_permits(self.bytes as usize);
