@@ -30,7 +30,8 @@
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
 //! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
 //! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`), `BENCH_OURS_CONNECTIONS=N` (the
-//! producer's `connections_per_broker`), `BENCH_OURS_BUFFER=N` (its `buffer_memory`),
+//! producer's `connections_per_broker`), `BENCH_OURS_IN_FLIGHT=N` (its `max_in_flight`),
+//! `BENCH_OURS_BUFFER=N` (its `buffer_memory`),
 //! `BENCH_OURS_MAX_REQUEST=N` (its `max_request_size` and `batch_size`),
 //! `BENCH_OURS_FUTURES=1` (ours' throughput driver reaps a `DeliveryFuture` per record
 //! instead of counting in a delivery callback).
@@ -393,6 +394,12 @@ mod ours {
             .and_then(|v| v.parse().ok())
         {
             config.buffer_memory = n;
+        }
+        if let Some(n) = std::env::var("BENCH_OURS_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.max_in_flight = n;
         }
         if let Some(n) = std::env::var("BENCH_OURS_CONNECTIONS")
             .ok()

@@ -89,12 +89,7 @@ impl BufferedProducer {
         bytes: usize,
         callback: &Arc<dyn Fn(DeliveryReport) + Send + Sync>,
     ) -> Result<(), ProduceError> {
-        let permit = self
-            .inner
-            .memory
-            .acquire_many(bytes as u32)
-            .await
-            .map_err(|_| ProduceError::new(ProduceErrorKind::Closed))?;
+        let permit = self.acquire_memory(bytes).await?;
         let wake = {
             let mut state = self.open_state("send_batch")?;
             let now = now_ms();
@@ -202,18 +197,21 @@ impl BufferedProducer {
                 Some(b) => (b.count, b.bytes),
                 None => (queue.last_len, queue.last_bytes),
             };
+            // The batch's room is charged to the buffer when it opens (the Java client
+            // takes whole batch buffers from its pool): the last batch's size, or as
+            // much of it as the buffer can spare now; at least this record's size,
+            // which its caller has charged.
+            let room = self.take_room(bytes.min(batch_size), size);
             queue.batches.push_back(Batch {
                 order,
-                records: BatchRecords::Open(RecordBatchWriter::with_capacity(
-                    bytes.min(batch_size),
-                )),
+                records: BatchRecords::Open(RecordBatchWriter::with_capacity(room)),
                 count: 0,
                 deliveries: Vec::with_capacity(records.clamp(1, MAX_RESERVED_RECORDS)),
                 bytes: 0,
                 created: Instant::now(),
                 memory: Charge {
                     memory: self.inner.memory.clone(),
-                    bytes: 0,
+                    bytes: (room - size) as u32,
                 },
                 sequence: None,
                 attempts: 0,
@@ -242,12 +240,29 @@ impl BufferedProducer {
             self.inner.memory.add_permits(size);
             return wake;
         }
+        let room = writer.capacity();
         batch.deliveries.push((delivery, timestamp));
         batch.count += 1;
         batch.bytes += size;
         batch.memory.bytes += size as u32;
+        // Charged: the room it holds, or its records' estimates when they are more.
+        batch.memory.shrink_to(room.max(batch.bytes));
         let full = batch.bytes >= batch_size;
         state.pending += 1;
         wake || full
+    }
+
+    /// Room for a new batch: `want` bytes, or as many as the buffer can spare now, and
+    /// at least `size` (charged already); what is more than `size` is charged here.
+    fn take_room(&self, want: usize, size: usize) -> usize {
+        let memory = &self.inner.memory;
+        let extra = want.saturating_sub(size).min(memory.available_permits());
+        match u32::try_from(extra).map(|n| memory.try_acquire_many(n)) {
+            Ok(Ok(permit)) if extra > 0 => {
+                permit.forget();
+                size + extra
+            }
+            _ => size,
+        }
     }
 }

@@ -255,15 +255,24 @@ pub(super) fn encode(
     };
     let records = std::mem::replace(&mut batch.records, BatchRecords::Sealed(Bytes::new()));
     let sealed = match records {
-        BatchRecords::Open(writer) => writer
-            .seal(&BatchSeal {
-                compression: inner.config.compression,
-                transactional: inner.txn.is_some(),
-                producer_id,
-                producer_epoch,
-                base_sequence,
-            })
-            .inspect(|sealed| batch.memory.shrink_to(sealed.len())),
+        BatchRecords::Open(writer) => {
+            let room = writer.capacity();
+            let compressed = inner.config.compression != Compression::None;
+            writer
+                .seal(&BatchSeal {
+                    compression: inner.config.compression,
+                    transactional: inner.txn.is_some(),
+                    producer_id,
+                    producer_epoch,
+                    base_sequence,
+                })
+                // Sealed in place, it keeps its room; compressed, only its bytes.
+                .inspect(|sealed| {
+                    batch
+                        .memory
+                        .shrink_to(if compressed { sealed.len() } else { room })
+                })
+        }
         // A retry: the same bytes, unless a new epoch gave it a new sequence.
         BatchRecords::Sealed(sealed) => {
             if RecordBatchWriter::producer_of(&sealed)

@@ -81,7 +81,11 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
     if state.bump {
         return (Vec::new(), None);
     }
-    let hurry = state.flushing > 0 || inner.closed.load(Ordering::Acquire);
+    // Flushing, closing, or the buffer is full: lingering would only hold things up.
+    let hurry = state.flushing > 0
+        || inner.closed.load(Ordering::Acquire)
+        || inner.starved.load(Ordering::Acquire) > 0
+        || inner.exhausted.swap(false, Ordering::AcqRel);
     let mut ready = Vec::new();
     let mut next: Option<Instant> = None;
     // Whether a batch waits for an answer (see `finish`).
