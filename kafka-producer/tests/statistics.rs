@@ -77,6 +77,9 @@ async fn counts_queue_batches_and_brokers(bootstrap: &str) {
     assert_eq!(before.queued_records, 100);
     assert_eq!(before.pending_records, 100);
     assert!(before.queued_bytes > 0);
+    // Charged by what the batches hold: at least the records' bytes.
+    assert!(before.buffer_bytes >= before.queued_bytes, "{before:?}");
+    assert!(before.buffer_bytes <= before.buffer_max_bytes);
     assert_eq!(partition(&before, &topic, 0).queued_records, 50);
     assert_eq!(partition(&before, &topic, 1).queued_batches, 1);
     assert_eq!(before.delivered_records, 0);
@@ -89,6 +92,8 @@ async fn counts_queue_batches_and_brokers(bootstrap: &str) {
     assert_eq!((after.queued_records, after.queued_bytes), (0, 0));
     assert_eq!(after.pending_records, 0);
     assert_eq!(after.in_flight_requests, 0);
+    // Everything given back (the charge is released before the reports).
+    assert_eq!(after.buffer_bytes, 0);
     assert_eq!(after.delivered_records, 100);
     assert_eq!(after.delivered_bytes, before.queued_bytes);
     for p in 0..2 {
@@ -234,6 +239,8 @@ async fn retries_and_failures_are_counted_per_partition() {
             (s.retries, s.failed_records, s.delivered_records),
             (1, 1, 1)
         );
+        // A retried and a failed batch give their room back.
+        assert_eq!(s.buffer_bytes, 0);
         producer.close().await;
     })
     .await;

@@ -72,15 +72,23 @@ impl Connection {
         self.enqueue_frame_then::<R, F>(version, frame, then).await
     }
 
-    /// [`enqueue_then`](Self::enqueue_then) for a Produce request, whose batches (the
-    /// `records` of at least [`SEGMENT_MIN`](kafka_protocol::frame::SEGMENT_MIN) bytes)
-    /// are written from the request's own buffers instead of being copied into the
-    /// frame: a producer that keeps its batches' bytes for retries holds them once.
-    pub async fn enqueue_produce_then<F>(&self, request: &ProduceRequest, version: i16, then: F)
-    where
+    /// [`enqueue_then`](Self::enqueue_then) for a Produce request whose partitions'
+    /// records are given apart, each as the parts it is made of (a sealed batch's
+    /// header and chunks; see
+    /// [`encode_produce_request_segments`](kafka_protocol::frame::encode_produce_request_segments)):
+    /// parts of at least [`SEGMENT_MIN`](kafka_protocol::frame::SEGMENT_MIN) bytes are
+    /// written from the caller's buffers instead of being copied into the frame, so a
+    /// producer that keeps its batches for retries holds their bytes once.
+    pub async fn enqueue_produce_then<F>(
+        &self,
+        request: &ProduceRequest,
+        records: &[Vec<Bytes>],
+        version: i16,
+        then: F,
+    ) where
         F: FnOnce(Result<ProduceResponse>) + Send + 'static,
     {
-        let frame = || self.produce_frame(request, version);
+        let frame = || self.produce_frame(request, records, version);
         self.enqueue_frame_then::<ProduceRequest, F>(version, frame, then)
             .await
     }

@@ -369,10 +369,15 @@ impl Connection {
     }
 
     /// A Produce request's frame in segments: its batches' bytes are not copied.
-    fn produce_frame(&self, request: &ProduceRequest, version: i16) -> Result<(i32, Frame)> {
+    fn produce_frame(
+        &self,
+        request: &ProduceRequest,
+        records: &[Vec<Bytes>],
+        version: i16,
+    ) -> Result<(i32, Frame)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let header = request_header(ApiKey::Produce, version, id, Some(self.client_id.clone()));
-        let segments = encode_produce_request_segments(&header, request)?;
+        let segments = encode_produce_request_segments(&header, request, records)?;
         Ok((id, Frame::Segments(segments)))
     }
 

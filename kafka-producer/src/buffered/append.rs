@@ -27,6 +27,10 @@ impl Drop for SharedCallback {
     }
 }
 
+/// The smallest chunk a batch's records are written in (the room a batch may hold
+/// beyond what the buffer could spare when it was full).
+const MIN_CHUNK: usize = 16 * 1024;
+
 /// A record placed (topic, partition) and measured, not queued yet.
 type Placed = (Topic, i32, ProducerRecord, usize);
 
@@ -201,7 +205,8 @@ impl BufferedProducer {
             // takes whole batch buffers from its pool): the last batch's size, or as
             // much of it as the buffer can spare now; at least this record's size,
             // which its caller has charged.
-            let room = self.take_room(bytes.min(batch_size), size);
+            let charged = self.take_room(bytes.min(batch_size), size);
+            let room = charged.max(MIN_CHUNK.min(batch_size));
             queue.batches.push_back(Batch {
                 order,
                 records: BatchRecords::Open(RecordBatchWriter::with_capacity(room)),
@@ -211,7 +216,7 @@ impl BufferedProducer {
                 created: Instant::now(),
                 memory: Charge {
                     memory: self.inner.memory.clone(),
-                    bytes: (room - size) as u32,
+                    bytes: (charged - size) as u32,
                 },
                 sequence: None,
                 attempts: 0,
@@ -227,6 +232,16 @@ impl BufferedProducer {
             // Not reached: only an open batch is appended to.
             return wake;
         };
+        if writer.room() < size {
+            // A new chunk, as large as the batch so far (so a batch has a few), charged
+            // as far as the buffer can spare it; the records so far stay where they are.
+            let want = writer
+                .capacity()
+                .clamp(MIN_CHUNK, batch_size.max(MIN_CHUNK));
+            let room = self.take_room(want, size);
+            batch.memory.bytes += (room - size) as u32;
+            writer.add_chunk(room.max(MIN_CHUNK));
+        }
         let timestamp = record.timestamp.unwrap_or(now);
         if let Err(e) = writer.append(
             timestamp,

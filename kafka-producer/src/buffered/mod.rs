@@ -32,7 +32,7 @@ use kafka_net::{BrokerInfo, Client, KafkaClient, NewTopic, Purpose};
 use kafka_protocol::compression::Compression;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
-use kafka_protocol::records::{BatchSeal, RecordBatchWriter};
+use kafka_protocol::records::{BatchSeal, RecordBatchWriter, SealedBatch};
 use kafka_protocol::ErrorCode;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -141,7 +141,7 @@ struct Batch {
 /// compressed) when it is first sent, and its sealed bytes are what a retry sends.
 enum BatchRecords {
     Open(RecordBatchWriter),
-    Sealed(Bytes),
+    Sealed(SealedBatch),
 }
 
 impl Batch {
@@ -291,10 +291,17 @@ struct Submission {
     permit: OwnedSemaphorePermit,
 }
 
+/// A Produce request with its partitions' records apart, as the parts of their sealed
+/// batches (in the request's order), which the connection writes without copying.
+struct EncodedRequest {
+    request: ProduceRequest,
+    records: Vec<Vec<Bytes>>,
+}
+
 enum Encoding {
-    Done(Vec<Outgoing>, ProduceRequest),
+    Done(Vec<Outgoing>, EncodedRequest),
     /// The request, or `None` when the encoder panicked.
-    Running(tokio::task::JoinHandle<(Vec<Outgoing>, Option<ProduceRequest>)>),
+    Running(tokio::task::JoinHandle<(Vec<Outgoing>, Option<EncodedRequest>)>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -76,11 +76,13 @@ pub(super) fn produce_request(
     inner: &Inner,
     producer: Option<(i64, i16)>,
     outs: &mut Vec<Outgoing>,
-) -> ProduceRequest {
+) -> EncodedRequest {
     let mut topic_data: Vec<TopicProduceData> = Vec::new();
+    // Each topic's partitions' records, in the order of `topic_data`.
+    let mut records: Vec<Vec<Vec<Bytes>>> = Vec::new();
     let mut encoded = Vec::with_capacity(outs.len());
     for mut out in outs.drain(..) {
-        let bytes = match encode(inner, producer, &mut out.batch) {
+        let sealed = match encode(inner, producer, &mut out.batch) {
             Ok(b) => b,
             Err(e) => {
                 // Not reached for records within `max_request_size`; the batch fails
@@ -92,24 +94,31 @@ pub(super) fn produce_request(
         };
         let data = PartitionProduceData {
             index: out.partition,
-            records: Some(bytes),
+            records: None,
             ..Default::default()
         };
+        let parts = sealed.parts().collect();
         match topic_data
-            .iter_mut()
-            .find(|t| t.name.as_str() == &*out.topic)
+            .iter()
+            .position(|t| t.name.as_str() == &*out.topic)
         {
-            Some(t) => t.partition_data.push(data),
-            None => topic_data.push(TopicProduceData {
-                name: out.topic.to_string().into(),
-                partition_data: vec![data],
-                ..Default::default()
-            }),
+            Some(t) => {
+                topic_data[t].partition_data.push(data);
+                records[t].push(parts);
+            }
+            None => {
+                topic_data.push(TopicProduceData {
+                    name: out.topic.to_string().into(),
+                    partition_data: vec![data],
+                    ..Default::default()
+                });
+                records.push(vec![parts]);
+            }
         }
         encoded.push(out);
     }
     *outs = encoded;
-    ProduceRequest {
+    let request = ProduceRequest {
         transactional_id: inner.txn.as_ref().map(|t| t.wire_id.clone()),
         acks: inner.config.acks.code(),
         timeout_ms: inner
@@ -119,6 +128,10 @@ pub(super) fn produce_request(
             .min(i32::MAX as u128) as i32,
         topic_data,
         ..Default::default()
+    };
+    EncodedRequest {
+        request,
+        records: records.into_iter().flatten().collect(),
     }
 }
 
@@ -142,10 +155,10 @@ pub(super) async fn submitter(
 
 /// Waits for one submission's encoding and hands it to its broker's connection.
 async fn submit_one(inner: &Arc<Inner>, submission: Submission) {
-    let (outs, request) = match submission.encoded {
-        Encoding::Done(outs, request) => (outs, request),
+    let (outs, encoded) = match submission.encoded {
+        Encoding::Done(outs, encoded) => (outs, encoded),
         Encoding::Running(job) => match job.await {
-            Ok((outs, Some(request))) => (outs, request),
+            Ok((outs, Some(encoded))) => (outs, encoded),
             Ok((outs, None)) => {
                 // A bug in the encoder: fail these records, not the producer.
                 lock(&inner.state).requests -= 1;
@@ -167,14 +180,14 @@ async fn submit_one(inner: &Arc<Inner>, submission: Submission) {
         },
     };
     let to = (&submission.broker, submission.lane);
-    submit(inner, to, request, outs, submission.permit).await;
+    submit(inner, to, encoded, outs, submission.permit).await;
 }
 
 /// Hands one encoded request to the broker's connection.
 pub(super) async fn submit(
     inner: &Arc<Inner>,
     (broker, lane): (&BrokerInfo, u8),
-    request: ProduceRequest,
+    encoded: EncodedRequest,
     outs: Vec<Outgoing>,
     permit: OwnedSemaphorePermit,
 ) {
@@ -203,7 +216,19 @@ pub(super) async fn submit(
             return request_failed(inner, outs, e);
         }
     };
+    let EncodedRequest {
+        mut request,
+        records,
+    } = encoded;
     if inner.config.acks == Acks::None {
+        // No answer to wait for: the records go in the request, copied.
+        let partitions = request
+            .topic_data
+            .iter_mut()
+            .flat_map(|t| &mut t.partition_data);
+        for (p, parts) in partitions.zip(&records) {
+            p.records = Some(parts.concat().into());
+        }
         let written = conn.send_without_response(&request, version).await;
         lock(&inner.state).requests -= 1;
         drop(permit);
@@ -216,7 +241,7 @@ pub(super) async fn submit(
     // The answer is handled on the connection's reader task: no task of ours waits
     // for it (a task wake-up less per request).
     let inner = inner.clone();
-    conn.enqueue_produce_then(&request, version, move |answer| {
+    conn.enqueue_produce_then(&request, &records, version, move |answer| {
         lock(&inner.state).requests -= 1;
         drop(permit);
         match answer {
@@ -248,17 +273,17 @@ pub(super) fn encode(
     inner: &Inner,
     producer: Option<(i64, i16)>,
     batch: &mut Batch,
-) -> Result<Bytes, ProduceError> {
+) -> Result<SealedBatch, ProduceError> {
     let (producer_id, producer_epoch, base_sequence) = match (producer, batch.sequence) {
         (Some((id, _)), Some((seq, epoch))) => (id, epoch, seq),
         _ => (-1, -1, -1),
     };
-    let records = std::mem::replace(&mut batch.records, BatchRecords::Sealed(Bytes::new()));
+    let records = std::mem::replace(&mut batch.records, BatchRecords::Open(Default::default()));
     let sealed = match records {
         BatchRecords::Open(writer) => {
             let room = writer.capacity();
             let compressed = inner.config.compression != Compression::None;
-            writer
+            let sealed = writer
                 .seal(&BatchSeal {
                     compression: inner.config.compression,
                     transactional: inner.txn.is_some(),
@@ -266,25 +291,24 @@ pub(super) fn encode(
                     producer_epoch,
                     base_sequence,
                 })
-                // Sealed in place, it keeps its room; compressed, only its bytes.
-                .inspect(|sealed| {
-                    batch
-                        .memory
-                        .shrink_to(if compressed { sealed.len() } else { room })
-                })
+                .map_err(|e| ProduceError::from(kafka_net::Error::from(e)))?;
+            // Sealed, an uncompressed batch keeps its chunks' room; a compressed one
+            // holds only its bytes.
+            batch
+                .memory
+                .shrink_to(if compressed { sealed.len() } else { room });
+            sealed
         }
-        // A retry: the same bytes, unless a new epoch gave it a new sequence.
+        // A retry: the same bytes, under a new header if a new epoch gave it a new
+        // sequence.
         BatchRecords::Sealed(sealed) => {
-            if RecordBatchWriter::producer_of(&sealed)
-                == Some((producer_id, producer_epoch, base_sequence))
-            {
-                Ok(sealed)
+            if sealed.producer() == (producer_id, producer_epoch, base_sequence) {
+                sealed
             } else {
-                RecordBatchWriter::restamp(&sealed, producer_id, producer_epoch, base_sequence)
+                sealed.restamp(producer_id, producer_epoch, base_sequence)
             }
         }
-    }
-    .map_err(|e| ProduceError::from(kafka_net::Error::from(e)))?;
+    };
     batch.records = BatchRecords::Sealed(sealed.clone());
     Ok(sealed)
 }
@@ -376,10 +400,17 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
         partition,
         batch,
     } = out;
-    let n = batch.count;
-    let bytes = batch.bytes;
-    let order = batch.order;
-    for (i, (delivery, created)) in batch.deliveries.into_iter().enumerate() {
+    let Batch {
+        count: n,
+        bytes,
+        order,
+        deliveries,
+        memory,
+        ..
+    } = batch;
+    // The buffer first: a caller waiting for room goes on while the reports are made.
+    drop(memory);
+    for (i, (delivery, created)) in deliveries.into_iter().enumerate() {
         let (offset, timestamp) = match result {
             Some((base, append_time)) if base >= 0 => {
                 (base + i as i64, append_time.unwrap_or(created))
@@ -451,6 +482,7 @@ pub(super) fn retry_or_fail_as(
         error
     };
     let n = out.batch.count;
+    drop(out.batch.memory);
     for (delivery, _) in out.batch.deliveries {
         delivery.report(Err(error.clone()));
     }

@@ -108,6 +108,11 @@ pub struct ProducerStatistics {
     pub queued_records: u64,
     /// Their bytes (librdkafka `msg_size` counts queued and in flight).
     pub queued_bytes: u64,
+    /// Bytes of `buffer_memory` in use: batches queued and in flight, charged by what
+    /// they hold (librdkafka `msg_size`).
+    pub buffer_bytes: u64,
+    /// `buffer_memory` (librdkafka `msg_size_max`).
+    pub buffer_max_bytes: u64,
     /// Produce requests sent and not answered yet, over all brokers.
     pub in_flight_requests: u64,
     /// Records delivered, over all partitions (librdkafka `txmsgs`).
@@ -163,6 +168,9 @@ fn statistics(inner: &Inner) -> ProducerStatistics {
     let state = lock(&inner.state);
     out.pending_records = state.pending as u64;
     out.in_flight_requests = state.requests as u64;
+    out.buffer_max_bytes = inner.config.buffer_memory as u64;
+    out.buffer_bytes =
+        (inner.config.buffer_memory as u64).saturating_sub(inner.memory.available_permits() as u64);
     for ((topic, partition), q) in &state.queues {
         let c = q.counters;
         let p = ProducerPartitionStats {

@@ -21,7 +21,7 @@ mod writer;
 pub use batch::{Record, RecordBatch, RecordHeader};
 pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use legacy::{Message, MessageSet};
-pub use writer::{BatchSeal, RecordBatchWriter};
+pub use writer::{BatchSeal, RecordBatchWriter, SealedBatch};
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::wire::Decoder;

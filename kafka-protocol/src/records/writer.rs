@@ -56,11 +56,16 @@ impl Default for BatchSeal {
 }
 
 /// A batch being filled: records are appended in their wire form (base offset 0,
-/// create time); [`seal`](RecordBatchWriter::seal) writes the header and compresses.
+/// create time) into chunks that are never moved or copied as the batch grows;
+/// [`seal`](RecordBatchWriter::seal) writes the header and compresses.
 #[derive(Debug)]
 pub struct RecordBatchWriter {
-    /// The header's room, then the records.
-    buf: BytesMut,
+    /// Full chunks of records.
+    chunks: Vec<Bytes>,
+    /// The chunk being written.
+    current: BytesMut,
+    /// Bytes of records in `chunks` and `current`.
+    len: usize,
     count: i32,
     first_timestamp: i64,
     max_timestamp: i64,
@@ -73,16 +78,32 @@ impl Default for RecordBatchWriter {
 }
 
 impl RecordBatchWriter {
-    /// An empty batch with room for `records_bytes` bytes of records.
+    /// An empty batch whose first chunk has room for `records_bytes` bytes of records.
     pub fn with_capacity(records_bytes: usize) -> Self {
-        let mut buf = BytesMut::with_capacity(RecordBatch::HEADER_LEN + records_bytes);
-        buf.resize(RecordBatch::HEADER_LEN, 0);
         RecordBatchWriter {
-            buf,
+            chunks: Vec::new(),
+            current: BytesMut::with_capacity(records_bytes),
+            len: 0,
             count: 0,
             first_timestamp: RecordBatch::NO_TIMESTAMP,
             max_timestamp: RecordBatch::NO_TIMESTAMP,
         }
+    }
+
+    /// Bytes the current chunk has left: a record at most this long is written without
+    /// allocating (a longer one grows the chunk; [`add_chunk`](Self::add_chunk) first
+    /// to avoid that).
+    pub fn room(&self) -> usize {
+        self.current.capacity() - self.current.len()
+    }
+
+    /// Starts a new chunk with room for `capacity` bytes; the records so far stay where
+    /// they are.
+    pub fn add_chunk(&mut self, capacity: usize) {
+        if !self.current.is_empty() {
+            self.chunks.push(self.current.split().freeze());
+        }
+        self.current = BytesMut::with_capacity(capacity);
     }
 
     /// Appends a record created at `timestamp` (milliseconds since the epoch); its
@@ -106,18 +127,19 @@ impl RecordBatchWriter {
         } else {
             self.first_timestamp
         };
-        let start = self.buf.len();
+        let start = self.current.len();
         if let Err(e) = put_record(
-            &mut self.buf,
+            &mut self.current,
             timestamp.wrapping_sub(first),
             self.count,
             key,
             value,
             headers,
         ) {
-            self.buf.truncate(start);
+            self.current.truncate(start);
             return Err(e.within(format!("records[{}]", self.count)));
         }
+        self.len += self.current.len() - start;
         if self.count == 0 {
             self.first_timestamp = timestamp;
             self.max_timestamp = timestamp;
@@ -140,12 +162,12 @@ impl RecordBatchWriter {
 
     /// Bytes of the batch uncompressed, header included.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        RecordBatch::HEADER_LEN + self.len
     }
 
     /// Bytes the batch holds allocated.
     pub fn capacity(&self) -> usize {
-        self.buf.capacity()
+        self.len - self.current.len() + self.current.capacity()
     }
 
     /// The first record's timestamp, which the others' are deltas from.
@@ -154,29 +176,36 @@ impl RecordBatchWriter {
     }
 
     /// The finished batch: header, length and CRC-32C written, records compressed with
-    /// `seal.compression`. An uncompressed batch is sealed in place (no copy).
-    pub fn seal(self, seal: &BatchSeal) -> Result<Bytes, EncodeError> {
+    /// `seal.compression`. Uncompressed, the records stay in their chunks (no copy);
+    /// compressed, they are in one buffer of about their compressed size.
+    pub fn seal(self, seal: &BatchSeal) -> Result<SealedBatch, EncodeError> {
         let RecordBatchWriter {
-            mut buf,
+            mut chunks,
+            current,
+            len,
             count,
             first_timestamp,
             max_timestamp,
         } = self;
-        if seal.compression != Compression::None {
-            let records = &buf[RecordBatch::HEADER_LEN..];
-            let mut out = BytesMut::with_capacity(RecordBatch::HEADER_LEN + records.len() / 2);
-            out.resize(RecordBatch::HEADER_LEN, 0);
-            seal.compression
-                .compress(records, &mut out)
-                .map_err(|e| e.within("records").within("record batch"))?;
-            buf = out;
+        if !current.is_empty() {
+            chunks.push(current.freeze());
         }
+        if seal.compression != Compression::None {
+            let compressed = compress(&chunks, len, seal.compression)
+                .map_err(|e| e.within("records").within("record batch"))?;
+            chunks = vec![compressed];
+        }
+        let body: usize = chunks.iter().map(Bytes::len).sum();
+        let length = RecordBatch::HEADER_LEN - LENGTH_AT - 4 + body;
+        let length = i32::try_from(length).map_err(|_| {
+            EncodeError::new(EncodeErrorKind::TooLong(length)).within("record batch")
+        })?;
         let mut attributes = i16::from(seal.compression.code());
         if seal.transactional {
             attributes |= TRANSACTIONAL_BIT;
         }
-        let h = &mut buf[..];
-        h[..LENGTH_AT].copy_from_slice(&0i64.to_be_bytes());
+        let mut h = [0u8; RecordBatch::HEADER_LEN];
+        h[LENGTH_AT..LEADER_EPOCH_AT].copy_from_slice(&length.to_be_bytes());
         h[LEADER_EPOCH_AT..MAGIC_AT]
             .copy_from_slice(&RecordBatch::NO_PARTITION_LEADER_EPOCH.to_be_bytes());
         h[MAGIC_AT] = RecordBatch::MAGIC as u8;
@@ -185,57 +214,123 @@ impl RecordBatchWriter {
             .copy_from_slice(&(count - 1).max(0).to_be_bytes());
         h[FIRST_TIMESTAMP_AT..MAX_TIMESTAMP_AT].copy_from_slice(&first_timestamp.to_be_bytes());
         h[MAX_TIMESTAMP_AT..PRODUCER_ID_AT].copy_from_slice(&max_timestamp.to_be_bytes());
-        h[COUNT_AT..RecordBatch::HEADER_LEN].copy_from_slice(&count.to_be_bytes());
-        let length = buf.len() - LENGTH_AT - 4;
-        let length = i32::try_from(length).map_err(|_| {
-            EncodeError::new(EncodeErrorKind::TooLong(length)).within("record batch")
-        })?;
-        buf[LENGTH_AT..LEADER_EPOCH_AT].copy_from_slice(&length.to_be_bytes());
-        stamp(
-            &mut buf,
-            seal.producer_id,
-            seal.producer_epoch,
-            seal.base_sequence,
-        );
-        Ok(buf.freeze())
-    }
-
-    /// A copy of a sealed batch with another producer id, epoch and base sequence (a
-    /// batch retried after the producer's epoch was bumped), its CRC-32C written again.
-    pub fn restamp(
-        sealed: &[u8],
-        producer_id: i64,
-        producer_epoch: i16,
-        base_sequence: i32,
-    ) -> Result<Bytes, EncodeError> {
-        if sealed.len() < RecordBatch::HEADER_LEN || sealed[MAGIC_AT] != RecordBatch::MAGIC as u8 {
-            return Err(EncodeError::new(EncodeErrorKind::Invalid(format!(
-                "not a sealed v2 record batch ({} bytes)",
-                sealed.len()
-            ))));
-        }
-        let mut buf = BytesMut::from(sealed);
-        stamp(&mut buf, producer_id, producer_epoch, base_sequence);
-        Ok(buf.freeze())
-    }
-
-    /// The producer fields of a sealed batch: id, epoch and base sequence.
-    pub fn producer_of(sealed: &[u8]) -> Option<(i64, i16, i32)> {
-        let at = |from: usize, to: usize| sealed.get(from..to);
-        let id = i64::from_be_bytes(at(PRODUCER_ID_AT, PRODUCER_EPOCH_AT)?.try_into().ok()?);
-        let epoch = i16::from_be_bytes(at(PRODUCER_EPOCH_AT, BASE_SEQUENCE_AT)?.try_into().ok()?);
-        let seq = i32::from_be_bytes(at(BASE_SEQUENCE_AT, COUNT_AT)?.try_into().ok()?);
-        Some((id, epoch, seq))
+        h[COUNT_AT..].copy_from_slice(&count.to_be_bytes());
+        let records_crc = chunks.iter().fold(None, |crc: Option<u32>, c| {
+            Some(crc.map_or_else(|| crc32c::crc32c(c), |crc| crc32c::crc32c_append(crc, c)))
+        });
+        let mut sealed = SealedBatch {
+            header: h,
+            records_crc,
+            chunks,
+        };
+        sealed.stamp(seal.producer_id, seal.producer_epoch, seal.base_sequence);
+        Ok(sealed)
     }
 }
 
-/// Writes the producer fields and then the CRC-32C over everything after it.
-fn stamp(buf: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) {
-    buf[PRODUCER_ID_AT..PRODUCER_EPOCH_AT].copy_from_slice(&producer_id.to_be_bytes());
-    buf[PRODUCER_EPOCH_AT..BASE_SEQUENCE_AT].copy_from_slice(&producer_epoch.to_be_bytes());
-    buf[BASE_SEQUENCE_AT..COUNT_AT].copy_from_slice(&base_sequence.to_be_bytes());
-    let crc = crc32c::crc32c(&buf[CRC_FROM..]);
-    buf[CRC_AT..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
+/// The records of `chunks` (`len` bytes) compressed into one buffer of about its size.
+fn compress(chunks: &[Bytes], len: usize, codec: Compression) -> Result<Bytes, EncodeError> {
+    let mut out = BytesMut::new();
+    match chunks {
+        [one] => codec.compress(one, &mut out)?,
+        _ => {
+            let mut all = Vec::with_capacity(len);
+            for c in chunks {
+                all.extend_from_slice(c);
+            }
+            codec.compress(&all, &mut out)?;
+        }
+    }
+    // The codecs reserve their worst case (more than the input); a batch kept for
+    // retries and in flight should hold what it is, so a buffer much larger is traded
+    // for one copy of the (smaller) compressed bytes.
+    if out.capacity() - out.len() > out.len() / 8 {
+        out = BytesMut::from(&out[..]);
+    }
+    Ok(out.freeze())
+}
+
+/// A sealed batch: its 61-byte header and its records, in the chunks they were written
+/// in (or one compressed buffer). Cloning it shares the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBatch {
+    header: [u8; RecordBatch::HEADER_LEN],
+    /// CRC-32C of the records alone (the header's part is added when stamped).
+    records_crc: Option<u32>,
+    chunks: Vec<Bytes>,
+}
+
+impl SealedBatch {
+    /// The batch's parts in order: the header, then the records' chunks. Written one
+    /// after another they are the batch.
+    pub fn parts(&self) -> impl Iterator<Item = Bytes> + '_ {
+        std::iter::once(Bytes::copy_from_slice(&self.header)).chain(self.chunks.iter().cloned())
+    }
+
+    /// Bytes of the whole batch.
+    pub fn len(&self) -> usize {
+        RecordBatch::HEADER_LEN + self.chunks.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Never: a batch has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The batch in one buffer (a copy).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.len());
+        for part in self.parts() {
+            out.extend_from_slice(&part);
+        }
+        out.freeze()
+    }
+
+    /// Producer id, epoch and base sequence in the header.
+    pub fn producer(&self) -> (i64, i16, i32) {
+        let h = &self.header;
+        let at = |from: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[from..from + 8]);
+            b
+        };
+        let id = i64::from_be_bytes(at(PRODUCER_ID_AT));
+        let epoch = i16::from_be_bytes([h[PRODUCER_EPOCH_AT], h[PRODUCER_EPOCH_AT + 1]]);
+        let seq = i32::from_be_bytes([
+            h[BASE_SEQUENCE_AT],
+            h[BASE_SEQUENCE_AT + 1],
+            h[BASE_SEQUENCE_AT + 2],
+            h[BASE_SEQUENCE_AT + 3],
+        ]);
+        (id, epoch, seq)
+    }
+
+    /// The same batch with another producer id, epoch and base sequence (a batch
+    /// retried after the producer's epoch was bumped): a new header and CRC-32C, the
+    /// records shared, not copied.
+    pub fn restamp(&self, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
+        let mut again = self.clone();
+        again.stamp(producer_id, producer_epoch, base_sequence);
+        again
+    }
+
+    /// Writes the producer fields, then the CRC-32C of everything after it.
+    fn stamp(&mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+        let h = &mut self.header;
+        h[PRODUCER_ID_AT..PRODUCER_EPOCH_AT].copy_from_slice(&producer_id.to_be_bytes());
+        h[PRODUCER_EPOCH_AT..BASE_SEQUENCE_AT].copy_from_slice(&producer_epoch.to_be_bytes());
+        h[BASE_SEQUENCE_AT..COUNT_AT].copy_from_slice(&base_sequence.to_be_bytes());
+        let header_crc = crc32c::crc32c(&h[CRC_FROM..]);
+        // The records' CRC is kept from sealing: a new header costs only its own.
+        let crc = match self.records_crc {
+            Some(records) => {
+                let len = self.chunks.iter().map(Bytes::len).sum();
+                crc32c::crc32c_combine(header_crc, records, len)
+            }
+            None => header_crc,
+        };
+        h[CRC_AT..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -264,9 +359,13 @@ mod tests {
             .collect()
     }
 
-    fn written(records: &[Record]) -> RecordBatchWriter {
+    /// The records written with a new chunk every `chunk_every` records (0: never).
+    fn written(records: &[Record], chunk_every: usize) -> RecordBatchWriter {
         let mut w = RecordBatchWriter::with_capacity(16);
-        for r in records {
+        for (i, r) in records.iter().enumerate() {
+            if chunk_every > 0 && i % chunk_every == 0 {
+                w.add_chunk(100);
+            }
             w.append(
                 r.timestamp,
                 r.key.as_deref(),
@@ -285,18 +384,21 @@ mod tests {
 
     #[test]
     fn an_uncompressed_batch_is_byte_for_byte_what_record_batch_encodes() {
-        for seal in [
-            BatchSeal::default(),
-            BatchSeal {
-                transactional: true,
-                producer_id: 42,
-                producer_epoch: 3,
-                base_sequence: 1000,
-                ..BatchSeal::default()
-            },
+        for (seal, chunk_every) in [
+            (BatchSeal::default(), 0),
+            (
+                BatchSeal {
+                    transactional: true,
+                    producer_id: 42,
+                    producer_epoch: 3,
+                    base_sequence: 1000,
+                    ..BatchSeal::default()
+                },
+                7,
+            ),
         ] {
             let rs = records();
-            let w = written(&rs);
+            let w = written(&rs, chunk_every);
             assert_eq!(w.record_count(), 50);
             assert_eq!(w.first_timestamp(), Some(rs[0].timestamp));
             let mut expected = RecordBatch::new(0, rs);
@@ -307,7 +409,12 @@ mod tests {
             let mut buf = BytesMut::new();
             expected.encode(&mut buf).unwrap();
             assert_eq!(w.len(), buf.len());
-            assert_eq!(w.seal(&seal).unwrap(), buf.freeze());
+            let sealed = w.seal(&seal).unwrap();
+            assert_eq!(sealed.len(), buf.len());
+            assert_eq!(sealed.to_bytes(), buf.freeze());
+            if chunk_every > 0 {
+                assert!(sealed.parts().count() > 2, "several chunks");
+            }
         }
     }
 
@@ -319,38 +426,42 @@ mod tests {
             Compression::Lz4,
             Compression::Zstd,
         ] {
-            let rs = records();
-            let sealed = written(&rs)
-                .seal(&BatchSeal {
-                    compression,
-                    ..BatchSeal::default()
-                })
-                .unwrap();
-            let batch = decode(sealed);
-            assert_eq!(batch.compression, compression);
-            assert_eq!(batch.records, rs, "{compression:?}");
+            for chunk_every in [0, 9] {
+                let rs = records();
+                let sealed = written(&rs, chunk_every)
+                    .seal(&BatchSeal {
+                        compression,
+                        ..BatchSeal::default()
+                    })
+                    .unwrap();
+                let batch = decode(sealed.to_bytes());
+                assert_eq!(batch.compression, compression);
+                assert_eq!(batch.records, rs, "{compression:?}");
+            }
         }
     }
 
     #[test]
     fn restamping_changes_the_producer_fields_and_keeps_the_crc_right() {
-        let rs = records();
-        let sealed = written(&rs)
-            .seal(&BatchSeal {
-                compression: Compression::Lz4,
-                producer_id: 7,
-                producer_epoch: 1,
-                base_sequence: 10,
-                ..BatchSeal::default()
-            })
-            .unwrap();
-        assert_eq!(RecordBatchWriter::producer_of(&sealed), Some((7, 1, 10)));
-        let again = RecordBatchWriter::restamp(&sealed, 7, 2, 0).unwrap();
-        assert_eq!(RecordBatchWriter::producer_of(&again), Some((7, 2, 0)));
-        let batch = decode(again);
-        assert_eq!((batch.producer_epoch, batch.base_sequence), (2, 0));
-        assert_eq!(batch.records, rs);
-        assert!(RecordBatchWriter::restamp(&sealed[..20], 7, 2, 0).is_err());
+        for compression in [Compression::None, Compression::Lz4] {
+            let rs = records();
+            let sealed = written(&rs, 5)
+                .seal(&BatchSeal {
+                    compression,
+                    producer_id: 7,
+                    producer_epoch: 1,
+                    base_sequence: 10,
+                    ..BatchSeal::default()
+                })
+                .unwrap();
+            assert_eq!(sealed.producer(), (7, 1, 10));
+            let again = sealed.restamp(7, 2, 0);
+            assert_eq!(again.producer(), (7, 2, 0));
+            // Decoding checks the CRC-32C.
+            let batch = decode(again.to_bytes());
+            assert_eq!((batch.producer_epoch, batch.base_sequence), (2, 0));
+            assert_eq!(batch.records, rs);
+        }
     }
 
     #[test]
@@ -358,7 +469,7 @@ mod tests {
         let w = RecordBatchWriter::default();
         assert!(w.is_empty());
         assert_eq!(w.first_timestamp(), None);
-        let batch = decode(w.seal(&BatchSeal::default()).unwrap());
+        let batch = decode(w.seal(&BatchSeal::default()).unwrap().to_bytes());
         assert!(batch.records.is_empty());
         assert_eq!(batch.first_timestamp, RecordBatch::NO_TIMESTAMP);
     }
