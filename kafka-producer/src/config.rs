@@ -59,17 +59,20 @@ pub struct ProducerConfig {
     /// one request per connection at a time (Kafka mutes a connection until it has
     /// answered), so with one connection the broker works on one Produce request of
     /// this producer at a time; with more, on several at once. Each partition keeps to
-    /// one connection (by topic and partition), so its batches stay in order. Default
-    /// 1; 1 to 16. See BENCHMARKS.md for what more did on one broker.
+    /// one connection (by topic and partition), so its batches stay in order; a
+    /// single partition uses one. rskafka opens one per partition. Default 2: on one
+    /// broker, 2 made the 1 KiB cells with 8 partitions 20 to 50% faster and left the
+    /// others level (BENCHMARKS.md, issue 16); 1 to 16.
     pub connections_per_broker: usize,
     /// `buffer.memory`: bytes of records queued or in flight; `send` waits and
     /// `try_send` fails when full. A record is charged its size estimate when queued
     /// (its widest wire size; records are held in their batch's wire form, not as the
     /// `ProducerRecord`), and a batch gives back what it does not hold once sealed
-    /// (after compression, its compressed size). Default 8 MiB: in the comparison
-    /// (BENCHMARKS.md) it kept throughput level with the Java client's 32 MiB at a
-    /// third of the peak memory, as the broker drains 1 MiB batches faster than a
-    /// larger queue helps.
+    /// (after compression, its compressed size). Each batch's room is charged as it
+    /// grows, as far as the buffer can spare it (so at most 16 KiB per open batch is
+    /// held uncharged). Default 8 MiB, below the Java client's 32 MiB: in the
+    /// comparison (BENCHMARKS.md, issue 16) it kept throughput within the machine's
+    /// noise of 16 and 32 MiB at about half the peak memory.
     pub buffer_memory: usize,
     /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
     pub request_timeout: Duration,
@@ -117,7 +120,7 @@ impl Default for ProducerConfig {
             batch_size: 1 << 20,
             max_request_size: 1 << 20,
             max_in_flight: 5,
-            connections_per_broker: 1,
+            connections_per_broker: 2,
             buffer_memory: 8 << 20,
             request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),

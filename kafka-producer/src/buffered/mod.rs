@@ -151,24 +151,6 @@ impl Batch {
     }
 }
 
-/// A caller waiting for room in the buffer, counted while it waits (also when its
-/// future is dropped), the sender woken when it starts.
-struct Starved<'a>(&'a Inner);
-
-impl<'a> Starved<'a> {
-    fn new(inner: &'a Inner) -> Self {
-        inner.starved.fetch_add(1, Ordering::AcqRel);
-        inner.wake.notify_one();
-        Starved(inner)
-    }
-}
-
-impl Drop for Starved<'_> {
-    fn drop(&mut self) {
-        self.0.starved.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// Bytes of the producer's buffer (`buffer_memory`) held by a batch's records, given
 /// back when the batch is dropped.
 struct Charge {
@@ -259,10 +241,6 @@ struct Inner {
     partitioner: Arc<dyn Partitioner>,
     state: Mutex<State>,
     memory: Arc<Semaphore>,
-    /// Callers waiting for room in `memory` (see `acquire_memory`).
-    starved: std::sync::atomic::AtomicUsize,
-    /// A `try_send` found the buffer full since the sender last looked.
-    exhausted: AtomicBool,
     /// Wakes the sender.
     wake: Notify,
     /// Wakes `flush` when records complete.
@@ -339,8 +317,6 @@ impl BufferedProducer {
         let inner = Arc::new(Inner {
             txn,
             memory: Arc::new(Semaphore::new(config.buffer_memory)),
-            starved: std::sync::atomic::AtomicUsize::new(0),
-            exhausted: AtomicBool::new(false),
             client,
             config,
             partitioner,
@@ -396,22 +372,11 @@ impl BufferedProducer {
         Ok((topic, partition, size, permit))
     }
 
-    /// Takes `bytes` of the buffer, waiting while it is full. While anyone waits, the
-    /// sender sends batches without waiting for their linger (the Java client's
-    /// accumulator does the same when its pool is exhausted): only answers free the
-    /// buffer, and a lingering batch would hold the producer up for nothing.
+    /// Takes `bytes` of the buffer, waiting while it is full.
     async fn acquire_memory(&self, bytes: usize) -> Result<SemaphorePermit<'_>, ProduceError> {
-        let memory = &self.inner.memory;
         let n = u32::try_from(bytes).unwrap_or(u32::MAX);
-        match memory.try_acquire_many(n) {
-            Ok(permit) => return Ok(permit),
-            Err(tokio::sync::TryAcquireError::Closed) => {
-                return Err(ProduceErrorKind::Closed.into())
-            }
-            Err(tokio::sync::TryAcquireError::NoPermits) => {}
-        }
-        let _starved = Starved::new(&self.inner);
-        memory
+        self.inner
+            .memory
             .acquire_many(n)
             .await
             .map_err(|_| ProduceError::new(ProduceErrorKind::Closed))
@@ -502,15 +467,12 @@ impl BufferedProducer {
         self.enqueue(topic, partition, record, size, permit, delivery)
     }
 
-    /// Takes `size` bytes of the buffer, or fails with `BufferFull` (and has the
-    /// sender send without lingering, as for a caller waiting in `send`).
+    /// Takes `size` bytes of the buffer, or fails with `BufferFull`.
     fn try_reserve(&self, size: usize) -> Result<SemaphorePermit<'_>, ProduceError> {
         self.inner
             .memory
             .try_acquire_many(size as u32)
             .map_err(|_| {
-                self.inner.exhausted.store(true, Ordering::Release);
-                self.inner.wake.notify_one();
                 ProduceError::new(ProduceErrorKind::BufferFull(
                     self.inner.config.buffer_memory,
                 ))

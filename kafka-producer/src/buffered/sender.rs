@@ -81,11 +81,10 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
     if state.bump {
         return (Vec::new(), None);
     }
-    // Flushing, closing, or the buffer is full: lingering would only hold things up.
-    let hurry = state.flushing > 0
-        || inner.closed.load(Ordering::Acquire)
-        || inner.starved.load(Ordering::Acquire) > 0
-        || inner.exhausted.swap(false, Ordering::AcqRel);
+    // A full buffer (callers waiting for room) does not hurry batches, as it does in
+    // the Java client: cut early, they are smaller, and the broker's work per batch
+    // made the producer slower (BENCHMARKS.md, issue 16).
+    let hurry = state.flushing > 0 || inner.closed.load(Ordering::Acquire);
     let mut ready = Vec::new();
     let mut next: Option<Instant> = None;
     // Whether a batch waits for an answer (see `finish`).
