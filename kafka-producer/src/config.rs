@@ -70,9 +70,10 @@ pub struct ProducerConfig {
     /// `ProducerRecord`), and a batch gives back what it does not hold once sealed
     /// (after compression, its compressed size). Each batch's room is charged as it
     /// grows, as far as the buffer can spare it (so at most 16 KiB per open batch is
-    /// held uncharged). Default 8 MiB, below the Java client's 32 MiB: in the
-    /// comparison (BENCHMARKS.md, issue 16) it kept throughput within the machine's
-    /// noise of 16 and 32 MiB at about half the peak memory.
+    /// held uncharged). Default 16 MiB, half the Java client's 32 MiB: in the
+    /// comparison (BENCHMARKS.md, issue 16) 8 MiB held 8-partition batches to about
+    /// 200 KiB, which cost the broker more per record (idempotent 1 KiB records: a
+    /// third slower), and 32 MiB gained nothing over 16.
     pub buffer_memory: usize,
     /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
     pub request_timeout: Duration,
@@ -121,7 +122,7 @@ impl Default for ProducerConfig {
             max_request_size: 1 << 20,
             max_in_flight: 5,
             connections_per_broker: 2,
-            buffer_memory: 8 << 20,
+            buffer_memory: 16 << 20,
             request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
             retries: u32::MAX,
