@@ -215,14 +215,7 @@ impl RecordBatchWriter {
         h[FIRST_TIMESTAMP_AT..MAX_TIMESTAMP_AT].copy_from_slice(&first_timestamp.to_be_bytes());
         h[MAX_TIMESTAMP_AT..PRODUCER_ID_AT].copy_from_slice(&max_timestamp.to_be_bytes());
         h[COUNT_AT..].copy_from_slice(&count.to_be_bytes());
-        let records_crc = chunks.iter().fold(None, |crc: Option<u32>, c| {
-            Some(crc.map_or_else(|| crc32c::crc32c(c), |crc| crc32c::crc32c_append(crc, c)))
-        });
-        let mut sealed = SealedBatch {
-            header: h,
-            records_crc,
-            chunks,
-        };
+        let mut sealed = SealedBatch { header: h, chunks };
         sealed.stamp(seal.producer_id, seal.producer_epoch, seal.base_sequence);
         Ok(sealed)
     }
@@ -255,8 +248,6 @@ fn compress(chunks: &[Bytes], len: usize, codec: Compression) -> Result<Bytes, E
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedBatch {
     header: [u8; RecordBatch::HEADER_LEN],
-    /// CRC-32C of the records alone (the header's part is added when stamped).
-    records_crc: Option<u32>,
     chunks: Vec<Bytes>,
 }
 
@@ -307,7 +298,7 @@ impl SealedBatch {
 
     /// The same batch with another producer id, epoch and base sequence (a batch
     /// retried after the producer's epoch was bumped): a new header and CRC-32C, the
-    /// records shared, not copied.
+    /// records shared, not copied (read once more for the CRC).
     pub fn restamp(&self, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
         let mut again = self.clone();
         again.stamp(producer_id, producer_epoch, base_sequence);
@@ -320,15 +311,15 @@ impl SealedBatch {
         h[PRODUCER_ID_AT..PRODUCER_EPOCH_AT].copy_from_slice(&producer_id.to_be_bytes());
         h[PRODUCER_EPOCH_AT..BASE_SEQUENCE_AT].copy_from_slice(&producer_epoch.to_be_bytes());
         h[BASE_SEQUENCE_AT..COUNT_AT].copy_from_slice(&base_sequence.to_be_bytes());
-        let header_crc = crc32c::crc32c(&h[CRC_FROM..]);
-        // The records' CRC is kept from sealing: a new header costs only its own.
-        let crc = match self.records_crc {
-            Some(records) => {
-                let len = self.chunks.iter().map(Bytes::len).sum();
-                crc32c::crc32c_combine(header_crc, records, len)
-            }
-            None => header_crc,
-        };
+        // One pass on from the header's CRC: `crc32c_combine` (keeping the records'
+        // CRC for a restamp) cost more per batch than reading the records again, and
+        // a restamp is rare.
+        let crc = self
+            .chunks
+            .iter()
+            .fold(crc32c::crc32c(&h[CRC_FROM..]), |crc, c| {
+                crc32c::crc32c_append(crc, c)
+            });
         h[CRC_AT..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
     }
 }
