@@ -1,7 +1,7 @@
 //! Read-back: what `BufferedProducer` writes, an independent client reads correctly.
 //!
 //! For each codec (none, gzip, snappy, lz4, zstd) the producer writes 200 records, each
-//! with a key, a value, two headers (one empty) and an explicit create time, to a
+//! with a key, a value (up to 8 KB), two headers (one empty) and an explicit create time, to a
 //! 3-partition topic; then librdkafka (the confluent-kafka package, driven by
 //! `tests/python/consume.py`) consumes the topic from the earliest offset and checks
 //! every field, that each record comes back once, and that each partition's offsets
@@ -51,8 +51,15 @@ fn codec_name(codec: Compression) -> &'static str {
     }
 }
 
+/// Record i's value: its name, then dashes, up to 8 KB (so a batch spans several of
+/// the producer's chunks and, compressed with LZ4, several blocks).
+fn value(codec: Compression, i: usize) -> String {
+    let pad = "-".repeat((i * 7919) % 8000);
+    format!("v-{}-{i}{pad}", codec_name(codec))
+}
+
 fn record(codec: Compression, i: usize) -> ProducerRecord {
-    ProducerRecord::new(format!("v-{}-{i}", codec_name(codec)))
+    ProducerRecord::new(value(codec, i))
         .with_key(format!("k-{i}"))
         .with_header("h1", i.to_string())
         .with_header("h2", bytes::Bytes::new())

@@ -11,7 +11,7 @@
 //! |--------|----------------------------------------------|------------------------------------------------------|
 //! | gzip   | one gzip member, default level               | one or more gzip members                             |
 //! | snappy | one raw snappy block                         | raw snappy, or the xerial framing the Java client writes |
-//! | lz4    | LZ4 frame, independent 64 KiB blocks          | LZ4 frames (any block size, linked or independent, checksums verified) |
+//! | lz4    | LZ4 frame, independent blocks of up to 64 KiB | LZ4 frames (any block size, linked or independent, checksums verified) |
 //! | zstd   | one zstd frame (fastest level)               | one or more zstd frames, skippable frames skipped    |
 //!
 //! Each codec is behind the cargo feature of its name (`gzip`, `snappy`, `lz4`, `zstd`;
@@ -137,19 +137,41 @@ impl Compression {
 
     /// Compresses `input` and appends the result to `out` (for `None`, appends `input`).
     pub fn compress(&self, input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.compress_parts(&[input], out)
+    }
+
+    /// Compresses `parts` as one input, one after another, and appends the result to
+    /// `out`, without gathering them into one buffer first (snappy, which compresses
+    /// one contiguous block, excepted). LZ4 starts a new block at each part.
+    pub(crate) fn compress_parts<P: AsRef<[u8]>>(
+        &self,
+        parts: &[P],
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         match self {
             Compression::None => {
-                out.extend_from_slice(input);
+                for part in parts {
+                    out.extend_from_slice(part.as_ref());
+                }
                 Ok(())
             }
             #[cfg(feature = "gzip")]
-            Compression::Gzip => gzip_compress(input, out),
+            Compression::Gzip => gzip_compress(parts, out),
             #[cfg(feature = "snappy")]
-            Compression::Snappy => snappy_compress(input, out),
+            Compression::Snappy => match parts {
+                [one] => snappy_compress(one.as_ref(), out),
+                _ => {
+                    let mut all = Vec::with_capacity(parts_len(parts));
+                    for part in parts {
+                        all.extend_from_slice(part.as_ref());
+                    }
+                    snappy_compress(&all, out)
+                }
+            },
             #[cfg(feature = "lz4")]
-            Compression::Lz4 => lz4_compress(input, out),
+            Compression::Lz4 => lz4_compress(parts, out),
             #[cfg(feature = "zstd")]
-            Compression::Zstd => zstd_compress(input, out),
+            Compression::Zstd => zstd_compress(parts, out),
             #[allow(unreachable_patterns)]
             codec => Err(EncodeError::new(EncodeErrorKind::CodecNotEnabled(*codec))),
         }
@@ -211,11 +233,19 @@ fn read_bounded(
 // ---------------------------------------------------------------------------------
 // gzip
 
+/// The total length of `parts`.
+fn parts_len<P: AsRef<[u8]>>(parts: &[P]) -> usize {
+    parts.iter().map(|p| p.as_ref().len()).sum()
+}
+
 #[cfg(feature = "gzip")]
-fn gzip_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
-    out.reserve(input.len() / 2 + 64);
+fn gzip_compress<P: AsRef<[u8]>>(parts: &[P], out: &mut BytesMut) -> Result<(), EncodeError> {
+    out.reserve(parts_len(parts) / 2 + 64);
     let mut enc = flate2::write::GzEncoder::new(out.writer(), flate2::Compression::default());
-    enc.write_all(input).map_err(|e| encode_err("gzip", e))?;
+    for part in parts {
+        enc.write_all(part.as_ref())
+            .map_err(|e| encode_err("gzip", e))?;
+    }
     enc.finish().map_err(|e| encode_err("gzip", e))?;
     Ok(())
 }
@@ -364,15 +394,17 @@ fn lz4_header_checksum(descriptor: &[u8]) -> u8 {
 }
 
 #[cfg(feature = "lz4")]
-fn lz4_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+fn lz4_compress<P: AsRef<[u8]>>(parts: &[P], out: &mut BytesMut) -> Result<(), EncodeError> {
     let flg = LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT;
-    let blocks = input.len().div_ceil(LZ4_BLOCK);
-    out.reserve(7 + blocks * 4 + lz4_flex::block::get_maximum_output_size(input.len()) + 4);
+    // Room for what records usually compress to; a block that needs more grows it.
+    out.reserve(7 + parts_len(parts) / 2 + 4);
     out.put_u32_le(LZ4_MAGIC);
     out.put_u8(flg);
     out.put_u8(LZ4_BD_64K);
     out.put_u8(lz4_header_checksum(&[flg, LZ4_BD_64K]));
-    for chunk in input.chunks(LZ4_BLOCK) {
+    // A frame's blocks may be shorter than its maximum block size, so each part's
+    // blocks are compressed where they lie.
+    for chunk in parts.iter().flat_map(|p| p.as_ref().chunks(LZ4_BLOCK)) {
         let start = out.len();
         let max = lz4_flex::block::get_maximum_output_size(chunk.len());
         out.resize(start + 4 + max, 0);
@@ -641,14 +673,41 @@ const ZSTD_SKIPPABLE_MAGIC: std::ops::RangeInclusive<u32> = 0x184D_2A50..=0x184D
 const ZSTD_BLOCK_MAX: u64 = 128 * 1024;
 
 #[cfg(feature = "zstd")]
-fn zstd_compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
-    out.reserve(input.len() / 2 + 64);
+fn zstd_compress<P: AsRef<[u8]>>(parts: &[P], out: &mut BytesMut) -> Result<(), EncodeError> {
+    out.reserve(parts_len(parts) / 2 + 64);
+    let source = PartsReader { parts, at: 0 };
     ruzstd::encoding::compress(
-        input,
+        source,
         out.writer(),
         ruzstd::encoding::CompressionLevel::Fastest,
     );
     Ok(())
+}
+
+/// Reads `parts` one after another.
+#[cfg(feature = "zstd")]
+struct PartsReader<'a, P> {
+    parts: &'a [P],
+    /// How far into the first part reading has come.
+    at: usize,
+}
+
+#[cfg(feature = "zstd")]
+impl<P: AsRef<[u8]>> Read for PartsReader<'_, P> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some((first, rest)) = self.parts.split_first() {
+            let left = &first.as_ref()[self.at..];
+            if left.is_empty() {
+                (self.parts, self.at) = (rest, 0);
+                continue;
+            }
+            let n = left.len().min(buf.len());
+            buf[..n].copy_from_slice(&left[..n]);
+            self.at += n;
+            return Ok(n);
+        }
+        Ok(0)
+    }
 }
 
 #[cfg(feature = "zstd")]
@@ -807,6 +866,23 @@ mod tests {
                 let back = c.decompress(&packed, n).unwrap();
                 assert_eq!(back.as_ref(), &data[..], "{c} {n}");
             }
+        }
+    }
+
+    #[test]
+    fn parts_compress_as_their_concatenation() {
+        let data = sample(300_000);
+        // Empty parts, parts shorter than an LZ4 block, and parts over several blocks.
+        let cuts = [0usize, 0, 10, 16_384, 16_384, 100_000, 230_001, 300_000];
+        let parts: Vec<&[u8]> = cuts.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+        for c in ALL {
+            let mut out = BytesMut::new();
+            c.compress_parts(&parts, &mut out).unwrap();
+            let back = c.decompress(&out, data.len()).unwrap();
+            assert!(
+                back == data[..],
+                "{c}: parts did not decompress to their concatenation"
+            );
         }
     }
 

@@ -3,8 +3,9 @@ confluent-kafka package), for the read-back test (tests/readback.rs).
 
 usage: consume.py BOOTSTRAP TOPIC CODEC N
 
-The producer wrote N records i = 0..N-1 to TOPIC: key `k-<i>`, value `v-<CODEC>-<i>`,
-headers [(`h1`, `<i>`), (`h2`, b"")], create time 1_700_000_000_000 + i. This consumes
+The producer wrote N records i = 0..N-1 to TOPIC: key `k-<i>`, value `v-<CODEC>-<i>`
+followed by (i * 7919) % 8000 dashes (so batches span several of the producer's
+chunks and several LZ4 blocks), headers [(`h1`, `<i>`), (`h2`, b"")], create time 1_700_000_000_000 + i. This consumes
 every partition of TOPIC from the earliest offset (a fresh group id, no commits) and
 checks every key, value, header (order and values) and timestamp type and value; that
 each record comes back exactly once; that each partition's offsets are consecutive
@@ -39,7 +40,7 @@ def fail(problems, total=None):
 def expected(codec, i):
     return {
         "key": f"k-{i}".encode(),
-        "value": f"v-{codec}-{i}".encode(),
+        "value": (f"v-{codec}-{i}" + "-" * ((i * 7919) % 8000)).encode(),
         "headers": [("h1", str(i).encode()), ("h2", b"")],
         "timestamp": (TIMESTAMP_CREATE_TIME, BASE_TS + i),
     }

@@ -182,7 +182,7 @@ impl RecordBatchWriter {
         let RecordBatchWriter {
             mut chunks,
             current,
-            len,
+            len: _,
             count,
             first_timestamp,
             max_timestamp,
@@ -191,7 +191,7 @@ impl RecordBatchWriter {
             chunks.push(current.freeze());
         }
         if seal.compression != Compression::None {
-            let compressed = compress(&chunks, len, seal.compression)
+            let compressed = compress(&chunks, seal.compression)
                 .map_err(|e| e.within("records").within("record batch"))?;
             chunks = vec![compressed];
         }
@@ -221,19 +221,11 @@ impl RecordBatchWriter {
     }
 }
 
-/// The records of `chunks` (`len` bytes) compressed into one buffer of about its size.
-fn compress(chunks: &[Bytes], len: usize, codec: Compression) -> Result<Bytes, EncodeError> {
+/// The records of `chunks` compressed (chunk after chunk, not gathered first) into one
+/// buffer of about its size.
+fn compress(chunks: &[Bytes], codec: Compression) -> Result<Bytes, EncodeError> {
     let mut out = BytesMut::new();
-    match chunks {
-        [one] => codec.compress(one, &mut out)?,
-        _ => {
-            let mut all = Vec::with_capacity(len);
-            for c in chunks {
-                all.extend_from_slice(c);
-            }
-            codec.compress(&all, &mut out)?;
-        }
-    }
+    codec.compress_parts(chunks, &mut out)?;
     // The codecs reserve their worst case (more than the input); a batch kept for
     // retries and in flight should hold what it is, so a buffer much larger is traded
     // for one copy of the (smaller) compressed bytes.
