@@ -253,14 +253,14 @@ pub fn decompress_lz4(
 mod tests {
     #[cfg(feature = "lz4")]
     use super::lz4::*;
-    #[cfg(feature = "lz4")]
-    use twox_hash::XxHash32;
     #[cfg(feature = "snappy")]
     use super::snappy::*;
     #[cfg(feature = "zstd")]
     use super::zstd::*;
     use super::*;
     use proptest::prelude::*;
+    #[cfg(feature = "lz4")]
+    use twox_hash::XxHash32;
 
     const ALL: [Compression; 5] = [
         Compression::None,
