@@ -226,9 +226,9 @@ impl RecordBatchWriter {
 fn compress(chunks: &[Bytes], codec: Compression) -> Result<Bytes, EncodeError> {
     let mut out = BytesMut::new();
     codec.compress_parts(chunks, &mut out)?;
-    // The codecs reserve their worst case (more than the input); a batch kept for
-    // retries and in flight should hold what it is, so a buffer much larger is traded
-    // for one copy of the (smaller) compressed bytes.
+    // The codecs reserve ahead (and grow by doubling); a batch kept for retries and in
+    // flight should hold what it is, so a buffer much larger is traded for one copy of
+    // the (smaller) compressed bytes.
     if out.capacity() - out.len() > out.len() / 8 {
         out = BytesMut::from(&out[..]);
     }
