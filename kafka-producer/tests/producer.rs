@@ -569,6 +569,48 @@ async fn a_lone_record_waits_its_linger_less_at_most_a_timer_tick() {
 }
 
 #[tokio::test]
+async fn each_record_charges_the_buffer_its_report_slot_too() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("slots", 1);
+        let mut config = fast().with_topic("slots");
+        config.buffer_memory = 64 << 10;
+        config.max_request_size = 64 << 10;
+        config.linger = Duration::from_secs(30);
+        let p = BufferedProducer::new(client(&c).await, config).unwrap();
+        // Records with no key or value: their wire bytes are fewer than what their
+        // reports take, so a buffer that counted only the records would hold about
+        // twice as many.
+        let record = ProducerRecord::new(Bytes::new());
+        let (estimate, slot) = (record.size_estimate(), 32);
+        let mut sent = Vec::new();
+        let full = loop {
+            match p.try_send(record.clone()).await {
+                Ok(d) => sent.push(d),
+                Err(e) => break e,
+            }
+            assert!(sent.len() < 10_000, "the buffer never filled");
+        };
+        assert!(
+            matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
+            "{full}"
+        );
+        let most = (64 << 10) / (estimate + slot);
+        assert!(
+            sent.len() <= most && sent.len() > most / 2,
+            "{} records fit, at most {most} expected",
+            sent.len()
+        );
+        p.flush().await;
+        for d in sent {
+            d.await.unwrap();
+        }
+        assert_eq!(p.statistics().buffer_bytes, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_full_buffer_makes_try_send_fail_and_send_wait() {
     within(async {
         let c = fake(1).await;

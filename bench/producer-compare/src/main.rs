@@ -28,11 +28,13 @@
 //! shown. Experiment hooks (environment): `BENCH_CHILD_WRAP` (e.g. `perf record -g -o
 //! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request and batch counts),
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
+//! `BENCH_SCALE=N` (N times the messages per throughput cell),
 //! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
 //! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`), `BENCH_OURS_CONNECTIONS=N` (the
 //! producer's `connections_per_broker`), `BENCH_OURS_IN_FLIGHT=N` (its `max_in_flight`),
 //! `BENCH_OURS_BUFFER=N` (its `buffer_memory`),
 //! `BENCH_OURS_MAX_REQUEST=N` (its `max_request_size` and `batch_size`),
+//! `BENCH_OURS_BATCH=N` (its `batch_size` alone),
 //! `BENCH_OURS_FUTURES=1` (ours' throughput driver reaps a `DeliveryFuture` per record
 //! instead of counting in a delivery callback).
 //!
@@ -387,6 +389,12 @@ mod ours {
             .and_then(|v| v.parse().ok())
         {
             config.max_request_size = n;
+            config.batch_size = n;
+        }
+        if let Some(n) = std::env::var("BENCH_OURS_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
             config.batch_size = n;
         }
         if let Some(n) = std::env::var("BENCH_OURS_BUFFER")
@@ -1203,6 +1211,13 @@ fn start_broker() -> Result<(String, Option<u32>), BoxError> {
 fn cases(args: &Args) -> Vec<Case> {
     let quick = args.quick;
     let mut out = Vec::new();
+    // BENCH_SCALE=N: N times the messages per throughput cell (longer, steadier runs
+    // for experiments; the tables in BENCHMARKS.md use 1).
+    let scale: u64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     for size in [100usize, 1024] {
         for acks in [AcksMode::Leader, AcksMode::AllIdempotent] {
             for compression in [Comp::None, Comp::Lz4] {
@@ -1212,7 +1227,7 @@ fn cases(args: &Args) -> Vec<Case> {
                         (false, _) => 100_000,
                         (true, 100) => 20_000,
                         (true, _) => 5_000,
-                    };
+                    } * scale;
                     out.push(Case {
                         mode: Mode::Throughput,
                         size,

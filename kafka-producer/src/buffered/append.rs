@@ -72,12 +72,13 @@ impl BufferedProducer {
         let mut group = Vec::new();
         let mut bytes = 0;
         for p in placed {
-            if !group.is_empty() && bytes + p.3 > limit {
+            let charge = p.3 + REPORT_BYTES;
+            if !group.is_empty() && bytes + charge > limit {
                 self.append_group(std::mem::take(&mut group), bytes, &callback)
                     .await?;
                 bytes = 0;
             }
-            bytes += p.3;
+            bytes += charge;
             group.push(p);
         }
         if !group.is_empty() {
@@ -172,8 +173,8 @@ impl BufferedProducer {
     }
 
     /// Puts a record into its partition's open batch (or a new one), charging its size
-    /// to the batch. True when the sender must look: a new batch (its linger deadline)
-    /// or a full one.
+    /// and its report's slot (which its caller took from the buffer) to the batch. True
+    /// when the sender must look: a new batch (its linger deadline) or a full one.
     #[allow(clippy::too_many_arguments)]
     fn append(
         &self,
@@ -252,16 +253,18 @@ impl BufferedProducer {
             // Not reached for a record within `max_request_size` (checked before).
             let error = ProduceError::from(kafka_net::Error::from(e));
             delivery.report(Err(error));
-            self.inner.memory.add_permits(size);
+            self.inner.memory.add_permits(size + REPORT_BYTES);
             return wake;
         }
         let room = writer.capacity();
         batch.deliveries.push((delivery, timestamp));
         batch.count += 1;
         batch.bytes += size;
-        batch.memory.bytes += size as u32;
-        // Charged: the room it holds, or its records' estimates when they are more.
-        batch.memory.shrink_to(room.max(batch.bytes));
+        batch.memory.bytes += (size + REPORT_BYTES) as u32;
+        // Charged: the room it holds, or its records' estimates when they are more, and
+        // its reports' slots.
+        let held = room.max(batch.bytes) + batch.report_bytes();
+        batch.memory.shrink_to(held);
         let full = batch.bytes >= batch_size;
         state.pending += 1;
         wake || full

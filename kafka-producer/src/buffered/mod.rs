@@ -125,7 +125,7 @@ struct Batch {
     /// count, and what the batch charges the buffer).
     bytes: usize,
     created: Instant,
-    /// The buffer bytes its records hold.
+    /// The buffer bytes its records (and their reports' slots) hold.
     memory: Charge,
     /// Sequence and epoch the batch was first sent with (idempotence); kept on retry.
     sequence: Option<(i32, i16)>,
@@ -148,6 +148,11 @@ impl Batch {
     /// Records may still be appended.
     fn is_open(&self) -> bool {
         matches!(self.records, BatchRecords::Open(_))
+    }
+
+    /// Bytes held by the reports' slots (as many as were set aside).
+    fn report_bytes(&self) -> usize {
+        self.deliveries.capacity() * REPORT_BYTES
     }
 }
 
@@ -208,6 +213,11 @@ impl PartitionQueue {
 
 /// At most this many records' room is set aside when a batch opens.
 const MAX_RESERVED_RECORDS: usize = 16 * 1024;
+
+/// What a queued record holds besides its wire bytes: its report's slot in the
+/// batch (where the report goes, and the create time), charged to the buffer with it
+/// (at 100-byte records, a quarter of what they hold).
+const REPORT_BYTES: usize = std::mem::size_of::<(Delivery, i64)>();
 
 /// The highest Produce version a transactional producer sends (see `submit`).
 const TXN_PRODUCE_MAX: i16 = 11;
@@ -368,7 +378,7 @@ impl BufferedProducer {
         record: &ProducerRecord,
     ) -> Result<(Topic, i32, usize, SemaphorePermit<'_>), ProduceError> {
         let (topic, partition, size) = self.place(record).await?;
-        let permit = self.acquire_memory(size).await?;
+        let permit = self.acquire_memory(size + REPORT_BYTES).await?;
         Ok((topic, partition, size, permit))
     }
 
@@ -467,11 +477,12 @@ impl BufferedProducer {
         self.enqueue(topic, partition, record, size, permit, delivery)
     }
 
-    /// Takes `size` bytes of the buffer, or fails with `BufferFull`.
+    /// Takes a record's room in the buffer (`size` and its report's slot), or fails
+    /// with `BufferFull`.
     fn try_reserve(&self, size: usize) -> Result<SemaphorePermit<'_>, ProduceError> {
         self.inner
             .memory
-            .try_acquire_many(size as u32)
+            .try_acquire_many((size + REPORT_BYTES) as u32)
             .map_err(|_| {
                 ProduceError::new(ProduceErrorKind::BufferFull(
                     self.inner.config.buffer_memory,

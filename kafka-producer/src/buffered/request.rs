@@ -293,10 +293,10 @@ pub(super) fn encode(
                 })
                 .map_err(|e| ProduceError::from(kafka_net::Error::from(e)))?;
             // Sealed, an uncompressed batch keeps its chunks' room; a compressed one
-            // holds only its bytes.
-            batch
-                .memory
-                .shrink_to(if compressed { sealed.len() } else { room });
+            // holds only its bytes (and either, its reports' slots).
+            let records = if compressed { sealed.len() } else { room };
+            let held = records + batch.report_bytes();
+            batch.memory.shrink_to(held);
             sealed
         }
         // A retry: the same bytes, under a new header if a new epoch gave it a new
