@@ -31,6 +31,14 @@ impl Drop for SharedCallback {
 /// beyond what the buffer could spare when it was full).
 const MIN_CHUNK: usize = 16 * 1024;
 
+/// The chunk a batch's records are written in once it outgrows `MIN_CHUNK` (a record
+/// larger still gets a chunk of its size). Chunks come in these two sizes only, so the
+/// allocator reuses the chunks of acknowledged batches for new ones: chunks as large
+/// as their batch so far (16 KiB to 1 MiB) left freed memory it could not reuse, and
+/// the producer's peak RSS 5 to 8 MiB above what it held at 1 KiB records
+/// (BENCHMARKS.md, issue 16).
+const CHUNK: usize = 64 * 1024;
+
 /// A record placed (topic, partition) and measured, not queued yet.
 type Placed = (Topic, i32, ProducerRecord, usize);
 
@@ -202,11 +210,11 @@ impl BufferedProducer {
                 Some(b) => (b.count, b.bytes),
                 None => (queue.last_len, queue.last_bytes),
             };
-            // The batch's room is charged to the buffer when it opens (the Java client
-            // takes whole batch buffers from its pool): the last batch's size, or as
-            // much of it as the buffer can spare now; at least this record's size,
-            // which its caller has charged.
-            let charged = self.take_room(bytes.min(batch_size), size);
+            // The batch's first chunk: a small one when the last batch was small. Its
+            // room is charged to the buffer when it opens if the buffer can spare it;
+            // at least this record's size, which its caller has charged.
+            let want = if bytes > MIN_CHUNK { CHUNK } else { MIN_CHUNK };
+            let charged = self.take_room(want.min(batch_size), size);
             let room = charged.max(MIN_CHUNK.min(batch_size));
             queue.batches.push_back(Batch {
                 order,
@@ -234,11 +242,9 @@ impl BufferedProducer {
             return wake;
         };
         if writer.room() < size {
-            // A new chunk, as large as the batch so far (so a batch has a few), charged
-            // as far as the buffer can spare it; the records so far stay where they are.
-            let want = writer
-                .capacity()
-                .clamp(MIN_CHUNK, batch_size.max(MIN_CHUNK));
+            // A new chunk, charged if the buffer can spare it; the records so far stay
+            // where they are.
+            let want = CHUNK.min(batch_size.max(MIN_CHUNK));
             let room = self.take_room(want, size);
             batch.memory.bytes += (room - size) as u32;
             writer.add_chunk(room.max(MIN_CHUNK));
@@ -270,11 +276,12 @@ impl BufferedProducer {
         wake || full
     }
 
-    /// Room for a new batch: `want` bytes, or as many as the buffer can spare now, and
-    /// at least `size` (charged already); what is more than `size` is charged here.
+    /// Room for a new chunk: `want` bytes if the buffer can spare them now, else `size`
+    /// (charged already); what is more than `size` is charged here. All or nothing, so
+    /// that chunks keep to their sizes.
     fn take_room(&self, want: usize, size: usize) -> usize {
         let memory = &self.inner.memory;
-        let extra = want.saturating_sub(size).min(memory.available_permits());
+        let extra = want.saturating_sub(size);
         match u32::try_from(extra).map(|n| memory.try_acquire_many(n)) {
             Ok(Ok(permit)) if extra > 0 => {
                 permit.forget();
