@@ -23,12 +23,11 @@ pub(super) fn read_bounded(
     Ok(out)
 }
 
-pub(super) fn gzip_compress<P: AsRef<[u8]>>(
+pub(super) fn gzip_compress<P: AsRef<[u8]>, W: Write>(
     parts: &[P],
-    out: &mut BytesMut,
+    out: &mut W,
 ) -> Result<(), EncodeError> {
-    out.reserve(parts_len(parts) / 2 + 64);
-    let mut enc = flate2::write::GzEncoder::new(out.writer(), flate2::Compression::default());
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     for part in parts {
         enc.write_all(part.as_ref())
             .map_err(|e| encode_err("gzip", e))?;

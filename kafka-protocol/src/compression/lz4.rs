@@ -27,43 +27,33 @@ pub(super) fn lz4_header_checksum(descriptor: &[u8]) -> u8 {
     (XxHash32::oneshot(0, descriptor) >> 8) as u8
 }
 
-pub(super) fn lz4_compress<P: AsRef<[u8]>>(
+pub(super) fn lz4_compress<P: AsRef<[u8]>, W: std::io::Write>(
     parts: &[P],
-    out: &mut BytesMut,
+    out: &mut W,
 ) -> Result<(), EncodeError> {
+    let write = |out: &mut W, bytes: &[u8]| out.write_all(bytes).map_err(|e| encode_err("lz4", e));
     let flg = LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT;
-    // Room for what records usually compress to; a block that needs more grows it.
-    out.reserve(7 + parts_len(parts) / 2 + 4);
-    out.put_u32_le(LZ4_MAGIC);
-    out.put_u8(flg);
-    out.put_u8(LZ4_BD_64K);
-    out.put_u8(lz4_header_checksum(&[flg, LZ4_BD_64K]));
+    let mut head = LZ4_MAGIC.to_le_bytes().to_vec();
+    head.extend_from_slice(&[flg, LZ4_BD_64K, lz4_header_checksum(&[flg, LZ4_BD_64K])]);
+    write(out, &head)?;
+    // Each block is compressed into this buffer, then written out (one size for every
+    // block of every batch).
+    let mut block = vec![0u8; lz4_flex::block::get_maximum_output_size(LZ4_BLOCK)];
     // A frame's blocks may be shorter than its maximum block size, so each part's
     // blocks are compressed where they lie.
     for chunk in parts.iter().flat_map(|p| p.as_ref().chunks(LZ4_BLOCK)) {
-        let start = out.len();
-        let max = lz4_flex::block::get_maximum_output_size(chunk.len());
-        out.resize(start + 4 + max, 0);
-        let n = lz4_flex::block::compress_into(chunk, &mut out[start + 4..]);
-        match n {
-            Ok(n) if n < chunk.len() => {
-                out.truncate(start + 4 + n);
-                out[start..start + 4].copy_from_slice(&(n as u32).to_le_bytes());
-            }
-            Ok(_) => {
-                // Incompressible: store the block as it is.
-                out.truncate(start);
-                out.put_u32_le(chunk.len() as u32 | LZ4_UNCOMPRESSED);
-                out.put_slice(chunk);
-            }
-            Err(e) => {
-                out.truncate(start);
-                return Err(encode_err("lz4", e));
-            }
+        let n =
+            lz4_flex::block::compress_into(chunk, &mut block).map_err(|e| encode_err("lz4", e))?;
+        if n < chunk.len() {
+            write(out, &(n as u32).to_le_bytes())?;
+            write(out, &block[..n])?;
+        } else {
+            // Incompressible: the block as it is.
+            write(out, &(chunk.len() as u32 | LZ4_UNCOMPRESSED).to_le_bytes())?;
+            write(out, chunk)?;
         }
     }
-    out.put_u32_le(0);
-    Ok(())
+    write(out, &0u32.to_le_bytes())
 }
 
 /// Decompresses LZ4 frames (one or more, concatenated; skippable frames are skipped).

@@ -9,17 +9,12 @@ pub(super) const ZSTD_SKIPPABLE_MAGIC: std::ops::RangeInclusive<u32> = 0x184D_2A
 /// The largest block a zstd frame may hold; the window is never clamped below it.
 pub(super) const ZSTD_BLOCK_MAX: u64 = 128 * 1024;
 
-pub(super) fn zstd_compress<P: AsRef<[u8]>>(
+pub(super) fn zstd_compress<P: AsRef<[u8]>, W: std::io::Write>(
     parts: &[P],
-    out: &mut BytesMut,
+    out: &mut W,
 ) -> Result<(), EncodeError> {
-    out.reserve(parts_len(parts) / 2 + 64);
     let source = PartsReader { parts, at: 0 };
-    ruzstd::encoding::compress(
-        source,
-        out.writer(),
-        ruzstd::encoding::CompressionLevel::Fastest,
-    );
+    ruzstd::encoding::compress(source, out, ruzstd::encoding::CompressionLevel::Fastest);
     Ok(())
 }
 

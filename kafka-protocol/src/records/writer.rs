@@ -177,7 +177,7 @@ impl RecordBatchWriter {
 
     /// The finished batch: header, length and CRC-32C written, records compressed with
     /// `seal.compression`. Uncompressed, the records stay in their chunks (no copy);
-    /// compressed, they are in one buffer of about their compressed size.
+    /// compressed, they are in chunks of 64 KiB (the last one cut to its size).
     pub fn seal(self, seal: &BatchSeal) -> Result<SealedBatch, EncodeError> {
         let RecordBatchWriter {
             mut chunks,
@@ -191,9 +191,8 @@ impl RecordBatchWriter {
             chunks.push(current.freeze());
         }
         if seal.compression != Compression::None {
-            let compressed = compress(&chunks, seal.compression)
+            chunks = compress(&chunks, seal.compression)
                 .map_err(|e| e.within("records").within("record batch"))?;
-            chunks = vec![compressed];
         }
         let body: usize = chunks.iter().map(Bytes::len).sum();
         let length = RecordBatch::HEADER_LEN - LENGTH_AT - 4 + body;
@@ -221,22 +220,14 @@ impl RecordBatchWriter {
     }
 }
 
-/// The records of `chunks` compressed (chunk after chunk, not gathered first) into one
-/// buffer of about its size.
-fn compress(chunks: &[Bytes], codec: Compression) -> Result<Bytes, EncodeError> {
-    let mut out = BytesMut::new();
-    codec.compress_parts(chunks, &mut out)?;
-    // The codecs reserve ahead (and grow by doubling); a batch kept for retries and in
-    // flight should hold what it is, so a buffer much larger is traded for one copy of
-    // the (smaller) compressed bytes.
-    if out.capacity() - out.len() > out.len() / 8 {
-        out = BytesMut::from(&out[..]);
-    }
-    Ok(out.freeze())
+/// The records of `chunks` compressed (chunk after chunk, not gathered first), held in
+/// chunks of one size (see `ChunkedOut`), as a batch in flight keeps them.
+fn compress(chunks: &[Bytes], codec: Compression) -> Result<Vec<Bytes>, EncodeError> {
+    codec.compress_chunked(chunks)
 }
 
 /// A sealed batch: its 61-byte header and its records, in the chunks they were written
-/// in (or one compressed buffer). Cloning it shares the records.
+/// in (or, compressed, in chunks of 64 KiB). Cloning it shares the records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedBatch {
     header: [u8; RecordBatch::HEADER_LEN],
