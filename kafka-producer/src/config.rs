@@ -67,10 +67,11 @@ pub struct ProducerConfig {
     /// `buffer.memory`: bytes of records queued or in flight; `send` waits and
     /// `try_send` fails when full. A record is charged its size estimate when queued
     /// (its widest wire size; records are held in their batch's wire form, not as the
-    /// `ProducerRecord`) and the slot its delivery report takes (32 bytes), and a batch gives back what it does not hold once sealed
-    /// (after compression, its compressed size). Each batch's room is charged as it
-    /// grows, as far as the buffer can spare it (so at most 16 KiB per open batch is
-    /// held uncharged). Default 16 MiB, half the Java client's 32 MiB: in the
+    /// `ProducerRecord`) and the slot its delivery report takes (32 bytes), and a
+    /// batch gives back what it does not hold once sealed (after compression, its
+    /// compressed size). A batch's records are written in chunks of 16 or 64 KiB, each
+    /// charged when it is added if the buffer can spare it (so at most 16 KiB per open
+    /// batch is held uncharged). Default 16 MiB, half the Java client's 32 MiB: in the
     /// comparison (BENCHMARKS.md, issue 16) 8 MiB held 8-partition batches to about
     /// 200 KiB, which cost the broker more per record (idempotent 1 KiB records: a
     /// third slower), and 32 MiB gained nothing over 16.
