@@ -166,12 +166,6 @@ impl Compression {
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
         match self {
-            Compression::None => {
-                for part in parts {
-                    out.extend_from_slice(part.as_ref());
-                }
-                Ok(())
-            }
             #[cfg(feature = "snappy")]
             Compression::Snappy => match parts {
                 [one] => snappy_compress(one.as_ref(), out),
@@ -179,7 +173,12 @@ impl Compression {
             },
             _ => {
                 // Room for what records usually compress to; the codec grows it.
-                out.reserve(parts_len(parts) / 2 + 64);
+                let len = parts_len(parts);
+                out.reserve(if *self == Compression::None {
+                    len
+                } else {
+                    len / 2 + 64
+                });
                 self.compress_into(parts, &mut out.writer())
             }
         }
