@@ -273,6 +273,15 @@ impl KafkaClient {
         rlock(&self.inner.metadata).clone()
     }
 
+    /// The topic's partition count in the cached metadata, if it is known (looked up
+    /// in place, without taking a reference to the metadata: a producer asks once per
+    /// record).
+    pub fn cached_partition_count(&self, topic: &str) -> Option<i32> {
+        rlock(&self.inner.metadata)
+            .as_ref()
+            .and_then(|m| m.partition_count(topic))
+    }
+
     /// Addresses to try for cluster-wide requests: known brokers first (in random
     /// order), then the bootstrap list.
     fn candidate_addrs(&self) -> Vec<String> {

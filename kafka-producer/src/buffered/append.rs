@@ -39,6 +39,11 @@ const MIN_CHUNK: usize = 16 * 1024;
 /// (BENCHMARKS.md, issue 16).
 const CHUNK: usize = 64 * 1024;
 
+/// How far an open batch's charge may run over what it holds before the excess goes
+/// back to the buffer (records written into room already charged are given back in
+/// bulk; once sealed, a batch's charge is exact).
+const GIVE_BACK_SLACK: u32 = 4 * 1024;
+
 /// A record placed (topic, partition) and measured, not queued yet.
 type Placed = (Topic, i32, ProducerRecord, usize);
 
@@ -268,9 +273,9 @@ impl BufferedProducer {
         batch.bytes += size;
         batch.memory.bytes += (size + REPORT_BYTES) as u32;
         // Charged: the room it holds, or its records' estimates when they are more, and
-        // its reports' slots.
+        // its reports' slots (what is over given back a few kilobytes at a time).
         let held = room.max(batch.bytes) + batch.report_bytes();
-        batch.memory.shrink_to(held);
+        batch.memory.give_back_over(held, GIVE_BACK_SLACK);
         let full = batch.bytes >= batch_size;
         state.pending += 1;
         wake || full

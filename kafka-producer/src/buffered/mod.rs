@@ -167,8 +167,15 @@ impl Charge {
     /// Gives back what the batch no longer holds: a sealed batch holds its wire bytes
     /// (compressed ones far fewer than its records' size estimates).
     fn shrink_to(&mut self, held: usize) {
+        self.give_back_over(held, 0);
+    }
+
+    /// Gives back what the batch no longer holds once that is more than `slack` (a
+    /// record written into room its chunk was charged for: given back by the kilobyte,
+    /// not at each record, as that takes the semaphore's lock).
+    fn give_back_over(&mut self, held: usize, slack: u32) {
         let held = u32::try_from(held).unwrap_or(u32::MAX);
-        if held < self.bytes {
+        if held.saturating_add(slack) < self.bytes {
             self.memory.add_permits((self.bytes - held) as usize);
             self.bytes = held;
         }
@@ -554,10 +561,7 @@ impl BufferedProducer {
 
     /// The topic's partition count from the client's cached metadata.
     fn cached_partition_count(&self, topic: &str) -> Option<i32> {
-        self.inner
-            .client
-            .cached_metadata()
-            .and_then(|m| m.partition_count(topic))
+        self.inner.client.cached_partition_count(topic)
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
