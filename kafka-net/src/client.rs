@@ -273,6 +273,14 @@ impl KafkaClient {
         rlock(&self.inner.metadata).clone()
     }
 
+    /// How many times the cached metadata has been replaced: a value read from
+    /// [`cached_metadata`](Self::cached_metadata) after this returned `n` is still
+    /// current while it returns `n` (a producer keeps its topic's partition count by
+    /// it).
+    pub fn metadata_generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
     /// The topic's partition count in the cached metadata, if it is known (looked up
     /// in place, without taking a reference to the metadata: a producer asks once per
     /// record).

@@ -569,6 +569,43 @@ async fn a_lone_record_waits_its_linger_less_at_most_a_timer_tick() {
 }
 
 #[tokio::test]
+async fn a_fixed_topic_sees_its_new_partitions_once_the_metadata_is_refreshed() {
+    within(async {
+        let c = fake(1).await;
+        c.create_topic("grows", 1);
+        let client = client(&c).await;
+        let p = BufferedProducer::new(client.clone(), fast().with_topic("grows")).unwrap();
+        p.send(ProducerRecord::new("a").at_partition(0))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let e = p
+            .send(ProducerRecord::new("b").at_partition(1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), ProduceErrorKind::NoSuchPartition { .. }),
+            "{e}"
+        );
+        // The producer keeps the topic's partition count between records; new
+        // metadata replaces it.
+        kafka_net::Client::create_partitions(&client, "grows", 2)
+            .await
+            .unwrap();
+        kafka_net::Client::refresh_metadata(&client).await.unwrap();
+        let m = p
+            .send(ProducerRecord::new("b").at_partition(1))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!((m.partition, m.offset), (1, 0));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn each_record_charges_the_buffer_its_report_slot_too() {
     within(async {
         let c = fake(1).await;

@@ -274,7 +274,14 @@ struct Inner {
     queued: std::sync::atomic::AtomicUsize,
     /// `transactional_id` and the transactional calls (transactional producers).
     txn: Option<transaction::Transactions>,
+    /// The fixed topic's partition count (low `COUNT_BITS` bits) and the metadata
+    /// generation it was read in (the rest); 0 when not read yet.
+    topic_partitions: std::sync::atomic::AtomicU64,
 }
+
+/// Bits of `Inner::topic_partitions` that hold the count.
+const COUNT_BITS: u32 = 24;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 
 /// A Produce request on its way to a broker's connection: encoded (compressed) off the
 /// sender task, submitted in order by the submitter.
@@ -346,6 +353,7 @@ impl BufferedProducer {
             epoch_lock: tokio::sync::Mutex::new(()),
             submissions,
             queued: std::sync::atomic::AtomicUsize::new(0),
+            topic_partitions: std::sync::atomic::AtomicU64::new(0),
         });
         tokio::spawn(submitter(Arc::downgrade(&inner), submitted));
         tokio::spawn(sender(inner.clone()));
@@ -559,9 +567,28 @@ impl BufferedProducer {
         }
     }
 
-    /// The topic's partition count from the client's cached metadata.
+    /// The topic's partition count from the client's cached metadata. The fixed
+    /// topic's is kept with the metadata generation it was read in, so that a record
+    /// costs two atomic loads here, not the metadata's lock.
     fn cached_partition_count(&self, topic: &str) -> Option<i32> {
-        self.inner.client.cached_partition_count(topic)
+        let client = &self.inner.client;
+        let fixed = self.inner.topic.as_deref();
+        if !fixed.is_some_and(|t| std::ptr::eq(t, topic)) {
+            return client.cached_partition_count(topic);
+        }
+        let generation = client.metadata_generation();
+        let kept = self.inner.topic_partitions.load(Ordering::Acquire);
+        if kept != 0 && kept >> COUNT_BITS == generation & (u64::MAX >> COUNT_BITS) {
+            return Some((kept & COUNT_MASK) as i32);
+        }
+        let n = client.cached_partition_count(topic)?;
+        if let Ok(count) = u64::try_from(n) {
+            if count <= COUNT_MASK {
+                let kept = (generation << COUNT_BITS) | count;
+                self.inner.topic_partitions.store(kept, Ordering::Release);
+            }
+        }
+        Some(n)
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
