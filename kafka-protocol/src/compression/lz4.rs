@@ -33,9 +33,11 @@ pub(super) fn lz4_compress<P: AsRef<[u8]>, W: std::io::Write>(
 ) -> Result<(), EncodeError> {
     let write = |out: &mut W, bytes: &[u8]| out.write_all(bytes).map_err(|e| encode_err("lz4", e));
     let flg = LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT;
-    let mut head = LZ4_MAGIC.to_le_bytes().to_vec();
-    head.extend_from_slice(&[flg, LZ4_BD_64K, lz4_header_checksum(&[flg, LZ4_BD_64K])]);
-    write(out, &head)?;
+    write(out, &LZ4_MAGIC.to_le_bytes())?;
+    write(
+        out,
+        &[flg, LZ4_BD_64K, lz4_header_checksum(&[flg, LZ4_BD_64K])],
+    )?;
     // Each block is compressed into this buffer, then written out (one size for every
     // block of every batch).
     let mut block = vec![0u8; lz4_flex::block::get_maximum_output_size(LZ4_BLOCK)];
@@ -67,17 +69,9 @@ pub fn decompress_lz4(
     max_output: usize,
     ignore_header_checksum: bool,
 ) -> Result<Bytes, DecodeError> {
-    let mut out = Vec::new();
-    let mut rest = input;
-    let mut frames = 0usize;
-    while !rest.is_empty() {
-        rest = lz4_frame(rest, &mut out, max_output, ignore_header_checksum)
-            .map_err(|e| e.within(format!("lz4 frame {frames}")))?;
-        frames += 1;
-    }
-    if frames == 0 {
-        return Err(decode_err("lz4", "empty input"));
-    }
+    let out = decode_frames("lz4", input, |rest, out| {
+        lz4_frame(rest, out, max_output, ignore_header_checksum)
+    })?;
     Ok(buffers::into_bytes(out))
 }
 

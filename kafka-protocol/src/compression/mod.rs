@@ -82,6 +82,26 @@ fn encode_err(codec: &'static str, msg: impl std::fmt::Display) -> EncodeError {
     EncodeError::new(EncodeErrorKind::Compression(format!("{codec}: {msg}")))
 }
 
+/// Decodes the frames of `input` one after another with `frame` (which appends one
+/// frame's output and returns what follows it); input with no frame is an error.
+fn decode_frames(
+    codec: &'static str,
+    input: &[u8],
+    mut frame: impl for<'a> FnMut(&'a [u8], &mut Vec<u8>) -> Result<&'a [u8], DecodeError>,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    let mut rest = input;
+    let mut frames = 0usize;
+    while !rest.is_empty() {
+        rest = frame(rest, &mut out).map_err(|e| e.within(format!("{codec} frame {frames}")))?;
+        frames += 1;
+    }
+    if frames == 0 {
+        return Err(decode_err(codec, "empty input"));
+    }
+    Ok(out)
+}
+
 fn too_large(codec: &'static str, max_output: usize) -> DecodeError {
     decode_err(
         codec,

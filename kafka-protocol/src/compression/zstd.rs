@@ -43,17 +43,7 @@ impl<P: AsRef<[u8]>> Read for PartsReader<'_, P> {
 }
 
 pub(super) fn zstd_decompress(input: &[u8], max_output: usize) -> Result<Bytes, DecodeError> {
-    let mut out = Vec::new();
-    let mut rest = input;
-    let mut frames = 0usize;
-    while !rest.is_empty() {
-        rest = zstd_frame(rest, &mut out, max_output)
-            .map_err(|e| e.within(format!("zstd frame {frames}")))?;
-        frames += 1;
-    }
-    if frames == 0 {
-        return Err(decode_err("zstd", "empty input"));
-    }
+    let out = decode_frames("zstd", input, |rest, out| zstd_frame(rest, out, max_output))?;
     Ok(Bytes::from(out))
 }
 
