@@ -11,7 +11,9 @@
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use kafka_protocol::compression::Compression;
-use kafka_protocol::records::{decode_record_sets, DecodeOptions, Record, RecordBatch};
+use kafka_protocol::records::{
+    decode_record_sets, DecodeOptions, Record, RecordBatch, RecordBatchWriter,
+};
 use kafka_protocol::wire::Decoder;
 
 const RECORDS: usize = 1000;
@@ -95,6 +97,27 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
+/// The producer's path: records appended one at a time into a batch's wire form
+/// (`RecordBatchWriter::append`), without keys, as the producer benchmark sends them.
+fn append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let values: Vec<Bytes> = (0..RECORDS).map(|_| value(&mut seed)).collect();
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("1,000 records of 100 B", |bench| {
+        bench.iter(|| {
+            let mut writer = RecordBatchWriter::with_capacity(RECORDS * (VALUE_LEN + 16));
+            for (i, v) in values.iter().enumerate() {
+                writer
+                    .append(1_700_000_000_000 + i as i64, None, Some(v), &[])
+                    .unwrap();
+            }
+            black_box(writer.len())
+        })
+    });
+    group.finish();
+}
+
 fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     let opts = DecodeOptions::default();
@@ -146,5 +169,5 @@ fn crc(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encode, decode, crc);
+criterion_group!(benches, encode, append, decode, crc);
 criterion_main!(benches);

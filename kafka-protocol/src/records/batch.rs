@@ -409,49 +409,6 @@ fn nullable_bytes_len(b: Option<&[u8]>) -> usize {
     }
 }
 
-/// Writes an unsigned varint. `BytesMut`'s `BufMut::put_u8`/`put_slice` are not
-/// inlined across crates (each is a call and a `memmove`); its inherent
-/// `extend_from_slice` is, so the varint is assembled on the stack and copied once.
-#[inline(always)]
-fn put_uvarint(buf: &mut BytesMut, mut v: u64) {
-    if v < 0x80 {
-        buf.extend_from_slice(&[v as u8]);
-        return;
-    }
-    let mut tmp = [0u8; 10];
-    let mut i = 0;
-    while v >= 0x80 {
-        tmp[i] = (v as u8) | 0x80;
-        v >>= 7;
-        i += 1;
-    }
-    tmp[i] = v as u8;
-    buf.extend_from_slice(&tmp[..=i]);
-}
-
-/// Writes a zigzag `VARINT`.
-#[inline(always)]
-fn put_varint(buf: &mut BytesMut, v: i32) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 31)) as u32 as u64);
-}
-
-/// Writes a zigzag `VARLONG`.
-#[inline(always)]
-fn put_varlong(buf: &mut BytesMut, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-#[inline(always)]
-fn put_nullable_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
-    match b {
-        None => buf.extend_from_slice(&[1]), // -1, zigzag
-        Some(b) => {
-            put_varint(buf, b.len() as i32);
-            buf.extend_from_slice(b);
-        }
-    }
-}
-
 /// Bytes of one record after its length prefix.
 #[inline(always)]
 pub(super) fn record_body_len(
@@ -486,19 +443,79 @@ pub(super) fn put_record(
     let body = record_body_len(timestamp_delta, offset_delta, key, value, headers);
     // Every length inside is at most the body's, so this one check covers them.
     let body = i32::try_from(body).map_err(|_| EncodeError::new(EncodeErrorKind::TooLong(body)))?;
-    put_varint(buf, body);
-    buf.extend_from_slice(&[0]); // attributes, unused
-    put_varlong(buf, timestamp_delta);
-    put_varint(buf, offset_delta);
-    put_nullable_bytes(buf, key);
-    put_nullable_bytes(buf, value);
-    put_varint(buf, headers.len() as i32);
+    let start = buf.len();
+    let total = varint_len(body) + body as usize;
+    // The record is written into room made for all of it at once: one capacity check,
+    // not one per field.
+    buf.resize(start + total, 0);
+    let mut out = RecordOut {
+        buf: &mut buf[start..],
+        pos: 0,
+    };
+    out.varint(body);
+    out.byte(0); // attributes, unused
+    out.varlong(timestamp_delta);
+    out.varint(offset_delta);
+    out.nullable_bytes(key);
+    out.nullable_bytes(value);
+    out.varint(headers.len() as i32);
     for h in headers {
-        put_varint(buf, h.key.len() as i32);
-        buf.extend_from_slice(h.key.as_bytes());
-        put_nullable_bytes(buf, h.value.as_deref());
+        out.varint(h.key.len() as i32);
+        out.bytes(h.key.as_bytes());
+        out.nullable_bytes(h.value.as_deref());
     }
+    debug_assert_eq!(out.pos, total);
     Ok(())
+}
+
+/// A record being written into the room made for it (see `put_record`).
+struct RecordOut<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl RecordOut<'_> {
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.buf[self.pos] = b;
+        self.pos += 1;
+    }
+
+    #[inline(always)]
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+
+    #[inline(always)]
+    fn uvarint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, v: i32) {
+        self.uvarint(((v << 1) ^ (v >> 31)) as u32 as u64);
+    }
+
+    #[inline(always)]
+    fn varlong(&mut self, v: i64) {
+        self.uvarint(((v << 1) ^ (v >> 63)) as u64);
+    }
+
+    #[inline(always)]
+    fn nullable_bytes(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.byte(1), // -1, zigzag
+            Some(b) => {
+                self.varint(b.len() as i32);
+                self.bytes(b);
+            }
+        }
+    }
 }
 
 impl Record {
