@@ -98,23 +98,41 @@ fn encode(c: &mut Criterion) {
 }
 
 /// The producer's path: records appended one at a time into a batch's wire form
-/// (`RecordBatchWriter::append`), without keys, as the producer benchmark sends them.
+/// (`RecordBatchWriter::append`), without keys, as the producer benchmark sends them:
+/// 1,000 text-like values of 100 B, and 1,000 of 1 KiB.
 fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let values: Vec<Bytes> = (0..RECORDS).map(|_| value(&mut seed)).collect();
-    group.throughput(Throughput::Elements(RECORDS as u64));
-    group.bench_function("1,000 records of 100 B", |bench| {
-        bench.iter(|| {
-            let mut writer = RecordBatchWriter::with_capacity(RECORDS * (VALUE_LEN + 16));
-            for (i, v) in values.iter().enumerate() {
-                writer
-                    .append(1_700_000_000_000 + i as i64, None, Some(v), &[])
-                    .unwrap();
-            }
-            black_box(writer.len())
+    let small: Vec<Bytes> = (0..RECORDS).map(|_| value(&mut seed)).collect();
+    let large: Vec<Bytes> = small
+        .iter()
+        .map(|v| {
+            v.iter()
+                .copied()
+                .cycle()
+                .take(1024)
+                .collect::<Vec<u8>>()
+                .into()
         })
-    });
+        .collect();
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    for (name, values) in [
+        ("1,000 records of 100 B", &small),
+        ("1,000 records of 1 KiB", &large),
+    ] {
+        let room: usize = values.iter().map(|v| v.len() + 16).sum();
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                let mut writer = RecordBatchWriter::with_capacity(room);
+                for (i, v) in values.iter().enumerate() {
+                    writer
+                        .append(1_700_000_000_000 + i as i64, None, Some(v), &[])
+                        .unwrap();
+                }
+                black_box(writer.len())
+            })
+        });
+    }
     group.finish();
 }
 
