@@ -26,7 +26,8 @@
 //! found, one untimed warm-up read is done, then every consumer reads it `--repeat`
 //! times, in rounds that start with a different consumer each time; the best run is
 //! shown. Experiment hooks (environment): `BENCH_CHILD_WRAP` (e.g. `perf record -g -o
-//! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request and batch counts),
+//! target/perf-{client}.data --`), `BENCH_VERBOSE` (ours prints its request and batch counts and the peak of its
+//! buffer in use, sampled every millisecond),
 //! `BENCH_RDKAFKA_CONSUMER` (extra librdkafka settings), `BENCH_OURS_SESSIONS=0`,
 //! `BENCH_SCALE=N` (N times the messages per throughput cell),
 //! `BENCH_OURS_CRC=0`, `BENCH_OURS_MAX_BYTES=N` (the Fetcher's `max_bytes`),
@@ -431,6 +432,16 @@ mod ours {
         rt.block_on(async {
             let producer = producer(broker, topic, case).await?;
             let before = producer.statistics();
+            let peak = Arc::new(AtomicU64::new(0));
+            let sampler = std::env::var_os("BENCH_VERBOSE").map(|_| {
+                let (p, peak) = (producer.clone(), peak.clone());
+                tokio::spawn(async move {
+                    loop {
+                        peak.fetch_max(p.statistics().buffer_bytes, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                })
+            });
             let outcome = match case.mode {
                 Mode::Throughput if batched => throughput_batched(&producer, case).await?,
                 Mode::Throughput | Mode::Consume | Mode::Transactions => {
@@ -449,10 +460,14 @@ mod ours {
                     after.batches - before.batches,
                 );
                 eprintln!(
-                    "ours: {r} requests, {b} batches, {:.0} records per batch, {:.1} batches per request",
+                    "ours: {r} requests, {b} batches, {:.0} records per batch, {:.1} batches per request, peak buffer {} kB",
                     outcome.delivered as f64 / b.max(1) as f64,
-                    b as f64 / r.max(1) as f64
+                    b as f64 / r.max(1) as f64,
+                    peak.load(Ordering::Relaxed) / 1000
                 );
+            }
+            if let Some(s) = sampler {
+                s.abort();
             }
             producer.close().await;
             Ok(outcome)
