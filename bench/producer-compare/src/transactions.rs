@@ -139,7 +139,7 @@ pub fn rdkafka(broker: &str, topic: &str, case: &Case) -> Result<Outcome, BoxErr
                 (i % case.partitions as u64) as i32,
             )?;
             i += 1;
-            if i % 1000 == 0 {
+            if i.is_multiple_of(1000) {
                 producer.poll(Duration::ZERO);
             }
         }
