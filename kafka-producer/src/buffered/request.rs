@@ -410,6 +410,11 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
     } = batch;
     // The buffer first: a caller waiting for room goes on while the reports are made.
     drop(memory);
+    // The reports share a copy of the name of their own: the count of the queue's
+    // shared name is what the application's thread changes for each record it
+    // queues, and one cache line changed by both threads for every record cost both
+    // (BENCHMARKS.md, issue 16).
+    let reported = Topic::from(&*topic);
     for (i, (delivery, created)) in deliveries.into_iter().enumerate() {
         let (offset, timestamp) = match result {
             Some((base, append_time)) if base >= 0 => {
@@ -419,7 +424,7 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
             None => (-1, created),
         };
         delivery.report(Ok(RecordMetadata {
-            topic: topic.clone(),
+            topic: reported.clone(),
             partition,
             offset,
             timestamp,
