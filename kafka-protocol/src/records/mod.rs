@@ -16,11 +16,13 @@
 mod batch;
 mod control;
 mod legacy;
+mod record;
 mod writer;
 
-pub use batch::{Record, RecordBatch, RecordHeader};
+pub use batch::RecordBatch;
 pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use legacy::{Message, MessageSet};
+pub use record::{Record, RecordHeader};
 pub use writer::{BatchSeal, RecordBatchWriter, SealedBatch};
 
 use crate::error::{DecodeError, DecodeErrorKind};

@@ -4,7 +4,7 @@
 //! batch is sealed. A queued record then costs its wire bytes and nothing more, and an
 //! uncompressed batch is sealed in place, without a copy.
 
-use super::batch::put_record;
+use super::record::put_record;
 use super::{RecordBatch, RecordHeader};
 use crate::compression::Compression;
 use crate::error::{EncodeError, EncodeErrorKind};
