@@ -294,16 +294,28 @@ pub const fn uvarint_len(v: u64) -> usize {
     bits.div_ceil(7)
 }
 
+/// A `VARINT`'s value as the unsigned varint it is written as (zigzag).
+#[inline]
+pub(crate) const fn zigzag32(v: i32) -> u64 {
+    ((v << 1) ^ (v >> 31)) as u32 as u64
+}
+
+/// A `VARLONG`'s value as the unsigned varint it is written as (zigzag).
+#[inline]
+pub(crate) const fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
 /// Bytes a zigzag `VARINT` takes.
 #[inline]
 pub const fn varint_len(v: i32) -> usize {
-    uvarint_len(((v << 1) ^ (v >> 31)) as u32 as u64)
+    uvarint_len(zigzag32(v))
 }
 
 /// Bytes a zigzag `VARLONG` takes.
 #[inline]
 pub const fn varlong_len(v: i64) -> usize {
-    uvarint_len(((v << 1) ^ (v >> 63)) as u64)
+    uvarint_len(zigzag64(v))
 }
 
 /// Writes an unsigned varint.
@@ -319,13 +331,13 @@ pub fn put_uvarint(buf: &mut BytesMut, mut v: u64) {
 /// Writes a zigzag `VARINT`.
 #[inline]
 pub fn put_varint(buf: &mut BytesMut, v: i32) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 31)) as u32 as u64);
+    put_uvarint(buf, zigzag32(v));
 }
 
 /// Writes a zigzag `VARLONG`.
 #[inline]
 pub fn put_varlong(buf: &mut BytesMut, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
+    put_uvarint(buf, zigzag64(v));
 }
 
 /// Writes a `uuid`.

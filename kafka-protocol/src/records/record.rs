@@ -4,7 +4,7 @@
 use super::batch::{encode_invalid, invalid};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use crate::types::StrBytes;
-use crate::wire::{varint_len, varlong_len, Decoder};
+use crate::wire::{varint_len, varlong_len, zigzag32, zigzag64, Decoder};
 use bytes::{Bytes, BytesMut};
 
 /// A header of a record: a UTF-8 key and an optional value.
@@ -38,6 +38,7 @@ pub struct Record {
 const MIN_RECORD_LEN: usize = 7;
 /// Bytes the smallest header takes: key length and value length.
 const MIN_HEADER_LEN: usize = 2;
+
 /// What the records of a batch take from its header.
 pub(super) struct RecordContext {
     pub(super) base_offset: i64,
@@ -190,12 +191,12 @@ impl RecordOut<'_> {
 
     #[inline(always)]
     fn varint(&mut self, v: i32) {
-        self.uvarint(((v << 1) ^ (v >> 31)) as u32 as u64);
+        self.uvarint(zigzag32(v));
     }
 
     #[inline(always)]
     fn varlong(&mut self, v: i64) {
-        self.uvarint(((v << 1) ^ (v >> 63)) as u64);
+        self.uvarint(zigzag64(v));
     }
 
     #[inline(always)]

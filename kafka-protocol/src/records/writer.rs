@@ -191,7 +191,11 @@ impl RecordBatchWriter {
             chunks.push(current.freeze());
         }
         if seal.compression != Compression::None {
-            chunks = compress(&chunks, seal.compression)
+            // Compressed chunk after chunk (not gathered first), into chunks of one
+            // size (see `ChunkedOut`), as a batch in flight keeps them.
+            chunks = seal
+                .compression
+                .compress_chunked(&chunks)
                 .map_err(|e| e.within("records").within("record batch"))?;
         }
         let body: usize = chunks.iter().map(Bytes::len).sum();
@@ -218,12 +222,6 @@ impl RecordBatchWriter {
         sealed.stamp(seal.producer_id, seal.producer_epoch, seal.base_sequence);
         Ok(sealed)
     }
-}
-
-/// The records of `chunks` compressed (chunk after chunk, not gathered first), held in
-/// chunks of one size (see `ChunkedOut`), as a batch in flight keeps them.
-fn compress(chunks: &[Bytes], codec: Compression) -> Result<Vec<Bytes>, EncodeError> {
-    codec.compress_chunked(chunks)
 }
 
 /// A sealed batch: its 61-byte header and its records, in the chunks they were written
