@@ -40,8 +40,11 @@
 //! instead of counting in a delivery callback).
 //!
 //! Cases: 100 B and 1 KiB values (no keys, text-like so lz4 has work), acks=1 and
-//! acks=all with idempotence, no compression and lz4, 1 and 8 partitions (records
-//! assigned round robin by every client), `linger.ms` 5; 500,000 messages per 100 B
+//! acks=all with idempotence, no compression and lz4, 1 and 8 partitions, `linger.ms` 5.
+//! Throughput cases give every client the same records in the same partitions: runs
+//! of up to 1,000 records (512 KiB), one partition after the other, as sticky
+//! partitioners place keyless records (`BENCH_ASSIGN=record`: round robin per record
+//! for ours and librdkafka, as before session 23); latency cases round robin per record; 500,000 messages per 100 B
 //! run and 100,000 per 1 KiB run (a tenth with `--quick`). Latency: 100 B values at
 //! 20,000 msg/s for 5 s (1 s with `--quick`). With `--repeat N` the best run of N is
 //! shown (highest msg/s; lowest p99).
@@ -134,6 +137,26 @@ struct Case {
 }
 
 impl Case {
+    /// Records the throughput drivers send to one partition before moving to the next:
+    /// the groups the rskafka driver cuts into batches (up to 1,000 records or 512 KiB).
+    fn group_len(&self) -> u64 {
+        (RSKAFKA_BATCH_BYTES / self.size).clamp(1, 1000) as u64
+    }
+
+    /// The partition of record `i` in a throughput case, the same for every client:
+    /// runs of `group_len` records, one partition after the other, as a sticky
+    /// partitioner places keyless records (the Java client's and librdkafka's default)
+    /// and as rskafka's driver cuts its batches. `BENCH_ASSIGN=record`: round robin per
+    /// record for ours and librdkafka, as before session 23 (the rskafka driver still
+    /// sends per-partition groups: it has no accumulator to spread them).
+    fn partition_of(&self, i: u64) -> i32 {
+        static PER_RECORD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let per_record =
+            *PER_RECORD.get_or_init(|| std::env::var("BENCH_ASSIGN").is_ok_and(|v| v == "record"));
+        let slot = if per_record { i } else { i / self.group_len() };
+        (slot % self.partitions as u64) as i32
+    }
+
     fn total(&self) -> u64 {
         match self.mode {
             Mode::Throughput | Mode::Consume | Mode::Transactions => self.messages,
@@ -481,7 +504,7 @@ mod ours {
         case: &Case,
     ) -> Result<Outcome, BoxError> {
         let values = make_values(case.size);
-        let per_group = (RSKAFKA_BATCH_BYTES / case.size).clamp(1, 1000) as u64;
+        let per_group = case.group_len();
         let delivered = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
@@ -491,7 +514,7 @@ mod ours {
             let records = (sent..sent + n)
                 .map(|i| {
                     ProducerRecord::new(values[i as usize % values.len()].clone())
-                        .at_partition((i % case.partitions as u64) as i32)
+                        .at_partition(case.partition_of(i))
                 })
                 .collect();
             let (d, f) = (delivered.clone(), failed.clone());
@@ -534,7 +557,7 @@ mod ours {
             static FAILED: AtomicU64 = AtomicU64::new(0);
             for i in 0..case.messages {
                 let record = ProducerRecord::new(values[i as usize % values.len()].clone())
-                    .at_partition((i % case.partitions as u64) as i32);
+                    .at_partition(case.partition_of(i));
                 producer
                     .send_with_callback(record, |r| {
                         let counter = if r.is_ok() { &DELIVERED } else { &FAILED };
@@ -554,7 +577,7 @@ mod ours {
         }
         for i in 0..case.messages {
             let record = ProducerRecord::new(values[i as usize % values.len()].clone())
-                .at_partition((i % case.partitions as u64) as i32);
+                .at_partition(case.partition_of(i));
             pending.push_back(producer.send(record).await?);
             while let Some(front) = pending.front_mut() {
                 match Pin::new(front).poll(&mut cx) {
@@ -770,7 +793,7 @@ mod rdk {
                         &producer,
                         topic,
                         &values[sent as usize % values.len()],
-                        (sent % case.partitions as u64) as i32,
+                        case.partition_of(sent),
                         ctx.start,
                     );
                     sent += 1;
@@ -867,10 +890,6 @@ mod rsk {
         })
     }
 
-    fn batch_len(size: usize) -> usize {
-        (RSKAFKA_BATCH_BYTES / size).clamp(1, 1000)
-    }
-
     /// Requests in flight at once: at least one per partition, at least 5 (the other
     /// clients' usual per-connection limit).
     fn max_in_flight(case: &Case) -> usize {
@@ -897,22 +916,20 @@ mod rsk {
         case: &Case,
     ) -> Result<Outcome, BoxError> {
         let values = make_values(case.size);
-        let per_batch = batch_len(case.size) as u64;
+        let per_batch = case.group_len();
         let limit = max_in_flight(case);
         let (mut delivered, mut errors) = (0u64, 0u64);
         let mut in_flight = FuturesUnordered::new();
         let start = Instant::now();
         let mut sent = 0u64;
-        let mut batch_no = 0usize;
         while sent < case.messages || !in_flight.is_empty() {
             if sent < case.messages && in_flight.len() < limit {
                 let n = per_batch.min(case.messages - sent);
                 let records: Vec<Record> = (sent..sent + n)
                     .map(|i| record(&values[i as usize % values.len()]))
                     .collect();
-                let client = partitions[batch_no % partitions.len()].clone();
+                let client = partitions[case.partition_of(sent) as usize].clone();
                 in_flight.push(produce(client, records, compression, Vec::new()));
-                batch_no += 1;
                 sent += n;
                 continue;
             }
@@ -940,7 +957,7 @@ mod rsk {
     ) -> Result<Outcome, BoxError> {
         let values = make_values(case.size);
         let total = case.total();
-        let per_batch = batch_len(case.size);
+        let per_batch = case.group_len() as usize;
         let limit = max_in_flight(case);
         let mut latencies = Latencies::default();
         let (mut delivered, mut errors) = (0u64, 0u64);
