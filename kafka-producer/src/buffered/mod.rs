@@ -265,6 +265,11 @@ struct Inner {
     closed: AtomicBool,
     /// Requests in flight per broker address and connection (`lane`).
     in_flight: Mutex<HashMap<(String, u8), Arc<Semaphore>>>,
+    /// Compressed requests being encoded at once: at most one per CPU core. More
+    /// cannot run at once anyway, and each would add a thread to tokio's blocking pool
+    /// with its own allocator arena (measured: 11 such threads and 8 MB more RSS at
+    /// 1 KiB with lz4, BENCHMARKS.md issue 16).
+    encoders: Arc<Semaphore>,
     /// The configured fixed topic, shared.
     topic: Option<Topic>,
     epoch_lock: tokio::sync::Mutex<()>,
@@ -349,6 +354,9 @@ impl BufferedProducer {
             progress: Notify::new(),
             closed: AtomicBool::new(false),
             in_flight: Mutex::new(HashMap::new()),
+            encoders: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             topic,
             epoch_lock: tokio::sync::Mutex::new(()),
             submissions,

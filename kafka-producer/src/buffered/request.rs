@@ -38,6 +38,12 @@ pub(super) async fn send_request(
             }
         }
     }
+    // A compressed request waits here while every core is compressing.
+    let core = match inner.config.compression {
+        Compression::None => None,
+        // The semaphore is never closed, so this is always a permit.
+        _ => inner.encoders.clone().acquire_owned().await.ok(),
+    };
     // Counted from here, so that no epoch bump happens while it is being encoded.
     lock(&inner.state).requests += 1;
     let encoded = if inner.config.compression == Compression::None {
@@ -54,6 +60,7 @@ pub(super) async fn send_request(
             let request = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 produce_request(&encoder, producer, &mut outs)
             }));
+            drop(core);
             (outs, request.ok())
         }))
     };
