@@ -50,9 +50,14 @@ pub struct ProducerConfig {
     /// Default 1 MiB.
     pub max_request_size: usize,
     /// `max.in.flight.requests.per.connection`: Produce requests out to one broker
-    /// at a time, and so batches of one partition. Default 5 (at most 5 with
-    /// idempotence). Without idempotence a retried batch may land after the ones sent
-    /// behind it, as in the Java client; 1 keeps order then.
+    /// at a time (per connection, see `connections_per_broker`), and so batches of
+    /// one partition. Default 2 (the Java client's is 5; at most 5 with idempotence):
+    /// a broker works on one request per connection at a time, so one answered and
+    /// one waiting keep it busy, and batches wait in the buffer, where they grow,
+    /// instead of on the socket. In the comparison (BENCHMARKS.md, issue 16), 2 with a
+    /// 4 MiB buffer was as fast as 5 with 8 MiB and held 4 MiB less. Without
+    /// idempotence a retried batch may land after the ones sent behind it, as in the
+    /// Java client; 1 keeps order then.
     pub max_in_flight: usize,
     /// Connections to each broker that Produce requests spread over (no Java
     /// equivalent: the Java client, librdkafka and franz-go keep one). A broker handles
@@ -71,10 +76,13 @@ pub struct ProducerConfig {
     /// batch gives back what it does not hold once sealed (after compression, its
     /// compressed size). A batch's records are written in chunks of 16 or 64 KiB, each
     /// charged when it is added if the buffer can spare it (so at most 16 KiB per open
-    /// batch is held uncharged). Default 16 MiB, half the Java client's 32 MiB: in the
-    /// comparison (BENCHMARKS.md, issue 16) 8 MiB held 8-partition batches to about
-    /// 200 KiB, which cost the broker more per record (idempotent 1 KiB records: a
-    /// third slower), and 32 MiB gained nothing over 16.
+    /// batch is held uncharged). Default 4 MiB, an eighth of the Java client's 32 MiB.
+    /// In the comparison (BENCHMARKS.md, issue 16), with records placed as sticky
+    /// partitioners place keyless ones (runs of records per partition) and
+    /// `max_in_flight` 2, 4 MiB was as fast as 16 MiB and held 10 to 14 MiB less.
+    /// With every record to the next of 8 partitions (as keys spread them), batches
+    /// stay smaller, and a broker whose cost is per batch (Tansu) was up to a sixth
+    /// slower at 1 KiB; raise it to 16 MiB for such a broker.
     pub buffer_memory: usize,
     /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
     pub request_timeout: Duration,
@@ -121,9 +129,9 @@ impl Default for ProducerConfig {
             linger: Duration::from_millis(5),
             batch_size: 1 << 20,
             max_request_size: 1 << 20,
-            max_in_flight: 5,
+            max_in_flight: 2,
             connections_per_broker: 2,
-            buffer_memory: 16 << 20,
+            buffer_memory: 4 << 20,
             request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
             retries: u32::MAX,
