@@ -84,7 +84,7 @@ pub struct ProducerConfig {
     /// partition's batches get an eighth of the buffer: smaller batches, which Apache
     /// Kafka takes in its stride (the Java client's `batch.size` is 16 KiB), but which
     /// a broker whose cost is per batch does not. On Tansu, idempotent records spread
-    /// over 8 partitions went 2 to 3.5 times slower than with 16 MiB (a batch costs
+    /// over 8 partitions went 2 to 4 times slower than with 16 MiB (a batch costs
     /// it about 2 ms of CPU there); raise `buffer_memory` to 16 MiB for such a broker
     /// and such records.
     pub buffer_memory: usize,
