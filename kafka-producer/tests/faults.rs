@@ -25,6 +25,7 @@ use kafka_consumer::fetch::fetch_partition;
 use kafka_consumer::{FetchOptions, Isolation};
 use kafka_net::{ClientConfig, KafkaClient};
 use kafka_producer::{BufferedProducer, DeliveryFuture, ProducerConfig, ProducerRecord};
+use kafka_protocol::compression::Compression;
 use kafka_protocol::{ApiKey, ErrorCode};
 use kafka_test::{FakeCluster, FakeClusterConfig, Fault, FaultAction, Times};
 use rand::rngs::StdRng;
@@ -60,8 +61,13 @@ async fn client(cluster: &FakeCluster) -> KafkaClient {
         .unwrap()
 }
 
-fn config(transactional_id: Option<&str>) -> ProducerConfig {
+/// The producer of run `seed`: even seeds compress (lz4), so that compressed requests,
+/// encoded ahead of their slots, go through the same faults.
+fn config(transactional_id: Option<&str>, seed: u64) -> ProducerConfig {
     let mut c = ProducerConfig::default().with_topic("numbers");
+    if seed.is_multiple_of(2) {
+        c = c.with_compression(Compression::Lz4);
+    }
     if let Some(id) = transactional_id {
         c = c.with_transactional_id(id);
     }
@@ -188,7 +194,7 @@ async fn idempotent_run(seed: u64) {
         .await
         .unwrap();
     c.create_topic("numbers", PARTITIONS);
-    let p = BufferedProducer::new(client(&c).await, config(None)).unwrap();
+    let p = BufferedProducer::new(client(&c).await, config(None, seed)).unwrap();
     let mut schedule = Vec::new();
     let mut deliveries: Vec<(i64, DeliveryFuture)> = Vec::new();
     for chunk in (0..RECORDS).step_by(CHUNK as usize) {
@@ -218,7 +224,7 @@ async fn transactional_run(seed: u64) {
         .unwrap();
     c.create_topic("numbers", PARTITIONS);
     let id = format!("numbers-{seed}");
-    let mut p = BufferedProducer::new(client(&c).await, config(Some(&id))).unwrap();
+    let mut p = BufferedProducer::new(client(&c).await, config(Some(&id), seed)).unwrap();
     p.init_transactions().await.unwrap();
     let mut schedule = Vec::new();
     let mut committed: Vec<i64> = Vec::new();
@@ -247,7 +253,8 @@ async fn transactional_run(seed: u64) {
                     schedule.push(format!("abort after {e}"));
                     if p.abort_transaction().await.is_err() {
                         restarts += 1;
-                        p = BufferedProducer::new(client(&c).await, config(Some(&id))).unwrap();
+                        p = BufferedProducer::new(client(&c).await, config(Some(&id), seed))
+                            .unwrap();
                         p.init_transactions().await.unwrap();
                     }
                 }
@@ -257,7 +264,7 @@ async fn transactional_run(seed: u64) {
                     schedule.push(format!("restart after {e}"));
                     restarts += 1;
                     c.clear_faults();
-                    p = BufferedProducer::new(client(&c).await, config(Some(&id))).unwrap();
+                    p = BufferedProducer::new(client(&c).await, config(Some(&id), seed)).unwrap();
                     p.init_transactions().await.unwrap();
                 }
             }

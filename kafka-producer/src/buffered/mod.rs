@@ -242,7 +242,8 @@ struct State {
     producer: Option<(i64, i16)>,
     /// An epoch bump is due: nothing is sent until the requests in flight are back.
     bump: bool,
-    /// Produce requests in flight, over all brokers.
+    /// Produce requests made and not answered, over all brokers (sent, being
+    /// encoded, or waiting for a slot).
     requests: usize,
     /// The sender held a batch back until a batch in flight is answered (the
     /// partition's `max_in_flight`, or a retry waiting for the batches before it):
@@ -295,7 +296,16 @@ struct Submission {
     /// Which of the broker's produce connections.
     lane: u8,
     encoded: Encoding,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
+}
+
+/// A request's slot of its connection's `max_in_flight`.
+enum Slot {
+    /// Taken by the sender (an uncompressed request).
+    Held(OwnedSemaphorePermit),
+    /// Taken by the submitter once the request is encoded (a compressed one), so that
+    /// the sender goes on to compress the next while this one waits for its slot.
+    Wait(Arc<Semaphore>),
 }
 
 /// A Produce request with its partitions' records apart, as the parts of their sealed

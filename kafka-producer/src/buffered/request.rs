@@ -4,10 +4,12 @@
 
 use super::*;
 
-/// Hands one request to the submitter: takes a slot of the broker's `max_in_flight`,
-/// gives new batches their sequence numbers, and starts the encoding (a compressed
-/// request is encoded on the blocking pool, so the sender goes on to the next while
-/// it compresses, and consecutive requests compress in parallel).
+/// Hands one request to the submitter: gives new batches their sequence numbers and
+/// encodes it. An uncompressed request takes a slot of the broker's `max_in_flight`
+/// first. A compressed one is encoded on the blocking pool (at most one per core at a
+/// time) and takes its slot in the submitter once encoded: so the sender goes on to
+/// the next while it compresses, consecutive requests compress in parallel, and with
+/// few slots the broker does not wait while a request compresses in one.
 pub(super) async fn send_request(
     inner: &Arc<Inner>,
     (addr, lane): (&str, u8),
@@ -19,9 +21,15 @@ pub(super) async fn send_request(
         .entry((addr.to_string(), lane))
         .or_insert_with(|| Arc::new(Semaphore::new(inner.config.max_in_flight)))
         .clone();
-    // Waits here when max_in_flight requests are out to this broker.
-    let Ok(permit) = gate.acquire_owned().await else {
-        return;
+    let compressed = inner.config.compression != Compression::None;
+    let permit = if compressed {
+        None
+    } else {
+        // Waits here when max_in_flight requests are out to this broker.
+        let Ok(permit) = gate.clone().acquire_owned().await else {
+            return;
+        };
+        Some(permit)
     };
     // Sequences are given in order when a batch is first sent, and kept on retries.
     if let Some((_, epoch)) = producer {
@@ -39,36 +47,38 @@ pub(super) async fn send_request(
         }
     }
     // A compressed request waits here while every core is compressing.
-    let core = match inner.config.compression {
-        Compression::None => None,
+    let core = if compressed {
         // The semaphore is never closed, so this is always a permit.
-        _ => inner.encoders.clone().acquire_owned().await.ok(),
+        inner.encoders.clone().acquire_owned().await.ok()
+    } else {
+        None
     };
     // Counted from here, so that no epoch bump happens while it is being encoded.
     lock(&inner.state).requests += 1;
-    let encoded = if inner.config.compression == Compression::None {
+    let (encoded, slot) = if let Some(permit) = permit {
         let request = produce_request(inner, producer, &mut outs);
         if inner.queued.load(Ordering::Acquire) == 0 {
             // Nothing ahead of it in the submitter: hand it over from here, a task
             // wake-up less per request, in the same order.
             return submit(inner, (broker, lane), request, outs, permit).await;
         }
-        Encoding::Done(outs, request)
+        (Encoding::Done(outs, request), Slot::Held(permit))
     } else {
         let encoder = inner.clone();
-        Encoding::Running(tokio::task::spawn_blocking(move || {
+        let job = Encoding::Running(tokio::task::spawn_blocking(move || {
             let request = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 produce_request(&encoder, producer, &mut outs)
             }));
             drop(core);
             (outs, request.ok())
-        }))
+        }));
+        (job, Slot::Wait(gate))
     };
     let submission = Submission {
         broker: broker.clone(),
         lane,
         encoded,
-        permit,
+        slot,
     };
     inner.queued.fetch_add(1, Ordering::AcqRel);
     if inner.submissions.send(submission).is_err() {
@@ -169,7 +179,6 @@ async fn submit_one(inner: &Arc<Inner>, submission: Submission) {
             Ok((outs, None)) => {
                 // A bug in the encoder: fail these records, not the producer.
                 lock(&inner.state).requests -= 1;
-                drop(submission.permit);
                 let e = ProduceError::new(ProduceErrorKind::Config(
                     "encoding the batch failed (a bug: please report it)".into(),
                 ));
@@ -186,8 +195,20 @@ async fn submit_one(inner: &Arc<Inner>, submission: Submission) {
             }
         },
     };
+    let permit = match submission.slot {
+        Slot::Held(permit) => permit,
+        // Waits here when max_in_flight requests are out to this broker.
+        Slot::Wait(gate) => match gate.acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Not reached: the semaphore is never closed.
+                lock(&inner.state).requests -= 1;
+                return;
+            }
+        },
+    };
     let to = (&submission.broker, submission.lane);
-    submit(inner, to, encoded, outs, submission.permit).await;
+    submit(inner, to, encoded, outs, permit).await;
 }
 
 /// Hands one encoded request to the broker's connection.

@@ -71,12 +71,31 @@ pub(super) fn early_linger(linger: Duration) -> Duration {
     linger - TIMER_TICK.min(linger / 2)
 }
 
+/// Batches of one partition taken by the sender and not yet answered: those in flight
+/// (`max_in_flight`, as the Java client) and, when compressed, up to
+/// [`COMPRESSED_AHEAD`] more being compressed or waiting for a slot, so that a
+/// partition's next requests compress while its last ones are at the broker. With
+/// `max_in_flight` 1 (strict order without idempotence) none more: a batch waiting
+/// for its slot could go before a retried one.
+pub(super) fn batches_out_per_partition(config: &ProducerConfig) -> usize {
+    let ahead = if config.compression != Compression::None && config.max_in_flight > 1 {
+        COMPRESSED_AHEAD
+    } else {
+        0
+    };
+    config.max_in_flight + ahead
+}
+
+/// Compressed batches of a partition that may be out beyond `max_in_flight` (see
+/// [`batches_out_per_partition`]).
+const COMPRESSED_AHEAD: usize = 1;
+
 /// Batches ready to go (full, lingered long enough, flushing, retried, or behind
 /// another batch), at most one per partition per round, and when the next one will be.
 pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
     let now = Instant::now();
     let early_linger = early_linger(inner.config.linger);
-    let per_partition = inner.config.max_in_flight;
+    let per_partition = batches_out_per_partition(&inner.config);
     let mut state = lock(&inner.state);
     if state.bump {
         return (Vec::new(), None);

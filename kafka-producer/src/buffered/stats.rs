@@ -113,7 +113,8 @@ pub struct ProducerStatistics {
     pub buffer_bytes: u64,
     /// `buffer_memory` (librdkafka `msg_size_max`).
     pub buffer_max_bytes: u64,
-    /// Produce requests sent and not answered yet, over all brokers.
+    /// Produce requests made and not answered yet, over all brokers: sent, and (with
+    /// compression) being compressed or waiting for a slot of `max_in_flight`.
     pub in_flight_requests: u64,
     /// Records delivered, over all partitions (librdkafka `txmsgs`).
     pub delivered_records: u64,
