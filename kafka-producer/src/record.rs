@@ -94,7 +94,12 @@ pub struct RecordMetadata {
 }
 
 pub(crate) fn now_ms() -> i64 {
+    // Seconds and milliseconds apart: 64-bit arithmetic, not `as_millis`' 128-bit.
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| {
+            (d.as_secs() as i64)
+                .saturating_mul(1000)
+                .saturating_add(i64::from(d.subsec_millis()))
+        })
 }

@@ -108,9 +108,9 @@ impl BufferedProducer {
         callback: &Arc<dyn Fn(DeliveryReport) + Send + Sync>,
     ) -> Result<(), ProduceError> {
         let permit = self.acquire_memory(bytes).await?;
+        let now = now_ms();
         let wake = {
             let mut state = self.open_state("send_batch")?;
-            let now = now_ms();
             let mut wake = false;
             for (topic, partition, record, size) in group {
                 let delivery = Delivery::Shared(SharedCallback(Some(callback.clone())));
@@ -136,6 +136,12 @@ impl BufferedProducer {
         permit: SemaphorePermit<'_>,
         delivery: Delivery,
     ) -> Result<(), ProduceError> {
+        // Read before the lock is taken, and only when the record has no timestamp.
+        let now = if record.timestamp.is_none() {
+            now_ms()
+        } else {
+            0
+        };
         let wake = {
             let mut state = match self.open_state("send") {
                 Ok(state) => state,
@@ -144,15 +150,7 @@ impl BufferedProducer {
                     return Err(e);
                 }
             };
-            let wake = self.append(
-                &mut state,
-                topic,
-                partition,
-                record,
-                size,
-                delivery,
-                now_ms(),
-            );
+            let wake = self.append(&mut state, topic, partition, record, size, delivery, now);
             // The batch gives the bytes back when it is dropped (no reference count
             // per record).
             permit.forget();
