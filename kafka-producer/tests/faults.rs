@@ -62,11 +62,17 @@ async fn client(cluster: &FakeCluster) -> KafkaClient {
 }
 
 /// The producer of run `seed`: even seeds compress (lz4), so that compressed requests,
-/// encoded ahead of their slots, go through the same faults.
+/// encoded ahead of their slots, go through the same faults; seeds divisible by 3 get a
+/// buffer of a few hundred records, so that it is full most of the time (lingered
+/// batches held while their partition has one in flight).
 fn config(transactional_id: Option<&str>, seed: u64) -> ProducerConfig {
     let mut c = ProducerConfig::default().with_topic("numbers");
     if seed.is_multiple_of(2) {
         c = c.with_compression(Compression::Lz4);
+    }
+    if seed.is_multiple_of(3) {
+        c.buffer_memory = 32 << 10;
+        c.max_request_size = 16 << 10;
     }
     if let Some(id) = transactional_id {
         c = c.with_transactional_id(id);
