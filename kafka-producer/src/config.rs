@@ -79,14 +79,15 @@ pub struct ProducerConfig {
     /// batch is held uncharged). Default 4 MiB, an eighth of the Java client's 32 MiB.
     /// In the comparison (BENCHMARKS.md, issue 16), with records placed as sticky
     /// partitioners place keyless ones (runs of records per partition) and
-    /// `max_in_flight` 2, 4 MiB was as fast as 16 MiB and held 10 to 14 MiB less.
-    /// With every record to the next of 8 partitions (as keys spread them), each
-    /// partition's batches get an eighth of the buffer: smaller batches, which Apache
-    /// Kafka takes in its stride (the Java client's `batch.size` is 16 KiB), but which
-    /// a broker whose cost is per batch does not. On Tansu, idempotent records spread
-    /// over 8 partitions went 2 to 4 times slower than with 16 MiB (a batch costs
-    /// it about 2 ms of CPU there); raise `buffer_memory` to 16 MiB for such a broker
-    /// and such records.
+    /// `max_in_flight` 2, 4 MiB held up to 20 MiB less than 16 MiB and was as fast
+    /// with acks=1. Every partition written to holds an open batch, so with many
+    /// partitions each batch gets a smaller share of the buffer: smaller batches,
+    /// which Apache Kafka takes in its stride (the Java client's `batch.size` is
+    /// 16 KiB), but which a broker whose cost is per batch does not. On Tansu (about
+    /// 1.6 ms of CPU per idempotent batch), idempotent records over 8 partitions went
+    /// up to half slower than with 16 MiB with runs of records per partition, and 2 to
+    /// 4 times slower with every record to the next partition (as keys spread them);
+    /// raise `buffer_memory` to 16 MiB for such a broker.
     pub buffer_memory: usize,
     /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
     pub request_timeout: Duration,
