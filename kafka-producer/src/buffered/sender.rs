@@ -131,9 +131,10 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
             continue;
         }
         let due = front.created + early_linger;
-        let closed = front.bytes >= inner.config.batch_size || q.batches.len() > 1;
-        let is_ready = hurry || front.attempts > 0 || closed || due <= now;
-        if is_ready && pressed && !hurry && !closed && !q.in_flight.is_empty() {
+        // Full, or another batch opened behind it: it grows no more.
+        let done = front.bytes >= inner.config.batch_size || q.batches.len() > 1;
+        let is_ready = hurry || front.attempts > 0 || done || due <= now;
+        if is_ready && pressed && !hurry && !done && !q.in_flight.is_empty() {
             // Lingered while the buffer is nearly full and a batch of its partition is
             // at the broker: it waits for that answer, growing meanwhile, so the
             // buffer holds fewer, larger batches (a broker's work is partly per

@@ -53,19 +53,12 @@ pub(super) fn decode_records(
     count: usize,
     ctx: &RecordContext,
 ) -> Result<Vec<Record>, DecodeError> {
-    if count > d.remaining() / MIN_RECORD_LEN {
-        return Err(invalid(format!(
-            "records count {count} cannot fit in {} bytes",
-            d.remaining()
-        ))
-        .within("records_count"));
-    }
-    let mut records = Vec::with_capacity(count);
-    for i in 0..count {
-        let record =
-            Record::decode(d, ctx).map_err(|e| e.within(format!("[{i}]")).within("records"))?;
-        records.push(record);
-    }
+    let records = decode_counted(
+        d,
+        count,
+        (MIN_RECORD_LEN, "records count", "records"),
+        |d| Record::decode(d, ctx),
+    )?;
     if !d.is_empty() {
         return Err(invalid(format!(
             "{} bytes follow the {count} records the batch counts",
@@ -288,19 +281,36 @@ impl Record {
 fn decode_headers(r: &mut Decoder<'_>, count: i32) -> Result<Vec<RecordHeader>, DecodeError> {
     let count = usize::try_from(count)
         .map_err(|_| invalid(format!("negative header count {count}")).within("headers_count"))?;
-    if count > r.remaining() / MIN_HEADER_LEN {
+    decode_counted(
+        r,
+        count,
+        (MIN_HEADER_LEN, "header count", "headers"),
+        decode_header,
+    )
+}
+
+/// Reads `count` items of at least `min_len` bytes each, after checking that so many
+/// can fit in what is left (so a hostile count allocates nothing). Errors name the
+/// count (`what`, within `{list}_count`) or the item (`[i]`, within `list`).
+fn decode_counted<T>(
+    d: &mut Decoder<'_>,
+    count: usize,
+    (min_len, what, list): (usize, &str, &'static str),
+    mut decode_one: impl FnMut(&mut Decoder<'_>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    if count > d.remaining() / min_len {
         return Err(invalid(format!(
-            "header count {count} cannot fit in {} bytes",
-            r.remaining()
+            "{what} {count} cannot fit in {} bytes",
+            d.remaining()
         ))
-        .within("headers_count"));
+        .within(format!("{list}_count")));
     }
-    let mut headers = Vec::with_capacity(count);
+    let mut items = Vec::with_capacity(count);
     for i in 0..count {
-        let header = decode_header(r).map_err(|e| e.within(format!("[{i}]")).within("headers"))?;
-        headers.push(header);
+        let item = decode_one(d).map_err(|e| e.within(format!("[{i}]")).within(list))?;
+        items.push(item);
     }
-    Ok(headers)
+    Ok(items)
 }
 
 fn decode_header(r: &mut Decoder<'_>) -> Result<RecordHeader, DecodeError> {
