@@ -288,7 +288,7 @@ impl Pool {
         if let Some(at) = state.next_attempt {
             tokio::time::sleep_until(at.into()).await;
         }
-        match Connection::connect(addr, &self.config, self.metrics_for(addr)).await {
+        match Connection::connect_boxed(addr, &self.config, self.metrics_for(addr)).await {
             Ok(conn) => {
                 let conn = Arc::new(conn);
                 state.conn = Some(conn.clone());

@@ -76,35 +76,49 @@ pub enum DecodeErrorKind {
 }
 
 /// An error decoding bytes from the wire, with the path of what was being decoded.
+///
+/// Boxed, so that a `Result` carrying it is small: each `?` of the generated codecs
+/// moves a pointer, not the whole error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
+pub struct DecodeError(Box<DecodeErrorInner>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DecodeErrorInner {
     kind: DecodeErrorKind,
     context: Vec<Cow<'static, str>>,
 }
 
 impl DecodeError {
     /// An error of this kind with no context yet.
+    #[cold]
     pub fn new(kind: DecodeErrorKind) -> Self {
-        DecodeError {
+        DecodeError(Box::new(DecodeErrorInner {
             kind,
             context: Vec::new(),
-        }
+        }))
     }
 
     /// Why decoding failed.
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The path of what was being decoded, outermost first.
     pub fn context(&self) -> impl Iterator<Item = &str> {
-        self.context.iter().rev().map(|c| c.as_ref())
+        self.0.context.iter().rev().map(|c| c.as_ref())
     }
 
     /// Adds an outer context (a field, record or message name) to the error.
     #[must_use]
-    pub fn within(mut self, what: impl Into<Cow<'static, str>>) -> Self {
-        self.context.push(what.into());
+    #[inline]
+    pub fn within(self, what: impl Into<Cow<'static, str>>) -> Self {
+        self.within_cow(what.into())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn within_cow(mut self, what: Cow<'static, str>) -> Self {
+        self.0.context.push(what);
         self
     }
 
@@ -112,7 +126,7 @@ impl DecodeError {
     /// decodable (a truncated frame or record batch).
     pub fn is_truncated(&self) -> bool {
         matches!(
-            self.kind,
+            self.0.kind,
             DecodeErrorKind::UnexpectedEof { .. } | DecodeErrorKind::LengthTooLarge { .. }
         )
     }
@@ -127,8 +141,8 @@ impl From<DecodeErrorKind> for DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("decoding ")?;
-        write_path(f, &self.context)?;
-        write!(f, ": {}", self.kind)
+        write_path(f, &self.0.context)?;
+        write!(f, ": {}", self.0.kind)
     }
 }
 
@@ -182,35 +196,49 @@ pub enum EncodeErrorKind {
 }
 
 /// An error encoding a value, with the path of what was being encoded.
+///
+/// Boxed, so that a `Result` carrying it is small: each `?` of the generated codecs
+/// moves a pointer, not the whole error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodeError {
+pub struct EncodeError(Box<EncodeErrorInner>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EncodeErrorInner {
     kind: EncodeErrorKind,
     context: Vec<Cow<'static, str>>,
 }
 
 impl EncodeError {
     /// An error of this kind with no context yet.
+    #[cold]
     pub fn new(kind: EncodeErrorKind) -> Self {
-        EncodeError {
+        EncodeError(Box::new(EncodeErrorInner {
             kind,
             context: Vec::new(),
-        }
+        }))
     }
 
     /// Why encoding failed.
     pub fn kind(&self) -> &EncodeErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The path of what was being encoded, outermost first.
     pub fn context(&self) -> impl Iterator<Item = &str> {
-        self.context.iter().rev().map(|c| c.as_ref())
+        self.0.context.iter().rev().map(|c| c.as_ref())
     }
 
     /// Adds an outer context (a field, record or message name) to the error.
     #[must_use]
-    pub fn within(mut self, what: impl Into<Cow<'static, str>>) -> Self {
-        self.context.push(what.into());
+    #[inline]
+    pub fn within(self, what: impl Into<Cow<'static, str>>) -> Self {
+        self.within_cow(what.into())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn within_cow(mut self, what: Cow<'static, str>) -> Self {
+        self.0.context.push(what);
         self
     }
 }
@@ -224,8 +252,8 @@ impl From<EncodeErrorKind> for EncodeError {
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("encoding ")?;
-        write_path(f, &self.context)?;
-        write!(f, ": {}", self.kind)
+        write_path(f, &self.0.context)?;
+        write!(f, ": {}", self.0.kind)
     }
 }
 

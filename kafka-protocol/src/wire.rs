@@ -238,6 +238,15 @@ impl<'a> Decoder<'a> {
         self.nullable_len(flexible, true)
     }
 
+    /// Reads the tagged-field section of a flexible struct that knows no tags: every
+    /// field is kept raw in `unknown`.
+    pub fn unknown_tagged_fields(
+        &mut self,
+        unknown: &mut crate::types::UnknownTaggedFields,
+    ) -> Result<(), DecodeError> {
+        self.tagged_fields(unknown, |_, _| Ok(false))
+    }
+
     /// Reads the tagged-field section of a flexible struct, calling `known` for each
     /// field with the tag and a decoder over exactly its bytes. `known` returns false
     /// for a tag it does not know; those are kept raw in `unknown`.

@@ -245,6 +245,19 @@ impl Connection {
         }
     }
 
+    /// [`connect`](Self::connect) as a boxed future, made here: the futures of
+    /// opening a connection (TCP, TLS, ApiVersions, SASL) are then compiled once, in
+    /// this crate, and not again in every crate whose futures await a connection
+    /// (a non-generic future polled from another crate is compiled into it).
+    #[inline(never)]
+    pub(crate) fn connect_boxed<'a>(
+        addr: &'a str,
+        config: &'a ClientConfig,
+        metrics: Arc<BrokerMetrics>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Connection>> + Send + 'a>> {
+        Box::pin(Self::connect(addr, config, metrics))
+    }
+
     async fn finish(
         mut conn: Connection,
         table: VersionTable,

@@ -208,7 +208,7 @@ fn dec_fixed(ty: &Ty) -> &'static str {
 fn dec_items(inner: &Ty, n: &str, fx: &str) -> String {
     let item = dec_value(inner, fx);
     let item = if matches!(inner, Ty::Struct(_)) {
-        format!("({{ (|| Ok::<_, DecodeError>({item}))() }}).map_err(|e| e.within(format!(\"[{{i}}]\")))?")
+        format!("({{ (|| Ok::<_, DecodeError>({item}))() }}).map_err(|e| within_index(e, i))?")
     } else {
         item
     };
@@ -583,14 +583,18 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
                 f.rust_name,
             );
         }
-        let closure = if arms.is_empty() {
-            "|_, _| Ok(false)".to_string()
+        // Without known tags, one reader shared by every struct (not a copy of the
+        // generic one per struct).
+        let read = if arms.is_empty() {
+            "d.unknown_tagged_fields(&mut unknown)?".to_string()
         } else {
-            format!("|tag, d| match tag {{ {arms} _ => Ok(false) }}")
+            format!(
+                "d.tagged_fields(&mut unknown, |tag, d| match tag {{ {arms} _ => Ok(false) }})?"
+            )
         };
         let _ = writeln!(
             dec_body,
-            "if flexible {{ let mut unknown = UnknownTaggedFields::default(); d.tagged_fields(&mut unknown, {closure})?; this.unknown_tagged_fields = unknown; }}"
+            "if flexible {{ let mut unknown = UnknownTaggedFields::default(); {read}; this.unknown_tagged_fields = unknown; }}"
         );
     }
     dec_body.push_str("Ok(this)");
@@ -617,18 +621,18 @@ fn emit_struct(cx: &Ctx<'_>, s: &StructDef, top: bool, out: &mut String) -> Resu
             "impl Encode for {name} {{
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {{
         check_encode_version::<Self>(version)?;
-        self.len_body(version).map_err(|e| e.within(format!(\"{name} v{{version}}\")))
+        self.len_body(version).map_err(|e| encode_within_message(e, \"{name}\", version))
     }}
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{
         check_encode_version::<Self>(version)?;
-        self.encode_body(buf, version).map_err(|e| e.within(format!(\"{name} v{{version}}\")))
+        self.encode_body(buf, version).map_err(|e| encode_within_message(e, \"{name}\", version))
     }}
 }}
 
 impl Decode for {name} {{
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {{
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!(\"{name} v{{version}}\")))
+        Self::decode_body(d, version).map_err(|e| decode_within_message(e, \"{name}\", version))
     }}
 }}
 

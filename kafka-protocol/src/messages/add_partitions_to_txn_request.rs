@@ -46,12 +46,12 @@ impl Encode for AddPartitionsToTxnRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AddPartitionsToTxnRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AddPartitionsToTxnRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AddPartitionsToTxnRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AddPartitionsToTxnRequest", version))
     }
 }
 
@@ -59,7 +59,7 @@ impl Decode for AddPartitionsToTxnRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AddPartitionsToTxnRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "AddPartitionsToTxnRequest", version))
     }
 }
 
@@ -235,7 +235,7 @@ impl AddPartitionsToTxnRequest {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -272,7 +272,7 @@ impl AddPartitionsToTxnRequest {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -283,7 +283,7 @@ impl AddPartitionsToTxnRequest {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -442,7 +442,7 @@ impl Decode for AddPartitionsToTxnTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -650,7 +650,7 @@ impl Decode for AddPartitionsToTxnTransaction {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -661,7 +661,7 @@ impl Decode for AddPartitionsToTxnTransaction {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -43,12 +43,12 @@ impl Encode for AddPartitionsToTxnResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AddPartitionsToTxnResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "AddPartitionsToTxnResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AddPartitionsToTxnResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "AddPartitionsToTxnResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for AddPartitionsToTxnResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AddPartitionsToTxnResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "AddPartitionsToTxnResponse", version))
     }
 }
 
@@ -217,7 +217,7 @@ impl AddPartitionsToTxnResponse {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -241,7 +241,7 @@ impl AddPartitionsToTxnResponse {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -252,7 +252,7 @@ impl AddPartitionsToTxnResponse {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -414,7 +414,7 @@ impl Decode for AddPartitionsToTxnTopicResult {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -424,7 +424,7 @@ impl Decode for AddPartitionsToTxnTopicResult {
         .map_err(|e| e.within("results_by_partition"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -526,7 +526,7 @@ impl Decode for AddPartitionsToTxnPartitionResult {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("partition_error_code"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -679,7 +679,7 @@ impl Decode for AddPartitionsToTxnResult {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -690,7 +690,7 @@ impl Decode for AddPartitionsToTxnResult {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

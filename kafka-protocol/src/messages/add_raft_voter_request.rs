@@ -46,12 +46,12 @@ impl Encode for AddRaftVoterRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AddRaftVoterRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AddRaftVoterRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AddRaftVoterRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AddRaftVoterRequest", version))
     }
 }
 
@@ -59,7 +59,7 @@ impl Decode for AddRaftVoterRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AddRaftVoterRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "AddRaftVoterRequest", version))
     }
 }
 
@@ -148,7 +148,7 @@ impl AddRaftVoterRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(Listener::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -158,7 +158,7 @@ impl AddRaftVoterRequest {
         .map_err(|e| e.within("listeners"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -270,7 +270,7 @@ impl Decode for Listener {
         this.port = (|| Ok::<_, DecodeError>(d.u16()?))().map_err(|e| e.within("port"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

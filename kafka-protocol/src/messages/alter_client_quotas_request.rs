@@ -37,12 +37,12 @@ impl Encode for AlterClientQuotasRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AlterClientQuotasRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterClientQuotasRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AlterClientQuotasRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterClientQuotasRequest", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for AlterClientQuotasRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AlterClientQuotasRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "AlterClientQuotasRequest", version))
     }
 }
 
@@ -116,7 +116,7 @@ impl AlterClientQuotasRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(EntryData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -128,7 +128,7 @@ impl AlterClientQuotasRequest {
             (|| Ok::<_, DecodeError>(d.bool()?))().map_err(|e| e.within("validate_only"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -268,7 +268,7 @@ impl Decode for EntryData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(EntityData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -284,7 +284,7 @@ impl Decode for EntryData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(OpData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -294,7 +294,7 @@ impl Decode for EntryData {
         .map_err(|e| e.within("ops"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -420,7 +420,7 @@ impl Decode for EntityData {
             .map_err(|e| e.within("entity_name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -524,7 +524,7 @@ impl Decode for OpData {
         this.remove = (|| Ok::<_, DecodeError>(d.bool()?))().map_err(|e| e.within("remove"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

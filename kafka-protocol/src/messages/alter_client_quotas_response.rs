@@ -37,12 +37,12 @@ impl Encode for AlterClientQuotasResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AlterClientQuotasResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterClientQuotasResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AlterClientQuotasResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterClientQuotasResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for AlterClientQuotasResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AlterClientQuotasResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "AlterClientQuotasResponse", version))
     }
 }
 
@@ -118,7 +118,7 @@ impl AlterClientQuotasResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(EntryData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -128,7 +128,7 @@ impl AlterClientQuotasResponse {
         .map_err(|e| e.within("entries"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -273,7 +273,7 @@ impl Decode for EntryData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(EntityData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -283,7 +283,7 @@ impl Decode for EntryData {
         .map_err(|e| e.within("entity"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -404,7 +404,7 @@ impl Decode for EntityData {
             .map_err(|e| e.within("entity_name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -37,12 +37,12 @@ impl Encode for AlterConfigsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AlterConfigsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterConfigsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AlterConfigsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterConfigsRequest", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for AlterConfigsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AlterConfigsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "AlterConfigsRequest", version))
     }
 }
 
@@ -122,7 +122,7 @@ impl AlterConfigsRequest {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -134,7 +134,7 @@ impl AlterConfigsRequest {
             (|| Ok::<_, DecodeError>(d.bool()?))().map_err(|e| e.within("validate_only"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -269,7 +269,7 @@ impl Decode for AlterConfigsResource {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(AlterableConfig::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -279,7 +279,7 @@ impl Decode for AlterConfigsResource {
         .map_err(|e| e.within("configs"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -400,7 +400,7 @@ impl Decode for AlterableConfig {
             .map_err(|e| e.within("value"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

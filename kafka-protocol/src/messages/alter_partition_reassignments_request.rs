@@ -37,12 +37,12 @@ impl Encode for AlterPartitionReassignmentsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AlterPartitionReassignmentsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterPartitionReassignmentsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AlterPartitionReassignmentsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterPartitionReassignmentsRequest", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for AlterPartitionReassignmentsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AlterPartitionReassignmentsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "AlterPartitionReassignmentsRequest", version))
     }
 }
 
@@ -116,7 +116,7 @@ impl AlterPartitionReassignmentsRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(ReassignableTopic::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -126,7 +126,7 @@ impl AlterPartitionReassignmentsRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -251,7 +251,7 @@ impl Decode for ReassignableTopic {
                                     Ok::<_, DecodeError>(ReassignablePartition::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -261,7 +261,7 @@ impl Decode for ReassignableTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -384,7 +384,7 @@ impl Decode for ReassignablePartition {
         .map_err(|e| e.within("replicas"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

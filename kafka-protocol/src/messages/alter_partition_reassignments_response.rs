@@ -43,12 +43,12 @@ impl Encode for AlterPartitionReassignmentsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AlterPartitionReassignmentsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterPartitionReassignmentsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AlterPartitionReassignmentsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterPartitionReassignmentsResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for AlterPartitionReassignmentsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AlterPartitionReassignmentsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "AlterPartitionReassignmentsResponse", version))
     }
 }
 
@@ -148,7 +148,7 @@ impl AlterPartitionReassignmentsResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -158,7 +158,7 @@ impl AlterPartitionReassignmentsResponse {
         .map_err(|e| e.within("responses"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -287,7 +287,7 @@ impl Decode for ReassignableTopicResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -297,7 +297,7 @@ impl Decode for ReassignableTopicResponse {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -413,7 +413,7 @@ impl Decode for ReassignablePartitionResponse {
             .map_err(|e| e.within("error_message"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -36,12 +36,12 @@ impl Encode for AlterReplicaLogDirsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AlterReplicaLogDirsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterReplicaLogDirsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AlterReplicaLogDirsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterReplicaLogDirsRequest", version))
     }
 }
 
@@ -49,7 +49,7 @@ impl Decode for AlterReplicaLogDirsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AlterReplicaLogDirsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "AlterReplicaLogDirsRequest", version))
     }
 }
 
@@ -115,7 +115,7 @@ impl AlterReplicaLogDirsRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(AlterReplicaLogDir::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -125,7 +125,7 @@ impl AlterReplicaLogDirsRequest {
         .map_err(|e| e.within("dirs"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -258,7 +258,7 @@ impl Decode for AlterReplicaLogDir {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -268,7 +268,7 @@ impl Decode for AlterReplicaLogDir {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -393,7 +393,7 @@ impl Decode for AlterReplicaLogDirTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

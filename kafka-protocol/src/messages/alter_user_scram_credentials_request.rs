@@ -37,12 +37,12 @@ impl Encode for AlterUserScramCredentialsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("AlterUserScramCredentialsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterUserScramCredentialsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("AlterUserScramCredentialsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "AlterUserScramCredentialsRequest", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for AlterUserScramCredentialsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("AlterUserScramCredentialsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "AlterUserScramCredentialsRequest", version))
     }
 }
 
@@ -136,7 +136,7 @@ impl AlterUserScramCredentialsRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -158,7 +158,7 @@ impl AlterUserScramCredentialsRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -168,7 +168,7 @@ impl AlterUserScramCredentialsRequest {
         .map_err(|e| e.within("upsertions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -272,7 +272,7 @@ impl Decode for ScramCredentialDeletion {
         this.mechanism = (|| Ok::<_, DecodeError>(d.i8()?))().map_err(|e| e.within("mechanism"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -392,7 +392,7 @@ impl Decode for ScramCredentialUpsertion {
             .map_err(|e| e.within("salted_password"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -52,12 +52,12 @@ impl Encode for ApiVersionsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ApiVersionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ApiVersionsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ApiVersionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ApiVersionsResponse", version))
     }
 }
 
@@ -65,7 +65,7 @@ impl Decode for ApiVersionsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ApiVersionsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ApiVersionsResponse", version))
     }
 }
 
@@ -332,7 +332,7 @@ impl ApiVersionsResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ApiVersion::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -362,7 +362,7 @@ impl ApiVersionsResponse {
                                                 )?)
                                             })()
                                         })
-                                        .map_err(|e| e.within(format!("[{i}]")))?,
+                                        .map_err(|e| within_index(e, i))?,
                                     );
                                 }
                                 items
@@ -402,7 +402,7 @@ impl ApiVersionsResponse {
                                                 )?)
                                             })()
                                         })
-                                        .map_err(|e| e.within(format!("[{i}]")))?,
+                                        .map_err(|e| within_index(e, i))?,
                                     );
                                 }
                                 items
@@ -578,7 +578,7 @@ impl Decode for ApiVersion {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("max_version"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -722,7 +722,7 @@ impl Decode for SupportedFeatureKey {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -881,7 +881,7 @@ impl Decode for FinalizedFeatureKey {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -63,12 +63,12 @@ impl Encode for ConsumerGroupHeartbeatRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ConsumerGroupHeartbeatRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ConsumerGroupHeartbeatRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ConsumerGroupHeartbeatRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ConsumerGroupHeartbeatRequest", version))
     }
 }
 
@@ -76,7 +76,7 @@ impl Decode for ConsumerGroupHeartbeatRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ConsumerGroupHeartbeatRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "ConsumerGroupHeartbeatRequest", version))
     }
 }
 
@@ -294,7 +294,7 @@ impl ConsumerGroupHeartbeatRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicPartitions::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -304,7 +304,7 @@ impl ConsumerGroupHeartbeatRequest {
         .map_err(|e| e.within("topic_partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -433,7 +433,7 @@ impl Decode for TopicPartitions {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

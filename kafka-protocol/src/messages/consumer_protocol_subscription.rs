@@ -43,12 +43,12 @@ impl Encode for ConsumerProtocolSubscription {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ConsumerProtocolSubscription v{version}")))
+            .map_err(|e| encode_within_message(e, "ConsumerProtocolSubscription", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ConsumerProtocolSubscription v{version}")))
+            .map_err(|e| encode_within_message(e, "ConsumerProtocolSubscription", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for ConsumerProtocolSubscription {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ConsumerProtocolSubscription v{version}")))
+            .map_err(|e| decode_within_message(e, "ConsumerProtocolSubscription", version))
     }
 }
 
@@ -198,7 +198,7 @@ impl ConsumerProtocolSubscription {
                                 ({
                                     (|| Ok::<_, DecodeError>(TopicPartition::decode(d, version)?))()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items

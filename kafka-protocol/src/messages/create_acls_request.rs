@@ -36,19 +36,20 @@ impl Encode for CreateAclsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("CreateAclsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "CreateAclsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("CreateAclsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "CreateAclsRequest", version))
     }
 }
 
 impl Decode for CreateAclsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("CreateAclsRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "CreateAclsRequest", version))
     }
 }
 
@@ -112,7 +113,7 @@ impl CreateAclsRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(AclCreation::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -122,7 +123,7 @@ impl CreateAclsRequest {
         .map_err(|e| e.within("creations"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -281,7 +282,7 @@ impl Decode for AclCreation {
             (|| Ok::<_, DecodeError>(d.i8()?))().map_err(|e| e.within("permission_type"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

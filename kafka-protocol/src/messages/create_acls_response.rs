@@ -37,12 +37,12 @@ impl Encode for CreateAclsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("CreateAclsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "CreateAclsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("CreateAclsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "CreateAclsResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for CreateAclsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("CreateAclsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "CreateAclsResponse", version))
     }
 }
 
@@ -120,7 +120,7 @@ impl CreateAclsResponse {
                             ({
                                 (|| Ok::<_, DecodeError>(AclCreationResult::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -130,7 +130,7 @@ impl CreateAclsResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -246,7 +246,7 @@ impl Decode for AclCreationResult {
             .map_err(|e| e.within("error_message"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

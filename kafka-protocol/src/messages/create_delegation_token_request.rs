@@ -45,12 +45,12 @@ impl Encode for CreateDelegationTokenRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("CreateDelegationTokenRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "CreateDelegationTokenRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("CreateDelegationTokenRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "CreateDelegationTokenRequest", version))
     }
 }
 
@@ -58,7 +58,7 @@ impl Decode for CreateDelegationTokenRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("CreateDelegationTokenRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "CreateDelegationTokenRequest", version))
     }
 }
 
@@ -186,7 +186,7 @@ impl CreateDelegationTokenRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(CreatableRenewers::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -198,7 +198,7 @@ impl CreateDelegationTokenRequest {
             (|| Ok::<_, DecodeError>(d.i64()?))().map_err(|e| e.within("max_lifetime_ms"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -328,7 +328,7 @@ impl Decode for CreatableRenewers {
             .map_err(|e| e.within("principal_name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

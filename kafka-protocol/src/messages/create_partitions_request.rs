@@ -40,12 +40,12 @@ impl Encode for CreatePartitionsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("CreatePartitionsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "CreatePartitionsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("CreatePartitionsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "CreatePartitionsRequest", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for CreatePartitionsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("CreatePartitionsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "CreatePartitionsRequest", version))
     }
 }
 
@@ -125,7 +125,7 @@ impl CreatePartitionsRequest {
                                     Ok::<_, DecodeError>(CreatePartitionsTopic::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -139,7 +139,7 @@ impl CreatePartitionsRequest {
             (|| Ok::<_, DecodeError>(d.bool()?))().map_err(|e| e.within("validate_only"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -290,7 +290,7 @@ impl Decode for CreatePartitionsTopic {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -300,7 +300,7 @@ impl Decode for CreatePartitionsTopic {
         .map_err(|e| e.within("assignments"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -414,7 +414,7 @@ impl Decode for CreatePartitionsAssignment {
         .map_err(|e| e.within("broker_ids"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -36,19 +36,20 @@ impl Encode for DeleteAclsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DeleteAclsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteAclsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DeleteAclsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteAclsRequest", version))
     }
 }
 
 impl Decode for DeleteAclsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("DeleteAclsRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "DeleteAclsRequest", version))
     }
 }
 
@@ -114,7 +115,7 @@ impl DeleteAclsRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(DeleteAclsFilter::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -124,7 +125,7 @@ impl DeleteAclsRequest {
         .map_err(|e| e.within("filters"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -313,7 +314,7 @@ impl Decode for DeleteAclsFilter {
             (|| Ok::<_, DecodeError>(d.i8()?))().map_err(|e| e.within("permission_type"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -37,12 +37,12 @@ impl Encode for DeleteAclsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DeleteAclsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteAclsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DeleteAclsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteAclsResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DeleteAclsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DeleteAclsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DeleteAclsResponse", version))
     }
 }
 
@@ -124,7 +124,7 @@ impl DeleteAclsResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -134,7 +134,7 @@ impl DeleteAclsResponse {
         .map_err(|e| e.within("filter_results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -283,7 +283,7 @@ impl Decode for DeleteAclsFilterResult {
                                     Ok::<_, DecodeError>(DeleteAclsMatchingAcl::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -293,7 +293,7 @@ impl Decode for DeleteAclsFilterResult {
         .map_err(|e| e.within("matching_acls"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -482,7 +482,7 @@ impl Decode for DeleteAclsMatchingAcl {
             (|| Ok::<_, DecodeError>(d.i8()?))().map_err(|e| e.within("permission_type"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

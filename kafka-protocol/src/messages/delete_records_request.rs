@@ -37,12 +37,12 @@ impl Encode for DeleteRecordsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DeleteRecordsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteRecordsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DeleteRecordsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteRecordsRequest", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DeleteRecordsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DeleteRecordsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "DeleteRecordsRequest", version))
     }
 }
 
@@ -118,7 +118,7 @@ impl DeleteRecordsRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(DeleteRecordsTopic::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -130,7 +130,7 @@ impl DeleteRecordsRequest {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("timeout_ms"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -264,7 +264,7 @@ impl Decode for DeleteRecordsTopic {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -274,7 +274,7 @@ impl Decode for DeleteRecordsTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -375,7 +375,7 @@ impl Decode for DeleteRecordsPartition {
         this.offset = (|| Ok::<_, DecodeError>(d.i64()?))().map_err(|e| e.within("offset"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

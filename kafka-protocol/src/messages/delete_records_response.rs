@@ -37,12 +37,12 @@ impl Encode for DeleteRecordsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DeleteRecordsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteRecordsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DeleteRecordsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteRecordsResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DeleteRecordsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DeleteRecordsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DeleteRecordsResponse", version))
     }
 }
 
@@ -124,7 +124,7 @@ impl DeleteRecordsResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -134,7 +134,7 @@ impl DeleteRecordsResponse {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -268,7 +268,7 @@ impl Decode for DeleteRecordsTopicResult {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -278,7 +278,7 @@ impl Decode for DeleteRecordsTopicResult {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -387,7 +387,7 @@ impl Decode for DeleteRecordsPartitionResult {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("error_code"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

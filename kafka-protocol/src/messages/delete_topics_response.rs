@@ -37,12 +37,12 @@ impl Encode for DeleteTopicsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DeleteTopicsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteTopicsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DeleteTopicsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DeleteTopicsResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DeleteTopicsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DeleteTopicsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DeleteTopicsResponse", version))
     }
 }
 
@@ -136,7 +136,7 @@ impl DeleteTopicsResponse {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -146,7 +146,7 @@ impl DeleteTopicsResponse {
         .map_err(|e| e.within("responses"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -336,7 +336,7 @@ impl Decode for DeletableTopicResult {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

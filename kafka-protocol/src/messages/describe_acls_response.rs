@@ -43,12 +43,12 @@ impl Encode for DescribeAclsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeAclsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeAclsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeAclsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeAclsResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for DescribeAclsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeAclsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeAclsResponse", version))
     }
 }
 
@@ -152,7 +152,7 @@ impl DescribeAclsResponse {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -162,7 +162,7 @@ impl DescribeAclsResponse {
         .map_err(|e| e.within("resources"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -318,7 +318,7 @@ impl Decode for DescribeAclsResource {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(AclDescription::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -328,7 +328,7 @@ impl Decode for DescribeAclsResource {
         .map_err(|e| e.within("acls"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -458,7 +458,7 @@ impl Decode for AclDescription {
             (|| Ok::<_, DecodeError>(d.i8()?))().map_err(|e| e.within("permission_type"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -37,12 +37,12 @@ impl Encode for DescribeClientQuotasRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeClientQuotasRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeClientQuotasRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeClientQuotasRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeClientQuotasRequest", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DescribeClientQuotasRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeClientQuotasRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeClientQuotasRequest", version))
     }
 }
 
@@ -116,7 +116,7 @@ impl DescribeClientQuotasRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ComponentData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -127,7 +127,7 @@ impl DescribeClientQuotasRequest {
         this.strict = (|| Ok::<_, DecodeError>(d.bool()?))().map_err(|e| e.within("strict"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -254,7 +254,7 @@ impl Decode for ComponentData {
             .map_err(|e| e.within("r#match"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

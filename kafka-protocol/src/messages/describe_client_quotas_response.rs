@@ -43,12 +43,12 @@ impl Encode for DescribeClientQuotasResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeClientQuotasResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeClientQuotasResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeClientQuotasResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeClientQuotasResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for DescribeClientQuotasResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeClientQuotasResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeClientQuotasResponse", version))
     }
 }
 
@@ -156,7 +156,7 @@ impl DescribeClientQuotasResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(EntryData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -166,7 +166,7 @@ impl DescribeClientQuotasResponse {
         .map_err(|e| e.within("entries"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -307,7 +307,7 @@ impl Decode for EntryData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(EntityData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -323,7 +323,7 @@ impl Decode for EntryData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ValueData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -333,7 +333,7 @@ impl Decode for EntryData {
         .map_err(|e| e.within("values"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -459,7 +459,7 @@ impl Decode for EntityData {
             .map_err(|e| e.within("entity_name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -557,7 +557,7 @@ impl Decode for ValueData {
         this.value = (|| Ok::<_, DecodeError>(d.f64()?))().map_err(|e| e.within("value"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -55,12 +55,12 @@ impl Encode for DescribeClusterResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeClusterResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeClusterResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeClusterResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeClusterResponse", version))
     }
 }
 
@@ -68,7 +68,7 @@ impl Decode for DescribeClusterResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeClusterResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeClusterResponse", version))
     }
 }
 
@@ -188,7 +188,7 @@ impl DescribeClusterResponse {
                                     Ok::<_, DecodeError>(DescribeClusterBroker::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -200,7 +200,7 @@ impl DescribeClusterResponse {
             .map_err(|e| e.within("cluster_authorized_operations"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -337,7 +337,7 @@ impl Decode for DescribeClusterBroker {
             .map_err(|e| e.within("rack"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

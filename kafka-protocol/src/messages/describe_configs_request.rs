@@ -42,12 +42,12 @@ impl Encode for DescribeConfigsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeConfigsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeConfigsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeConfigsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeConfigsRequest", version))
     }
 }
 
@@ -55,7 +55,7 @@ impl Decode for DescribeConfigsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeConfigsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeConfigsRequest", version))
     }
 }
 
@@ -149,7 +149,7 @@ impl DescribeConfigsRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -167,7 +167,7 @@ impl DescribeConfigsRequest {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -327,7 +327,7 @@ impl Decode for DescribeConfigsResource {
         .map_err(|e| e.within("configuration_keys"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -37,12 +37,12 @@ impl Encode for DescribeConfigsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeConfigsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeConfigsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeConfigsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeConfigsResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DescribeConfigsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeConfigsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeConfigsResponse", version))
     }
 }
 
@@ -122,7 +122,7 @@ impl DescribeConfigsResponse {
                                     Ok::<_, DecodeError>(DescribeConfigsResult::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -132,7 +132,7 @@ impl DescribeConfigsResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -301,7 +301,7 @@ impl Decode for DescribeConfigsResult {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -311,7 +311,7 @@ impl Decode for DescribeConfigsResult {
         .map_err(|e| e.within("configs"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -576,7 +576,7 @@ impl Decode for DescribeConfigsResourceResult {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -595,7 +595,7 @@ impl Decode for DescribeConfigsResourceResult {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -793,7 +793,7 @@ impl Decode for DescribeConfigsSynonym {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -36,12 +36,12 @@ impl Encode for DescribeDelegationTokenRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeDelegationTokenRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeDelegationTokenRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeDelegationTokenRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeDelegationTokenRequest", version))
     }
 }
 
@@ -49,7 +49,7 @@ impl Decode for DescribeDelegationTokenRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeDelegationTokenRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeDelegationTokenRequest", version))
     }
 }
 
@@ -129,7 +129,7 @@ impl DescribeDelegationTokenRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -139,7 +139,7 @@ impl DescribeDelegationTokenRequest {
         .map_err(|e| e.within("owners"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -247,7 +247,7 @@ impl Decode for DescribeDelegationTokenOwner {
             .map_err(|e| e.within("principal_name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -40,12 +40,12 @@ impl Encode for DescribeDelegationTokenResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeDelegationTokenResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeDelegationTokenResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeDelegationTokenResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeDelegationTokenResponse", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for DescribeDelegationTokenResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeDelegationTokenResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeDelegationTokenResponse", version))
     }
 }
 
@@ -129,7 +129,7 @@ impl DescribeDelegationTokenResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -141,7 +141,7 @@ impl DescribeDelegationTokenResponse {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("throttle_time_ms"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -406,7 +406,7 @@ impl Decode for DescribedDelegationToken {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -416,7 +416,7 @@ impl Decode for DescribedDelegationToken {
         .map_err(|e| e.within("renewers"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -544,7 +544,7 @@ impl Decode for DescribedDelegationTokenRenewer {
             .map_err(|e| e.within("principal_name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

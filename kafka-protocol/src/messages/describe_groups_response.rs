@@ -37,12 +37,12 @@ impl Encode for DescribeGroupsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeGroupsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeGroupsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeGroupsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeGroupsResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DescribeGroupsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeGroupsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeGroupsResponse", version))
     }
 }
 
@@ -130,7 +130,7 @@ impl DescribeGroupsResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(DescribedGroup::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -140,7 +140,7 @@ impl DescribeGroupsResponse {
         .map_err(|e| e.within("groups"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -334,7 +334,7 @@ impl Decode for DescribedGroup {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -348,7 +348,7 @@ impl Decode for DescribedGroup {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -534,7 +534,7 @@ impl Decode for DescribedGroupMember {
             .map_err(|e| e.within("member_assignment"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

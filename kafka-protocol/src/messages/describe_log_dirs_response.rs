@@ -40,12 +40,12 @@ impl Encode for DescribeLogDirsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeLogDirsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeLogDirsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeLogDirsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeLogDirsResponse", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for DescribeLogDirsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeLogDirsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeLogDirsResponse", version))
     }
 }
 
@@ -141,7 +141,7 @@ impl DescribeLogDirsResponse {
                                     Ok::<_, DecodeError>(DescribeLogDirsResult::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -151,7 +151,7 @@ impl DescribeLogDirsResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -328,7 +328,7 @@ impl Decode for DescribeLogDirsResult {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -346,7 +346,7 @@ impl Decode for DescribeLogDirsResult {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -493,7 +493,7 @@ impl Decode for DescribeLogDirsTopic {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -503,7 +503,7 @@ impl Decode for DescribeLogDirsTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -619,7 +619,7 @@ impl Decode for DescribeLogDirsPartition {
             (|| Ok::<_, DecodeError>(d.bool()?))().map_err(|e| e.within("is_future_key"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -34,12 +34,12 @@ impl Encode for DescribeProducersRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeProducersRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeProducersRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeProducersRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeProducersRequest", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for DescribeProducersRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeProducersRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeProducersRequest", version))
     }
 }
 
@@ -107,7 +107,7 @@ impl DescribeProducersRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicRequest::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -117,7 +117,7 @@ impl DescribeProducersRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -234,7 +234,7 @@ impl Decode for TopicRequest {
         .map_err(|e| e.within("partition_indexes"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -37,12 +37,12 @@ impl Encode for DescribeProducersResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeProducersResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeProducersResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeProducersResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeProducersResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DescribeProducersResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeProducersResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeProducersResponse", version))
     }
 }
 
@@ -114,7 +114,7 @@ impl DescribeProducersResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicResponse::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -124,7 +124,7 @@ impl DescribeProducersResponse {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -247,7 +247,7 @@ impl Decode for TopicResponse {
                             ({
                                 (|| Ok::<_, DecodeError>(PartitionResponse::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -257,7 +257,7 @@ impl Decode for TopicResponse {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -402,7 +402,7 @@ impl Decode for PartitionResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ProducerState::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -412,7 +412,7 @@ impl Decode for PartitionResponse {
         .map_err(|e| e.within("active_producers"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -537,7 +537,7 @@ impl Decode for ProducerState {
             .map_err(|e| e.within("current_txn_start_offset"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

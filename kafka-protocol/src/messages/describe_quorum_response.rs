@@ -43,12 +43,12 @@ impl Encode for DescribeQuorumResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeQuorumResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeQuorumResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeQuorumResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeQuorumResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for DescribeQuorumResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeQuorumResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeQuorumResponse", version))
     }
 }
 
@@ -180,7 +180,7 @@ impl DescribeQuorumResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -197,7 +197,7 @@ impl DescribeQuorumResponse {
                         for i in 0..n {
                             items.push(
                                 ({ (|| Ok::<_, DecodeError>(Node::decode(d, version)?))() })
-                                    .map_err(|e| e.within(format!("[{i}]")))?,
+                                    .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -208,7 +208,7 @@ impl DescribeQuorumResponse {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -382,7 +382,7 @@ impl Decode for ReplicaState {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -515,7 +515,7 @@ impl Decode for TopicData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -525,7 +525,7 @@ impl Decode for TopicData {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -726,7 +726,7 @@ impl Decode for PartitionData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ReplicaState::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -742,7 +742,7 @@ impl Decode for PartitionData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ReplicaState::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -752,7 +752,7 @@ impl Decode for PartitionData {
         .map_err(|e| e.within("observers"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -913,7 +913,7 @@ impl Decode for Node {
                         for i in 0..n {
                             items.push(
                                 ({ (|| Ok::<_, DecodeError>(Listener::decode(d, version)?))() })
-                                    .map_err(|e| e.within(format!("[{i}]")))?,
+                                    .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -924,7 +924,7 @@ impl Decode for Node {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -1079,7 +1079,7 @@ impl Decode for Listener {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -40,12 +40,12 @@ impl Encode for DescribeTopicPartitionsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeTopicPartitionsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeTopicPartitionsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeTopicPartitionsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeTopicPartitionsRequest", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for DescribeTopicPartitionsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeTopicPartitionsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeTopicPartitionsRequest", version))
     }
 }
 
@@ -135,7 +135,7 @@ impl DescribeTopicPartitionsRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicRequest::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -155,7 +155,7 @@ impl DescribeTopicPartitionsRequest {
         .map_err(|e| e.within("cursor"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -251,7 +251,7 @@ impl Decode for TopicRequest {
             (|| Ok::<_, DecodeError>(d.string(flexible)?))().map_err(|e| e.within("name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -342,7 +342,7 @@ impl Decode for Cursor {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("partition_index"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

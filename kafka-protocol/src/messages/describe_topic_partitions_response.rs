@@ -40,12 +40,12 @@ impl Encode for DescribeTopicPartitionsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeTopicPartitionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeTopicPartitionsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeTopicPartitionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeTopicPartitionsResponse", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for DescribeTopicPartitionsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeTopicPartitionsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeTopicPartitionsResponse", version))
     }
 }
 
@@ -143,7 +143,7 @@ impl DescribeTopicPartitionsResponse {
                                     )
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -161,7 +161,7 @@ impl DescribeTopicPartitionsResponse {
         .map_err(|e| e.within("next_cursor"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -329,7 +329,7 @@ impl Decode for DescribeTopicPartitionsResponseTopic {
                                     )
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -341,7 +341,7 @@ impl Decode for DescribeTopicPartitionsResponseTopic {
             .map_err(|e| e.within("topic_authorized_operations"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -602,7 +602,7 @@ impl Decode for DescribeTopicPartitionsResponsePartition {
         .map_err(|e| e.within("offline_replicas"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -701,7 +701,7 @@ impl Decode for Cursor {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("partition_index"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

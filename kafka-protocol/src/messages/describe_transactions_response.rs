@@ -37,12 +37,12 @@ impl Encode for DescribeTransactionsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeTransactionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeTransactionsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeTransactionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeTransactionsResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for DescribeTransactionsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeTransactionsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeTransactionsResponse", version))
     }
 }
 
@@ -116,7 +116,7 @@ impl DescribeTransactionsResponse {
                             ({
                                 (|| Ok::<_, DecodeError>(TransactionState::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -126,7 +126,7 @@ impl DescribeTransactionsResponse {
         .map_err(|e| e.within("transaction_states"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -293,7 +293,7 @@ impl Decode for TransactionState {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -303,7 +303,7 @@ impl Decode for TransactionState {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -427,7 +427,7 @@ impl Decode for TopicData {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -34,12 +34,12 @@ impl Encode for DescribeUserScramCredentialsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeUserScramCredentialsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeUserScramCredentialsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeUserScramCredentialsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeUserScramCredentialsRequest", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for DescribeUserScramCredentialsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeUserScramCredentialsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeUserScramCredentialsRequest", version))
     }
 }
 
@@ -117,7 +117,7 @@ impl DescribeUserScramCredentialsRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(UserName::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -127,7 +127,7 @@ impl DescribeUserScramCredentialsRequest {
         .map_err(|e| e.within("users"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -217,7 +217,7 @@ impl Decode for UserName {
             (|| Ok::<_, DecodeError>(d.string(flexible)?))().map_err(|e| e.within("name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

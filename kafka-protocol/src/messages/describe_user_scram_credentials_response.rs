@@ -43,12 +43,12 @@ impl Encode for DescribeUserScramCredentialsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("DescribeUserScramCredentialsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeUserScramCredentialsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("DescribeUserScramCredentialsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "DescribeUserScramCredentialsResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for DescribeUserScramCredentialsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("DescribeUserScramCredentialsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "DescribeUserScramCredentialsResponse", version))
     }
 }
 
@@ -148,7 +148,7 @@ impl DescribeUserScramCredentialsResponse {
                                     )
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -158,7 +158,7 @@ impl DescribeUserScramCredentialsResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -309,7 +309,7 @@ impl Decode for DescribeUserScramCredentialsResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(CredentialInfo::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -319,7 +319,7 @@ impl Decode for DescribeUserScramCredentialsResult {
         .map_err(|e| e.within("credential_infos"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -415,7 +415,7 @@ impl Decode for CredentialInfo {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("iterations"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -40,12 +40,12 @@ impl Encode for ElectLeadersRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ElectLeadersRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ElectLeadersRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ElectLeadersRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ElectLeadersRequest", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for ElectLeadersRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ElectLeadersRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "ElectLeadersRequest", version))
     }
 }
 
@@ -145,7 +145,7 @@ impl ElectLeadersRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicPartitions::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -157,7 +157,7 @@ impl ElectLeadersRequest {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("timeout_ms"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -287,7 +287,7 @@ impl Decode for TopicPartitions {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

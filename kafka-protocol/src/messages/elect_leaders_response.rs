@@ -40,12 +40,12 @@ impl Encode for ElectLeadersResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ElectLeadersResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ElectLeadersResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ElectLeadersResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ElectLeadersResponse", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for ElectLeadersResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ElectLeadersResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ElectLeadersResponse", version))
     }
 }
 
@@ -146,7 +146,7 @@ impl ElectLeadersResponse {
                                     Ok::<_, DecodeError>(ReplicaElectionResult::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -156,7 +156,7 @@ impl ElectLeadersResponse {
         .map_err(|e| e.within("replica_election_results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -290,7 +290,7 @@ impl Decode for ReplicaElectionResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionResult::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -300,7 +300,7 @@ impl Decode for ReplicaElectionResult {
         .map_err(|e| e.within("partition_result"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -423,7 +423,7 @@ impl Decode for PartitionResult {
             .map_err(|e| e.within("error_message"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -45,19 +45,20 @@ impl Encode for EndTxnRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("EndTxnRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "EndTxnRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("EndTxnRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "EndTxnRequest", version))
     }
 }
 
 impl Decode for EndTxnRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("EndTxnRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "EndTxnRequest", version))
     }
 }
 
@@ -115,7 +116,7 @@ impl EndTxnRequest {
             (|| Ok::<_, DecodeError>(d.bool()?))().map_err(|e| e.within("committed"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

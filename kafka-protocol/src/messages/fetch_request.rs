@@ -69,19 +69,19 @@ impl Encode for FetchRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("FetchRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "FetchRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("FetchRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "FetchRequest", version))
     }
 }
 
 impl Decode for FetchRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("FetchRequest v{version}")))
+        Self::decode_body(d, version).map_err(|e| decode_within_message(e, "FetchRequest", version))
     }
 }
 
@@ -364,7 +364,7 @@ impl FetchRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(FetchTopic::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -383,7 +383,7 @@ impl FetchRequest {
                                 ({
                                     (|| Ok::<_, DecodeError>(ForgottenTopic::decode(d, version)?))()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -615,7 +615,7 @@ impl Decode for ReplicaState {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -778,7 +778,7 @@ impl Decode for FetchTopic {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(FetchPartition::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -788,7 +788,7 @@ impl Decode for FetchTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -1198,7 +1198,7 @@ impl Decode for ForgottenTopic {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -46,19 +46,20 @@ impl Encode for FetchResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("FetchResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "FetchResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("FetchResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "FetchResponse", version))
     }
 }
 
 impl Decode for FetchResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("FetchResponse v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "FetchResponse", version))
     }
 }
 
@@ -232,7 +233,7 @@ impl FetchResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -258,7 +259,7 @@ impl FetchResponse {
                                                 )?)
                                             })()
                                         })
-                                        .map_err(|e| e.within(format!("[{i}]")))?,
+                                        .map_err(|e| within_index(e, i))?,
                                     );
                                 }
                                 items
@@ -462,7 +463,7 @@ impl Decode for FetchableTopicResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -472,7 +473,7 @@ impl Decode for FetchableTopicResponse {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -838,7 +839,7 @@ impl Decode for PartitionData {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -1071,7 +1072,7 @@ impl Decode for EpochEndOffset {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -1201,7 +1202,7 @@ impl Decode for LeaderIdAndEpoch {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -1306,7 +1307,7 @@ impl Decode for SnapshotId {
         this.epoch = (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("epoch"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -1426,7 +1427,7 @@ impl Decode for AbortedTransaction {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -1611,7 +1612,7 @@ impl Decode for NodeEndpoint {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

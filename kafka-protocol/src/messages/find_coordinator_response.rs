@@ -52,12 +52,12 @@ impl Encode for FindCoordinatorResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("FindCoordinatorResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "FindCoordinatorResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("FindCoordinatorResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "FindCoordinatorResponse", version))
     }
 }
 
@@ -65,7 +65,7 @@ impl Decode for FindCoordinatorResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("FindCoordinatorResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "FindCoordinatorResponse", version))
     }
 }
 
@@ -253,7 +253,7 @@ impl FindCoordinatorResponse {
                         for i in 0..n {
                             items.push(
                                 ({ (|| Ok::<_, DecodeError>(Coordinator::decode(d, version)?))() })
-                                    .map_err(|e| e.within(format!("[{i}]")))?,
+                                    .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -264,7 +264,7 @@ impl FindCoordinatorResponse {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -531,7 +531,7 @@ impl Decode for Coordinator {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

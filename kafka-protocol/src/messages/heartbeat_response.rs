@@ -37,19 +37,20 @@ impl Encode for HeartbeatResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("HeartbeatResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "HeartbeatResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("HeartbeatResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "HeartbeatResponse", version))
     }
 }
 
 impl Decode for HeartbeatResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("HeartbeatResponse v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "HeartbeatResponse", version))
     }
 }
 
@@ -107,7 +108,7 @@ impl HeartbeatResponse {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("error_code"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -39,12 +39,12 @@ impl Encode for InitializeShareGroupStateRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("InitializeShareGroupStateRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "InitializeShareGroupStateRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("InitializeShareGroupStateRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "InitializeShareGroupStateRequest", version))
     }
 }
 
@@ -52,7 +52,7 @@ impl Decode for InitializeShareGroupStateRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("InitializeShareGroupStateRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "InitializeShareGroupStateRequest", version))
     }
 }
 
@@ -123,7 +123,7 @@ impl InitializeShareGroupStateRequest {
                                 (|| Ok::<_, DecodeError>(InitializeStateData::decode(d, version)?))(
                                 )
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -133,7 +133,7 @@ impl InitializeShareGroupStateRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -249,7 +249,7 @@ impl Decode for InitializeStateData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -259,7 +259,7 @@ impl Decode for InitializeStateData {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -361,7 +361,7 @@ impl Decode for PartitionData {
             (|| Ok::<_, DecodeError>(d.i64()?))().map_err(|e| e.within("start_offset"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -34,12 +34,12 @@ impl Encode for InitializeShareGroupStateResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("InitializeShareGroupStateResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "InitializeShareGroupStateResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("InitializeShareGroupStateResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "InitializeShareGroupStateResponse", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for InitializeShareGroupStateResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("InitializeShareGroupStateResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "InitializeShareGroupStateResponse", version))
     }
 }
 
@@ -111,7 +111,7 @@ impl InitializeShareGroupStateResponse {
                                     Ok::<_, DecodeError>(InitializeStateResult::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -121,7 +121,7 @@ impl InitializeShareGroupStateResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -236,7 +236,7 @@ impl Decode for InitializeStateResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionResult::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -246,7 +246,7 @@ impl Decode for InitializeStateResult {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -362,7 +362,7 @@ impl Decode for PartitionResult {
             .map_err(|e| e.within("error_message"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

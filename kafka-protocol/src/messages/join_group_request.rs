@@ -57,19 +57,20 @@ impl Encode for JoinGroupRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("JoinGroupRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "JoinGroupRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("JoinGroupRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "JoinGroupRequest", version))
     }
 }
 
 impl Decode for JoinGroupRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("JoinGroupRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "JoinGroupRequest", version))
     }
 }
 
@@ -239,7 +240,7 @@ impl JoinGroupRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -253,7 +254,7 @@ impl JoinGroupRequest {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -392,7 +393,7 @@ impl Decode for JoinGroupRequestProtocol {
             (|| Ok::<_, DecodeError>(d.bytes(flexible)?))().map_err(|e| e.within("metadata"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -58,19 +58,20 @@ impl Encode for JoinGroupResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("JoinGroupResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "JoinGroupResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("JoinGroupResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "JoinGroupResponse", version))
     }
 }
 
 impl Decode for JoinGroupResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("JoinGroupResponse v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "JoinGroupResponse", version))
     }
 }
 
@@ -261,7 +262,7 @@ impl JoinGroupResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -271,7 +272,7 @@ impl JoinGroupResponse {
         .map_err(|e| e.within("members"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -447,7 +448,7 @@ impl Decode for JoinGroupResponseMember {
             (|| Ok::<_, DecodeError>(d.bytes(flexible)?))().map_err(|e| e.within("metadata"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -40,19 +40,20 @@ impl Encode for LeaveGroupRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("LeaveGroupRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "LeaveGroupRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("LeaveGroupRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "LeaveGroupRequest", version))
     }
 }
 
 impl Decode for LeaveGroupRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("LeaveGroupRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "LeaveGroupRequest", version))
     }
 }
 
@@ -157,7 +158,7 @@ impl LeaveGroupRequest {
                                 ({
                                     (|| Ok::<_, DecodeError>(MemberIdentity::decode(d, version)?))()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -168,7 +169,7 @@ impl LeaveGroupRequest {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -356,7 +357,7 @@ impl Decode for MemberIdentity {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

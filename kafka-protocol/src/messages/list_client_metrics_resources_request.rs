@@ -31,12 +31,12 @@ impl Encode for ListClientMetricsResourcesRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ListClientMetricsResourcesRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ListClientMetricsResourcesRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ListClientMetricsResourcesRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ListClientMetricsResourcesRequest", version))
     }
 }
 
@@ -44,7 +44,7 @@ impl Decode for ListClientMetricsResourcesRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ListClientMetricsResourcesRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "ListClientMetricsResourcesRequest", version))
     }
 }
 
@@ -78,7 +78,7 @@ impl ListClientMetricsResourcesRequest {
         let mut this = Self::default();
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -40,12 +40,12 @@ impl Encode for ListClientMetricsResourcesResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ListClientMetricsResourcesResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ListClientMetricsResourcesResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ListClientMetricsResourcesResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ListClientMetricsResourcesResponse", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for ListClientMetricsResourcesResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ListClientMetricsResourcesResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ListClientMetricsResourcesResponse", version))
     }
 }
 
@@ -130,7 +130,7 @@ impl ListClientMetricsResourcesResponse {
                                     Ok::<_, DecodeError>(ClientMetricsResource::decode(d, version)?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -140,7 +140,7 @@ impl ListClientMetricsResourcesResponse {
         .map_err(|e| e.within("client_metrics_resources"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -233,7 +233,7 @@ impl Decode for ClientMetricsResource {
             (|| Ok::<_, DecodeError>(d.string(flexible)?))().map_err(|e| e.within("name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

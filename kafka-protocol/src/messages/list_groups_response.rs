@@ -40,12 +40,12 @@ impl Encode for ListGroupsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ListGroupsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ListGroupsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ListGroupsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ListGroupsResponse", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for ListGroupsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ListGroupsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ListGroupsResponse", version))
     }
 }
 
@@ -137,7 +137,7 @@ impl ListGroupsResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ListedGroup::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -147,7 +147,7 @@ impl ListGroupsResponse {
         .map_err(|e| e.within("groups"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -309,7 +309,7 @@ impl Decode for ListedGroup {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

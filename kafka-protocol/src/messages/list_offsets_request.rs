@@ -45,12 +45,12 @@ impl Encode for ListOffsetsRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ListOffsetsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ListOffsetsRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ListOffsetsRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ListOffsetsRequest", version))
     }
 }
 
@@ -58,7 +58,7 @@ impl Decode for ListOffsetsRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ListOffsetsRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "ListOffsetsRequest", version))
     }
 }
 
@@ -156,7 +156,7 @@ impl ListOffsetsRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(ListOffsetsTopic::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -170,7 +170,7 @@ impl ListOffsetsRequest {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -316,7 +316,7 @@ impl Decode for ListOffsetsTopic {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -326,7 +326,7 @@ impl Decode for ListOffsetsTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -466,7 +466,7 @@ impl Decode for ListOffsetsPartition {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

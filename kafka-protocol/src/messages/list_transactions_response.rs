@@ -43,12 +43,12 @@ impl Encode for ListTransactionsResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ListTransactionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ListTransactionsResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ListTransactionsResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ListTransactionsResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for ListTransactionsResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ListTransactionsResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ListTransactionsResponse", version))
     }
 }
 
@@ -159,7 +159,7 @@ impl ListTransactionsResponse {
                             ({
                                 (|| Ok::<_, DecodeError>(TransactionState::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -169,7 +169,7 @@ impl ListTransactionsResponse {
         .map_err(|e| e.within("transaction_states"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -281,7 +281,7 @@ impl Decode for TransactionState {
             .map_err(|e| e.within("transaction_state"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -45,19 +45,20 @@ impl Encode for MetadataRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("MetadataRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "MetadataRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("MetadataRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "MetadataRequest", version))
     }
 }
 
 impl Decode for MetadataRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("MetadataRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "MetadataRequest", version))
     }
 }
 
@@ -198,7 +199,7 @@ impl MetadataRequest {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -218,7 +219,7 @@ impl MetadataRequest {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -241,7 +242,7 @@ impl MetadataRequest {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -409,7 +410,7 @@ impl Decode for MetadataRequestTopic {
         .map_err(|e| e.within("name"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

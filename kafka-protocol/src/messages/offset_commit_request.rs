@@ -51,12 +51,12 @@ impl Encode for OffsetCommitRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("OffsetCommitRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetCommitRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("OffsetCommitRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetCommitRequest", version))
     }
 }
 
@@ -64,7 +64,7 @@ impl Decode for OffsetCommitRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("OffsetCommitRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "OffsetCommitRequest", version))
     }
 }
 
@@ -232,7 +232,7 @@ impl OffsetCommitRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -242,7 +242,7 @@ impl OffsetCommitRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -404,7 +404,7 @@ impl Decode for OffsetCommitRequestTopic {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -414,7 +414,7 @@ impl Decode for OffsetCommitRequestTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -575,7 +575,7 @@ impl Decode for OffsetCommitRequestPartition {
             .map_err(|e| e.within("committed_metadata"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -37,12 +37,12 @@ impl Encode for OffsetCommitResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("OffsetCommitResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetCommitResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("OffsetCommitResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetCommitResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for OffsetCommitResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("OffsetCommitResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "OffsetCommitResponse", version))
     }
 }
 
@@ -136,7 +136,7 @@ impl OffsetCommitResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -146,7 +146,7 @@ impl OffsetCommitResponse {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -285,7 +285,7 @@ impl Decode for OffsetCommitResponseTopic {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -295,7 +295,7 @@ impl Decode for OffsetCommitResponseTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -397,7 +397,7 @@ impl Decode for OffsetCommitResponsePartition {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("error_code"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

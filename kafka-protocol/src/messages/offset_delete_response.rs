@@ -37,12 +37,12 @@ impl Encode for OffsetDeleteResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("OffsetDeleteResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetDeleteResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("OffsetDeleteResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetDeleteResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for OffsetDeleteResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("OffsetDeleteResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "OffsetDeleteResponse", version))
     }
 }
 
@@ -109,7 +109,7 @@ impl OffsetDeleteResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -221,7 +221,7 @@ impl Decode for OffsetDeleteResponseTopic {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items

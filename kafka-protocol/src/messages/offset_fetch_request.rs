@@ -45,12 +45,12 @@ impl Encode for OffsetFetchRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("OffsetFetchRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetFetchRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("OffsetFetchRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetFetchRequest", version))
     }
 }
 
@@ -58,7 +58,7 @@ impl Decode for OffsetFetchRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("OffsetFetchRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "OffsetFetchRequest", version))
     }
 }
 
@@ -220,7 +220,7 @@ impl OffsetFetchRequest {
                                             )?)
                                         })()
                                     })
-                                    .map_err(|e| e.within(format!("[{i}]")))?,
+                                    .map_err(|e| within_index(e, i))?,
                                 );
                             }
                             items
@@ -240,7 +240,7 @@ impl OffsetFetchRequest {
                                             )?)
                                         })()
                                     })
-                                    .map_err(|e| e.within(format!("[{i}]")))?,
+                                    .map_err(|e| within_index(e, i))?,
                                 );
                             }
                             items
@@ -265,7 +265,7 @@ impl OffsetFetchRequest {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -280,7 +280,7 @@ impl OffsetFetchRequest {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -463,7 +463,7 @@ impl Decode for OffsetFetchRequestTopic {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -686,7 +686,7 @@ impl Decode for OffsetFetchRequestGroup {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -697,7 +697,7 @@ impl Decode for OffsetFetchRequestGroup {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -875,7 +875,7 @@ impl Decode for OffsetFetchRequestTopics {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -37,12 +37,12 @@ impl Encode for OffsetForLeaderEpochResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("OffsetForLeaderEpochResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetForLeaderEpochResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("OffsetForLeaderEpochResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "OffsetForLeaderEpochResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for OffsetForLeaderEpochResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("OffsetForLeaderEpochResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "OffsetForLeaderEpochResponse", version))
     }
 }
 
@@ -136,7 +136,7 @@ impl OffsetForLeaderEpochResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -146,7 +146,7 @@ impl OffsetForLeaderEpochResponse {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -279,7 +279,7 @@ impl Decode for OffsetForLeaderTopicResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(EpochEndOffset::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -289,7 +289,7 @@ impl Decode for OffsetForLeaderTopicResult {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -417,7 +417,7 @@ impl Decode for EpochEndOffset {
             (|| Ok::<_, DecodeError>(d.i64()?))().map_err(|e| e.within("end_offset"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

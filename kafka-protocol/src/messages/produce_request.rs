@@ -45,19 +45,20 @@ impl Encode for ProduceRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ProduceRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ProduceRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ProduceRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ProduceRequest", version))
     }
 }
 
 impl Decode for ProduceRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("ProduceRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "ProduceRequest", version))
     }
 }
 
@@ -160,7 +161,7 @@ impl ProduceRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(TopicProduceData::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -170,7 +171,7 @@ impl ProduceRequest {
         .map_err(|e| e.within("topic_data"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -315,7 +316,7 @@ impl Decode for TopicProduceData {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -325,7 +326,7 @@ impl Decode for TopicProduceData {
         .map_err(|e| e.within("partition_data"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -440,7 +441,7 @@ impl Decode for PartitionProduceData {
             .map_err(|e| e.within("records"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

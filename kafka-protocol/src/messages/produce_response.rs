@@ -40,19 +40,20 @@ impl Encode for ProduceResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ProduceResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ProduceResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ProduceResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ProduceResponse", version))
     }
 }
 
 impl Decode for ProduceResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("ProduceResponse v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "ProduceResponse", version))
     }
 }
 
@@ -190,7 +191,7 @@ impl ProduceResponse {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -220,7 +221,7 @@ impl ProduceResponse {
                                                 )?)
                                             })()
                                         })
-                                        .map_err(|e| e.within(format!("[{i}]")))?,
+                                        .map_err(|e| within_index(e, i))?,
                                     );
                                 }
                                 items
@@ -387,7 +388,7 @@ impl Decode for TopicProduceResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -397,7 +398,7 @@ impl Decode for TopicProduceResponse {
         .map_err(|e| e.within("partition_responses"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -654,7 +655,7 @@ impl Decode for PartitionProduceResponse {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -861,7 +862,7 @@ impl Decode for BatchIndexAndErrorMessage {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -995,7 +996,7 @@ impl Decode for LeaderIdAndEpoch {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -1180,7 +1181,7 @@ impl Decode for NodeEndpoint {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -34,12 +34,12 @@ impl Encode for ReadShareGroupStateResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ReadShareGroupStateResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ReadShareGroupStateResponse", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for ReadShareGroupStateResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ReadShareGroupStateResponse", version))
     }
 }
 
@@ -107,7 +107,7 @@ impl ReadShareGroupStateResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(ReadStateResult::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -117,7 +117,7 @@ impl ReadShareGroupStateResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -232,7 +232,7 @@ impl Decode for ReadStateResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionResult::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -242,7 +242,7 @@ impl Decode for ReadStateResult {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -401,7 +401,7 @@ impl Decode for PartitionResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(StateBatch::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -411,7 +411,7 @@ impl Decode for PartitionResult {
         .map_err(|e| e.within("state_batches"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -524,7 +524,7 @@ impl Decode for StateBatch {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("delivery_count"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -39,12 +39,12 @@ impl Encode for ReadShareGroupStateSummaryRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateSummaryRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ReadShareGroupStateSummaryRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateSummaryRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ReadShareGroupStateSummaryRequest", version))
     }
 }
 
@@ -52,7 +52,7 @@ impl Decode for ReadShareGroupStateSummaryRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateSummaryRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "ReadShareGroupStateSummaryRequest", version))
     }
 }
 
@@ -126,7 +126,7 @@ impl ReadShareGroupStateSummaryRequest {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -136,7 +136,7 @@ impl ReadShareGroupStateSummaryRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -252,7 +252,7 @@ impl Decode for ReadStateSummaryData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -262,7 +262,7 @@ impl Decode for ReadStateSummaryData {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -357,7 +357,7 @@ impl Decode for PartitionData {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("leader_epoch"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

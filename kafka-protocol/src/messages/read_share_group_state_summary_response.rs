@@ -34,12 +34,12 @@ impl Encode for ReadShareGroupStateSummaryResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateSummaryResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ReadShareGroupStateSummaryResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateSummaryResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ReadShareGroupStateSummaryResponse", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for ReadShareGroupStateSummaryResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ReadShareGroupStateSummaryResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ReadShareGroupStateSummaryResponse", version))
     }
 }
 
@@ -113,7 +113,7 @@ impl ReadShareGroupStateSummaryResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -123,7 +123,7 @@ impl ReadShareGroupStateSummaryResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -238,7 +238,7 @@ impl Decode for ReadStateSummaryResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionResult::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -248,7 +248,7 @@ impl Decode for ReadStateSummaryResult {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -378,7 +378,7 @@ impl Decode for PartitionResult {
             (|| Ok::<_, DecodeError>(d.i64()?))().map_err(|e| e.within("start_offset"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -40,12 +40,12 @@ impl Encode for RemoveRaftVoterRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("RemoveRaftVoterRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "RemoveRaftVoterRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("RemoveRaftVoterRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "RemoveRaftVoterRequest", version))
     }
 }
 
@@ -53,7 +53,7 @@ impl Decode for RemoveRaftVoterRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("RemoveRaftVoterRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "RemoveRaftVoterRequest", version))
     }
 }
 
@@ -112,7 +112,7 @@ impl RemoveRaftVoterRequest {
             (|| Ok::<_, DecodeError>(d.uuid()?))().map_err(|e| e.within("voter_directory_id"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -39,12 +39,12 @@ impl Encode for RenewDelegationTokenRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("RenewDelegationTokenRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "RenewDelegationTokenRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("RenewDelegationTokenRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "RenewDelegationTokenRequest", version))
     }
 }
 
@@ -52,7 +52,7 @@ impl Decode for RenewDelegationTokenRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("RenewDelegationTokenRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "RenewDelegationTokenRequest", version))
     }
 }
 
@@ -102,7 +102,7 @@ impl RenewDelegationTokenRequest {
             (|| Ok::<_, DecodeError>(d.i64()?))().map_err(|e| e.within("renew_period_ms"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

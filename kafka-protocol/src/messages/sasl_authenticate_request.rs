@@ -34,12 +34,12 @@ impl Encode for SaslAuthenticateRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("SaslAuthenticateRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "SaslAuthenticateRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("SaslAuthenticateRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "SaslAuthenticateRequest", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for SaslAuthenticateRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("SaslAuthenticateRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "SaslAuthenticateRequest", version))
     }
 }
 
@@ -93,7 +93,7 @@ impl SaslAuthenticateRequest {
             (|| Ok::<_, DecodeError>(d.bytes(flexible)?))().map_err(|e| e.within("auth_bytes"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

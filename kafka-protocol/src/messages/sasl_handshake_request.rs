@@ -33,12 +33,12 @@ impl Encode for SaslHandshakeRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("SaslHandshakeRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "SaslHandshakeRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("SaslHandshakeRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "SaslHandshakeRequest", version))
     }
 }
 
@@ -46,7 +46,7 @@ impl Decode for SaslHandshakeRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("SaslHandshakeRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "SaslHandshakeRequest", version))
     }
 }
 

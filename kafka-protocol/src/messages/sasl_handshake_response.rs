@@ -34,12 +34,12 @@ impl Encode for SaslHandshakeResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("SaslHandshakeResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "SaslHandshakeResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("SaslHandshakeResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "SaslHandshakeResponse", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for SaslHandshakeResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("SaslHandshakeResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "SaslHandshakeResponse", version))
     }
 }
 

@@ -45,12 +45,12 @@ impl Encode for ShareAcknowledgeRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ShareAcknowledgeRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareAcknowledgeRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ShareAcknowledgeRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareAcknowledgeRequest", version))
     }
 }
 
@@ -58,7 +58,7 @@ impl Decode for ShareAcknowledgeRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ShareAcknowledgeRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "ShareAcknowledgeRequest", version))
     }
 }
 
@@ -160,7 +160,7 @@ impl ShareAcknowledgeRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(AcknowledgeTopic::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -170,7 +170,7 @@ impl ShareAcknowledgeRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -294,7 +294,7 @@ impl Decode for AcknowledgeTopic {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -304,7 +304,7 @@ impl Decode for AcknowledgeTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -432,7 +432,7 @@ impl Decode for AcknowledgePartition {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                     }
                     items
@@ -442,7 +442,7 @@ impl Decode for AcknowledgePartition {
         .map_err(|e| e.within("acknowledgement_batches"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -563,7 +563,7 @@ impl Decode for AcknowledgementBatch {
         .map_err(|e| e.within("acknowledge_types"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -46,12 +46,12 @@ impl Encode for ShareAcknowledgeResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ShareAcknowledgeResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareAcknowledgeResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ShareAcknowledgeResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareAcknowledgeResponse", version))
     }
 }
 
@@ -59,7 +59,7 @@ impl Decode for ShareAcknowledgeResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ShareAcknowledgeResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ShareAcknowledgeResponse", version))
     }
 }
 
@@ -171,7 +171,7 @@ impl ShareAcknowledgeResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -187,7 +187,7 @@ impl ShareAcknowledgeResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(NodeEndpoint::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -197,7 +197,7 @@ impl ShareAcknowledgeResponse {
         .map_err(|e| e.within("node_endpoints"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -322,7 +322,7 @@ impl Decode for ShareAcknowledgeTopicResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -332,7 +332,7 @@ impl Decode for ShareAcknowledgeTopicResponse {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -460,7 +460,7 @@ impl Decode for PartitionData {
             .map_err(|e| e.within("current_leader"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -555,7 +555,7 @@ impl Decode for LeaderIdAndEpoch {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("leader_epoch"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -673,7 +673,7 @@ impl Decode for NodeEndpoint {
             .map_err(|e| e.within("rack"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

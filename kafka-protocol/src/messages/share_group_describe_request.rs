@@ -39,12 +39,12 @@ impl Encode for ShareGroupDescribeRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ShareGroupDescribeRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareGroupDescribeRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ShareGroupDescribeRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareGroupDescribeRequest", version))
     }
 }
 
@@ -52,7 +52,7 @@ impl Decode for ShareGroupDescribeRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ShareGroupDescribeRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "ShareGroupDescribeRequest", version))
     }
 }
 
@@ -118,7 +118,7 @@ impl ShareGroupDescribeRequest {
             .map_err(|e| e.within("include_authorized_operations"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

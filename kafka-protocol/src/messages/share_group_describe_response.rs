@@ -37,12 +37,12 @@ impl Encode for ShareGroupDescribeResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ShareGroupDescribeResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareGroupDescribeResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ShareGroupDescribeResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareGroupDescribeResponse", version))
     }
 }
 
@@ -50,7 +50,7 @@ impl Decode for ShareGroupDescribeResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ShareGroupDescribeResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ShareGroupDescribeResponse", version))
     }
 }
 
@@ -114,7 +114,7 @@ impl ShareGroupDescribeResponse {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(DescribedGroup::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -124,7 +124,7 @@ impl ShareGroupDescribeResponse {
         .map_err(|e| e.within("groups"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -248,7 +248,7 @@ impl Decode for TopicPartitions {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -352,7 +352,7 @@ impl Decode for Assignment {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicPartitions::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -362,7 +362,7 @@ impl Decode for Assignment {
         .map_err(|e| e.within("topic_partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -551,7 +551,7 @@ impl Decode for DescribedGroup {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(Member::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -563,7 +563,7 @@ impl Decode for DescribedGroup {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("authorized_operations"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -760,7 +760,7 @@ impl Decode for Member {
             .map_err(|e| e.within("assignment"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

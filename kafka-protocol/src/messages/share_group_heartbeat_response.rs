@@ -52,12 +52,12 @@ impl Encode for ShareGroupHeartbeatResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("ShareGroupHeartbeatResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareGroupHeartbeatResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("ShareGroupHeartbeatResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "ShareGroupHeartbeatResponse", version))
     }
 }
 
@@ -65,7 +65,7 @@ impl Decode for ShareGroupHeartbeatResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("ShareGroupHeartbeatResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "ShareGroupHeartbeatResponse", version))
     }
 }
 
@@ -179,7 +179,7 @@ impl ShareGroupHeartbeatResponse {
         .map_err(|e| e.within("assignment"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -294,7 +294,7 @@ impl Decode for TopicPartitions {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -397,7 +397,7 @@ impl Decode for Assignment {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(TopicPartitions::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -407,7 +407,7 @@ impl Decode for Assignment {
         .map_err(|e| e.within("topic_partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -34,6 +34,28 @@ pub(crate) fn check_decode_version<M: Message>(version: i16) -> Result<(), Decod
     }
 }
 
+/// Adds an array item's index to a decode error (out of line: the generated codecs
+/// call it on every array of structs, and only on the error path).
+#[cold]
+#[inline(never)]
+pub(crate) fn within_index(e: DecodeError, i: usize) -> DecodeError {
+    e.within(format!("[{i}]"))
+}
+
+/// Adds the message and version to a decode error (out of line, as `within_index`).
+#[cold]
+#[inline(never)]
+pub(crate) fn decode_within_message(e: DecodeError, name: &str, version: i16) -> DecodeError {
+    e.within(format!("{name} v{version}"))
+}
+
+/// Adds the message and version to an encode error (out of line, as `within_index`).
+#[cold]
+#[inline(never)]
+pub(crate) fn encode_within_message(e: EncodeError, name: &str, version: i16) -> EncodeError {
+    e.within(format!("{name} v{version}"))
+}
+
 /// A set field that the chosen version cannot carry.
 pub(crate) fn not_in_version(
     field: &'static str,

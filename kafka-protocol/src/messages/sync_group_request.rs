@@ -52,19 +52,20 @@ impl Encode for SyncGroupRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("SyncGroupRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "SyncGroupRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("SyncGroupRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "SyncGroupRequest", version))
     }
 }
 
 impl Decode for SyncGroupRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
-        Self::decode_body(d, version).map_err(|e| e.within(format!("SyncGroupRequest v{version}")))
+        Self::decode_body(d, version)
+            .map_err(|e| decode_within_message(e, "SyncGroupRequest", version))
     }
 }
 
@@ -244,7 +245,7 @@ impl SyncGroupRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -254,7 +255,7 @@ impl SyncGroupRequest {
         .map_err(|e| e.within("assignments"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -396,7 +397,7 @@ impl Decode for SyncGroupRequestAssignment {
             (|| Ok::<_, DecodeError>(d.bytes(flexible)?))().map_err(|e| e.within("assignment"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -55,12 +55,12 @@ impl Encode for TxnOffsetCommitRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("TxnOffsetCommitRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "TxnOffsetCommitRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("TxnOffsetCommitRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "TxnOffsetCommitRequest", version))
     }
 }
 
@@ -68,7 +68,7 @@ impl Decode for TxnOffsetCommitRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("TxnOffsetCommitRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "TxnOffsetCommitRequest", version))
     }
 }
 
@@ -228,7 +228,7 @@ impl TxnOffsetCommitRequest {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -238,7 +238,7 @@ impl TxnOffsetCommitRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -397,7 +397,7 @@ impl Decode for TxnOffsetCommitRequestTopic {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -407,7 +407,7 @@ impl Decode for TxnOffsetCommitRequestTopic {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -549,7 +549,7 @@ impl Decode for TxnOffsetCommitRequestPartition {
             .map_err(|e| e.within("committed_metadata"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -34,12 +34,12 @@ impl Encode for UnregisterBrokerRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("UnregisterBrokerRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "UnregisterBrokerRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("UnregisterBrokerRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "UnregisterBrokerRequest", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for UnregisterBrokerRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("UnregisterBrokerRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "UnregisterBrokerRequest", version))
     }
 }
 
@@ -85,7 +85,7 @@ impl UnregisterBrokerRequest {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("broker_id"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -43,12 +43,12 @@ impl Encode for UpdateFeaturesResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("UpdateFeaturesResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "UpdateFeaturesResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("UpdateFeaturesResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "UpdateFeaturesResponse", version))
     }
 }
 
@@ -56,7 +56,7 @@ impl Decode for UpdateFeaturesResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("UpdateFeaturesResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "UpdateFeaturesResponse", version))
     }
 }
 
@@ -159,7 +159,7 @@ impl UpdateFeaturesResponse {
                                         )?)
                                     })()
                                 })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                             );
                         }
                         items
@@ -170,7 +170,7 @@ impl UpdateFeaturesResponse {
         }
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -297,7 +297,7 @@ impl Decode for UpdatableFeatureResult {
             .map_err(|e| e.within("error_message"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -39,12 +39,12 @@ impl Encode for WriteShareGroupStateRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("WriteShareGroupStateRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteShareGroupStateRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("WriteShareGroupStateRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteShareGroupStateRequest", version))
     }
 }
 
@@ -52,7 +52,7 @@ impl Decode for WriteShareGroupStateRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("WriteShareGroupStateRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "WriteShareGroupStateRequest", version))
     }
 }
 
@@ -120,7 +120,7 @@ impl WriteShareGroupStateRequest {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(WriteStateData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -130,7 +130,7 @@ impl WriteShareGroupStateRequest {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -246,7 +246,7 @@ impl Decode for WriteStateData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionData::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -256,7 +256,7 @@ impl Decode for WriteStateData {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -394,7 +394,7 @@ impl Decode for PartitionData {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(StateBatch::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -404,7 +404,7 @@ impl Decode for PartitionData {
         .map_err(|e| e.within("state_batches"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -516,7 +516,7 @@ impl Decode for StateBatch {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("delivery_count"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

@@ -34,12 +34,12 @@ impl Encode for WriteShareGroupStateResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("WriteShareGroupStateResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteShareGroupStateResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("WriteShareGroupStateResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteShareGroupStateResponse", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for WriteShareGroupStateResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("WriteShareGroupStateResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "WriteShareGroupStateResponse", version))
     }
 }
 
@@ -109,7 +109,7 @@ impl WriteShareGroupStateResponse {
                             ({
                                 (|| Ok::<_, DecodeError>(WriteStateResult::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -119,7 +119,7 @@ impl WriteShareGroupStateResponse {
         .map_err(|e| e.within("results"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -234,7 +234,7 @@ impl Decode for WriteStateResult {
                     for i in 0..n {
                         items.push(
                             ({ (|| Ok::<_, DecodeError>(PartitionResult::decode(d, version)?))() })
-                                .map_err(|e| e.within(format!("[{i}]")))?,
+                                .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -244,7 +244,7 @@ impl Decode for WriteStateResult {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -360,7 +360,7 @@ impl Decode for PartitionResult {
             .map_err(|e| e.within("error_message"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

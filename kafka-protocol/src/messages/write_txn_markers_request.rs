@@ -34,12 +34,12 @@ impl Encode for WriteTxnMarkersRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("WriteTxnMarkersRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteTxnMarkersRequest", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("WriteTxnMarkersRequest v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteTxnMarkersRequest", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for WriteTxnMarkersRequest {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("WriteTxnMarkersRequest v{version}")))
+            .map_err(|e| decode_within_message(e, "WriteTxnMarkersRequest", version))
     }
 }
 
@@ -113,7 +113,7 @@ impl WriteTxnMarkersRequest {
                             ({
                                 (|| Ok::<_, DecodeError>(WritableTxnMarker::decode(d, version)?))()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -123,7 +123,7 @@ impl WriteTxnMarkersRequest {
         .map_err(|e| e.within("markers"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -271,7 +271,7 @@ impl Decode for WritableTxnMarker {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -283,7 +283,7 @@ impl Decode for WritableTxnMarker {
             (|| Ok::<_, DecodeError>(d.i32()?))().map_err(|e| e.within("coordinator_epoch"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -411,7 +411,7 @@ impl Decode for WritableTxnMarkerTopic {
         .map_err(|e| e.within("partition_indexes"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)

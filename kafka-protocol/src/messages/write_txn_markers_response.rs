@@ -34,12 +34,12 @@ impl Encode for WriteTxnMarkersResponse {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         check_encode_version::<Self>(version)?;
         self.len_body(version)
-            .map_err(|e| e.within(format!("WriteTxnMarkersResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteTxnMarkersResponse", version))
     }
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
-            .map_err(|e| e.within(format!("WriteTxnMarkersResponse v{version}")))
+            .map_err(|e| encode_within_message(e, "WriteTxnMarkersResponse", version))
     }
 }
 
@@ -47,7 +47,7 @@ impl Decode for WriteTxnMarkersResponse {
     fn decode(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         check_decode_version::<Self>(version)?;
         Self::decode_body(d, version)
-            .map_err(|e| e.within(format!("WriteTxnMarkersResponse v{version}")))
+            .map_err(|e| decode_within_message(e, "WriteTxnMarkersResponse", version))
     }
 }
 
@@ -117,7 +117,7 @@ impl WriteTxnMarkersResponse {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -127,7 +127,7 @@ impl WriteTxnMarkersResponse {
         .map_err(|e| e.within("markers"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -256,7 +256,7 @@ impl Decode for WritableTxnMarkerResult {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -266,7 +266,7 @@ impl Decode for WritableTxnMarkerResult {
         .map_err(|e| e.within("topics"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -400,7 +400,7 @@ impl Decode for WritableTxnMarkerTopicResult {
                                     )?)
                                 })()
                             })
-                            .map_err(|e| e.within(format!("[{i}]")))?,
+                            .map_err(|e| within_index(e, i))?,
                         );
                     }
                     items
@@ -410,7 +410,7 @@ impl Decode for WritableTxnMarkerTopicResult {
         .map_err(|e| e.within("partitions"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
@@ -512,7 +512,7 @@ impl Decode for WritableTxnMarkerPartitionResult {
             (|| Ok::<_, DecodeError>(d.i16()?))().map_err(|e| e.within("error_code"))?;
         if flexible {
             let mut unknown = UnknownTaggedFields::default();
-            d.tagged_fields(&mut unknown, |_, _| Ok(false))?;
+            d.unknown_tagged_fields(&mut unknown)?;
             this.unknown_tagged_fields = unknown;
         }
         Ok(this)
