@@ -89,6 +89,16 @@ pub struct ProducerConfig {
     /// 4 times slower with every record to the next partition (as keys spread them);
     /// raise `buffer_memory` to 16 MiB for such a broker.
     pub buffer_memory: usize,
+    /// Records queued or in flight at most (franz-go's `MaxBufferedRecords`,
+    /// librdkafka's `queue.buffering.max.messages`); `send` waits and `try_send` fails
+    /// when they are. Each record is charged at least `buffer_memory /
+    /// max_buffered_records` of the buffer (rounded up, its report's slot included),
+    /// so small records fill the buffer by their count and large ones by their bytes,
+    /// under one bound. 0 (the default): the bytes alone. A bound for memory with
+    /// small records: in the comparison (BENCHMARKS.md, issue 16), 16,384 with the
+    /// default buffer held 100-byte records in 1 to 2 MiB less RSS, and cost up to a
+    /// quarter of the msg/s on 8 partitions, where Tansu then got smaller batches.
+    pub max_buffered_records: usize,
     /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
     pub request_timeout: Duration,
     /// `delivery.timeout.ms`: a record not acknowledged by then fails. Default 120 s.
@@ -137,6 +147,7 @@ impl Default for ProducerConfig {
             max_in_flight: 2,
             connections_per_broker: 2,
             buffer_memory: 4 << 20,
+            max_buffered_records: 0,
             request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
             retries: u32::MAX,

@@ -46,8 +46,9 @@ pub enum ProduceErrorKind {
     /// The record waited longer than `delivery_timeout` without being acknowledged.
     #[error("not delivered within the delivery timeout of {0:?}")]
     DeliveryTimeout(std::time::Duration),
-    /// The producer's buffer is full (`try_send`).
-    #[error("the producer's buffer of {0} bytes is full")]
+    /// The producer's buffer is full (`try_send`): its bytes, or its records when
+    /// `max_buffered_records` is set.
+    #[error("the producer's buffer of {0} bytes is full (or holds max_buffered_records records)")]
     BufferFull(usize),
     /// The producer was closed.
     #[error("the producer is closed")]

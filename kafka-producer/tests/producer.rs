@@ -647,6 +647,55 @@ async fn each_record_charges_the_buffer_its_report_slot_too() {
     .await;
 }
 
+/// Small records queued until `try_send` fails, with the broker holding every
+/// request back; the records that fit.
+async fn records_that_fit(max_buffered_records: usize) -> usize {
+    let c = fake(1).await;
+    c.create_topic("counted", 1);
+    let mut config = fast().with_topic("counted");
+    config.buffer_memory = 64 << 10;
+    config.max_request_size = 64 << 10;
+    config.linger = Duration::from_secs(30);
+    config.max_buffered_records = max_buffered_records;
+    let p = BufferedProducer::new(client(&c).await, config).unwrap();
+    let mut sent = Vec::new();
+    let full = loop {
+        match p
+            .try_send(ProducerRecord::new(Bytes::from_static(b"ten bytes!")))
+            .await
+        {
+            Ok(d) => sent.push(d),
+            Err(e) => break e,
+        }
+        assert!(sent.len() < 10_000, "the buffer never filled");
+    };
+    assert!(
+        matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
+        "{full}"
+    );
+    let fit = sent.len();
+    p.flush().await;
+    for d in sent {
+        d.await.unwrap();
+    }
+    assert_eq!(p.statistics().buffer_bytes, 0);
+    fit
+}
+
+#[tokio::test]
+async fn max_buffered_records_bounds_the_count_of_small_records() {
+    within(async {
+        // Each record is charged at least 64 KiB / 100 (656 bytes): at most 99 fit,
+        // and the buffer is nearly full of them.
+        let bounded = records_that_fit(100).await;
+        assert!((90..=100).contains(&bounded), "{bounded} records fit");
+        // Without the bound the same buffer holds several times as many.
+        let unbounded = records_that_fit(0).await;
+        assert!(unbounded > 5 * bounded, "{unbounded} against {bounded}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_full_buffer_makes_try_send_fail_and_send_wait() {
     within(async {

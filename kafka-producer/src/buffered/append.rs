@@ -85,7 +85,7 @@ impl BufferedProducer {
         let mut group = Vec::new();
         let mut bytes = 0;
         for p in placed {
-            let charge = p.3 + REPORT_BYTES;
+            let charge = self.inner.charge(p.3);
             if !group.is_empty() && bytes + charge > limit {
                 self.append_group(std::mem::take(&mut group), bytes, &callback)
                     .await?;
@@ -198,6 +198,10 @@ impl BufferedProducer {
         now: i64,
     ) -> bool {
         let batch_size = self.inner.config.batch_size;
+        // What the caller charged for the record: all of it, and the part that is not
+        // its report's slot (room for its bytes, at least `size`).
+        let charge = self.inner.charge(size);
+        let own = charge - REPORT_BYTES;
         let queue = state.queues.entry((topic, partition)).or_default();
         let open = queue
             .batches
@@ -217,7 +221,7 @@ impl BufferedProducer {
             // room is charged to the buffer when it opens if the buffer can spare it;
             // at least this record's size, which its caller has charged.
             let want = if bytes > MIN_CHUNK { CHUNK } else { MIN_CHUNK };
-            let charged = self.take_room(want.min(batch_size), size);
+            let charged = self.take_room(want.min(batch_size), own);
             let room = charged.max(MIN_CHUNK.min(batch_size));
             queue.batches.push_back(Batch {
                 order,
@@ -228,7 +232,7 @@ impl BufferedProducer {
                 created: Instant::now(),
                 memory: Charge {
                     memory: self.inner.memory.clone(),
-                    bytes: (charged - size) as u32,
+                    bytes: (charged - own) as u32,
                 },
                 sequence: None,
                 attempts: 0,
@@ -248,8 +252,8 @@ impl BufferedProducer {
             // A new chunk, charged if the buffer can spare it; the records so far stay
             // where they are.
             let want = CHUNK.min(batch_size.max(MIN_CHUNK));
-            let room = self.take_room(want, size);
-            batch.memory.bytes += (room - size) as u32;
+            let room = self.take_room(want, own);
+            batch.memory.bytes += (room - own) as u32;
             writer.add_chunk(room.max(MIN_CHUNK));
         }
         let timestamp = record.timestamp.unwrap_or(now);
@@ -262,17 +266,20 @@ impl BufferedProducer {
             // Not reached for a record within `max_request_size` (checked before).
             let error = ProduceError::from(kafka_net::Error::from(e));
             delivery.report(Err(error));
-            self.inner.memory.add_permits(size + REPORT_BYTES);
+            self.inner.memory.add_permits(charge);
             return wake;
         }
         let room = writer.capacity();
         batch.deliveries.push((delivery, timestamp));
         batch.count += 1;
         batch.bytes += size;
-        batch.memory.bytes += (size + REPORT_BYTES) as u32;
+        batch.memory.bytes += charge as u32;
         // Charged: the room it holds, or its records' estimates when they are more, and
-        // its reports' slots (what is over given back a few kilobytes at a time).
-        let held = room.max(batch.bytes) + batch.report_bytes();
+        // its reports' slots, or the records' floor when that is more (what is over
+        // given back a few kilobytes at a time).
+        let held = self
+            .inner
+            .held(room.max(batch.bytes) + batch.report_bytes(), batch.count);
         batch.memory.give_back_over(held, GIVE_BACK_SLACK);
         let full = batch.bytes >= batch_size;
         state.pending += 1;

@@ -259,6 +259,9 @@ struct Inner {
     partitioner: Arc<dyn Partitioner>,
     state: Mutex<State>,
     memory: Arc<Semaphore>,
+    /// The least a record is charged to `memory`, its report's slot included
+    /// (`buffer_memory / max_buffered_records`, rounded up; 0 without a record bound).
+    record_floor: usize,
     /// Wakes the sender.
     wake: Notify,
     /// Wakes `flush` when records complete.
@@ -283,6 +286,20 @@ struct Inner {
     /// The fixed topic's partition count (low `COUNT_BITS` bits) and the metadata
     /// generation it was read in (the rest); 0 when not read yet.
     topic_partitions: std::sync::atomic::AtomicU64,
+}
+
+impl Inner {
+    /// What a record of `size` (its estimate) is charged to the buffer when queued: its
+    /// size and its report's slot, or `record_floor` when that is more.
+    fn charge(&self, size: usize) -> usize {
+        (size + REPORT_BYTES).max(self.record_floor)
+    }
+
+    /// What a batch of `count` records holds in the buffer when its bytes and reports'
+    /// slots come to `held`: at least `record_floor` per record.
+    fn held(&self, held: usize, count: usize) -> usize {
+        held.max(count * self.record_floor)
+    }
 }
 
 /// Bits of `Inner::topic_partitions` that hold the count.
@@ -356,6 +373,10 @@ impl BufferedProducer {
         let inner = Arc::new(Inner {
             txn,
             memory: Arc::new(Semaphore::new(config.buffer_memory)),
+            record_floor: match config.max_buffered_records {
+                0 => 0,
+                n => config.buffer_memory.div_ceil(n),
+            },
             client,
             config,
             partitioner,
@@ -411,7 +432,7 @@ impl BufferedProducer {
         record: &ProducerRecord,
     ) -> Result<(Topic, i32, usize, SemaphorePermit<'_>), ProduceError> {
         let (topic, partition, size) = self.place(record).await?;
-        let permit = self.acquire_memory(size + REPORT_BYTES).await?;
+        let permit = self.acquire_memory(self.inner.charge(size)).await?;
         Ok((topic, partition, size, permit))
     }
 
@@ -523,7 +544,7 @@ impl BufferedProducer {
     fn try_reserve(&self, size: usize) -> Result<SemaphorePermit<'_>, ProduceError> {
         self.inner
             .memory
-            .try_acquire_many((size + REPORT_BYTES) as u32)
+            .try_acquire_many(self.inner.charge(size) as u32)
             .map_err(|_| {
                 ProduceError::new(ProduceErrorKind::BufferFull(
                     self.inner.config.buffer_memory,

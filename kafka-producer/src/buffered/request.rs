@@ -323,7 +323,7 @@ pub(super) fn encode(
             // Sealed, an uncompressed batch keeps its chunks' room; a compressed one
             // holds only its bytes (and either, its reports' slots).
             let records = if compressed { sealed.len() } else { room };
-            let held = records + batch.report_bytes();
+            let held = inner.held(records + batch.report_bytes(), batch.count);
             batch.memory.shrink_to(held);
             sealed
         }
