@@ -1722,7 +1722,7 @@ fn print_tables(clients: &[String], results: &[(Case, Vec<Option<RunResult>>)]) 
         row.iter()
             .map(
                 |r| match r.as_ref().and_then(RunResult::broker_cpu_per_million) {
-                    Some(c) => format!("{c:.1}"),
+                    Some(c) => format!("{c:.2}"),
                     None => na.to_string(),
                 },
             )
@@ -1749,11 +1749,11 @@ fn print_tables(clients: &[String], results: &[(Case, Vec<Option<RunResult>>)]) 
             match r {
                 Some(r) => {
                     line += &format!(
-                        " {:.0}k | {:.1} | {:.1} | {} |",
+                        " {:.0}k | {:.1} | {:.2} | {:.1} |",
                         r.msgs_per_s() / 1e3,
                         r.mb_per_s(),
                         r.cpu_per_million(),
-                        r.max_rss_kib / 1024
+                        r.max_rss_kib as f64 / 1024.0
                     )
                 }
                 None => line += &format!(" {na} | {na} | {na} | {na} |"),
@@ -1781,11 +1781,11 @@ fn print_tables(clients: &[String], results: &[(Case, Vec<Option<RunResult>>)]) 
             match r {
                 Some(r) => {
                     line += &format!(
-                        " {:.2} | {:.2} | {:.1} | {} |",
+                        " {:.2} | {:.2} | {:.2} | {:.1} |",
                         r.p50_us.unwrap_or(0) as f64 / 1e3,
                         r.p99_us.unwrap_or(0) as f64 / 1e3,
                         r.cpu_per_million(),
-                        r.max_rss_kib / 1024
+                        r.max_rss_kib as f64 / 1024.0
                     )
                 }
                 None => line += &format!(" {na} | {na} | {na} | {na} |"),
