@@ -12,6 +12,7 @@
 //! answer was lost); `max_in_flight = 1` keeps order then.
 
 mod append;
+mod encoder;
 mod request;
 mod sender;
 mod stats;
@@ -269,10 +270,9 @@ struct Inner {
     closed: AtomicBool,
     /// Requests in flight per broker address and connection (`lane`).
     in_flight: Mutex<HashMap<(String, u8), Arc<Semaphore>>>,
-    /// Compressed requests being encoded at once: at most one per CPU core. More
-    /// cannot run at once anyway, and each would add a thread to tokio's blocking pool
-    /// with its own allocator arena (measured: 11 such threads and 8 MB more RSS at
-    /// 1 KiB with lz4, BENCHMARKS.md issue 16).
+    /// Compressed requests being encoded at once: at most one per CPU core (the
+    /// encoder threads, `encoder`), so that the sender waits rather than queue more
+    /// requests than can be compressed.
     encoders: Arc<Semaphore>,
     /// The configured fixed topic, shared.
     topic: Option<Topic>,
@@ -335,7 +335,7 @@ struct EncodedRequest {
 enum Encoding {
     Done(Vec<Outgoing>, EncodedRequest),
     /// The request, or `None` when the encoder panicked.
-    Running(tokio::task::JoinHandle<(Vec<Outgoing>, Option<EncodedRequest>)>),
+    Running(tokio::sync::oneshot::Receiver<(Vec<Outgoing>, Option<EncodedRequest>)>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

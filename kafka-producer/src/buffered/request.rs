@@ -1,13 +1,13 @@
 //! The life of one Produce request of the buffered producer: sequence numbers, the
-//! encoding (on the blocking pool when compressed), the submission in order, and the
+//! encoding (on the encoder threads when compressed), the submission in order, and the
 //! answer: acknowledged, retried in its place, or failed.
 
 use super::*;
 
 /// Hands one request to the submitter: gives new batches their sequence numbers and
 /// encodes it. An uncompressed request takes a slot of the broker's `max_in_flight`
-/// first. A compressed one is encoded on the blocking pool (at most one per core at a
-/// time) and takes its slot in the submitter once encoded: so the sender goes on to
+/// first. A compressed one is encoded on the encoder threads (at most one per core at
+/// a time) and takes its slot in the submitter once encoded: so the sender goes on to
 /// the next while it compresses, consecutive requests compress in parallel, and with
 /// few slots the broker does not wait while a request compresses in one.
 pub(super) async fn send_request(
@@ -65,7 +65,7 @@ pub(super) async fn send_request(
         (Encoding::Done(outs, request), Slot::Held(permit))
     } else {
         let encoder = inner.clone();
-        let job = Encoding::Running(tokio::task::spawn_blocking(move || {
+        let job = Encoding::Running(encoder::run(move || {
             let request = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 produce_request(&encoder, producer, &mut outs)
             }));
@@ -188,7 +188,7 @@ async fn submit_one(inner: &Arc<Inner>, submission: Submission) {
                 return;
             }
             Err(e) => {
-                // The runtime is shutting down.
+                // Not reached: the encoder catches a panic and sends `None`.
                 tracing::debug!(error = %e, "a Produce request was not encoded");
                 lock(&inner.state).requests -= 1;
                 return;
