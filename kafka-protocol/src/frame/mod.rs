@@ -49,22 +49,35 @@ pub fn request_header(
     }
 }
 
+/// Writes a frame: a size placeholder, the header, the body, then the size. One pass
+/// over the message (no length computed first); on an error `buf` is left as it was.
 fn encode_frame(
     buf: &mut BytesMut,
     header: &impl Encode,
     header_version: i16,
     body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
-    body_len: usize,
 ) -> Result<(), EncodeError> {
-    let header_len = header.encoded_len(header_version)?;
-    let size = header_len + body_len;
-    let size_i32 = i32::try_from(size).map_err(|_| {
-        EncodeError::new(crate::error::EncodeErrorKind::TooLong(size)).within("frame")
-    })?;
-    buf.reserve(4 + size);
-    buf.put_i32(size_i32);
-    header.encode(buf, header_version)?;
-    body(buf)
+    let start = buf.len();
+    buf.put_i32(0);
+    let written = header
+        .encode(buf, header_version)
+        .and_then(|()| body(buf))
+        .and_then(|()| {
+            let size = buf.len() - start - 4;
+            i32::try_from(size).map_err(|_| {
+                EncodeError::new(crate::error::EncodeErrorKind::TooLong(size)).within("frame")
+            })
+        });
+    match written {
+        Ok(size) => {
+            buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(e)
+        }
+    }
 }
 
 /// Appends a whole request frame (size, header, body) to `buf`. The header's API key
@@ -76,8 +89,7 @@ pub fn encode_request<R: Request>(
 ) -> Result<(), EncodeError> {
     let version = header.request_api_version;
     let hv = R::API_KEY.request_header_version(version);
-    let body_len = request.encoded_len(version)?;
-    encode_frame(buf, header, hv, |b| request.encode(b, version), body_len)
+    encode_frame(buf, header, hv, |b| request.encode(b, version))
 }
 
 /// Appends a whole request frame for a request whose type is chosen at run time.
@@ -88,8 +100,7 @@ pub fn encode_request_kind(
 ) -> Result<(), EncodeError> {
     let version = header.request_api_version;
     let hv = request.api_key().request_header_version(version);
-    let body_len = request.encoded_len(version)?;
-    encode_frame(buf, header, hv, |b| request.encode(b, version), body_len)
+    encode_frame(buf, header, hv, |b| request.encode(b, version))
 }
 
 /// Appends a whole response frame (size, header, body) to `buf`.
@@ -104,8 +115,7 @@ pub fn encode_response<R: Response>(
         ..Default::default()
     };
     let hv = R::API_KEY.response_header_version(version);
-    let body_len = response.encoded_len(version)?;
-    encode_frame(buf, &header, hv, |b| response.encode(b, version), body_len)
+    encode_frame(buf, &header, hv, |b| response.encode(b, version))
 }
 
 /// Appends a whole response frame for a response whose type is chosen at run time.
@@ -116,8 +126,7 @@ pub fn encode_response_kind(
     response: &ResponseKind,
 ) -> Result<(), EncodeError> {
     let hv = response.api_key().response_header_version(version);
-    let body_len = response.encoded_len(version)?;
-    encode_frame(buf, header, hv, |b| response.encode(b, version), body_len)
+    encode_frame(buf, header, hv, |b| response.encode(b, version))
 }
 
 /// The API key, version and correlation id at the start of a request frame (without
@@ -220,6 +229,31 @@ mod tests {
         let (h, body) = decode_request(&frame).unwrap();
         assert_eq!(h, header);
         assert_eq!(body, RequestKind::Metadata(MetadataRequest::default()));
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_encoded_leaves_the_buffer_as_it_was() {
+        let mut buf = BytesMut::from(&b"earlier frames"[..]);
+        // A topic id in version 9 (ids came in 10): found after the size, header and
+        // part of the body were written.
+        let request = MetadataRequest {
+            topics: Some(vec![
+                crate::messages::metadata_request::MetadataRequestTopic {
+                    topic_id: crate::types::Uuid([7; 16]),
+                    name: Some("t".into()),
+                    ..Default::default()
+                },
+            ]),
+            ..Default::default()
+        };
+        let header = request_header(ApiKey::Metadata, 9, 1, None);
+        let e = encode_request(&mut buf, &header, &request).unwrap_err();
+        assert!(e.to_string().contains("topic_id"), "{e}");
+        assert_eq!(&buf[..], b"earlier frames");
+        // The size written is the frame's, after whatever was in the buffer.
+        encode_request(&mut buf, &header, &MetadataRequest::default()).unwrap();
+        let size = frame_size(&buf[14..], 1 << 20).unwrap().unwrap();
+        assert_eq!(size + 4 + 14, buf.len());
     }
 
     #[test]
