@@ -608,51 +608,27 @@ async fn a_fixed_topic_sees_its_new_partitions_once_the_metadata_is_refreshed() 
 #[tokio::test]
 async fn each_record_charges_the_buffer_its_report_slot_too() {
     within(async {
-        let c = fake(1).await;
-        c.create_topic("slots", 1);
-        let mut config = fast().with_topic("slots");
-        config.buffer_memory = 64 << 10;
-        config.max_request_size = 64 << 10;
-        config.linger = Duration::from_secs(30);
-        let p = BufferedProducer::new(client(&c).await, config).unwrap();
         // Records with no key or value: their wire bytes are fewer than what their
         // reports take, so a buffer that counted only the records would hold about
         // twice as many.
         let record = ProducerRecord::new(Bytes::new());
         let (estimate, slot) = (record.size_estimate(), 32);
-        let mut sent = Vec::new();
-        let full = loop {
-            match p.try_send(record.clone()).await {
-                Ok(d) => sent.push(d),
-                Err(e) => break e,
-            }
-            assert!(sent.len() < 10_000, "the buffer never filled");
-        };
-        assert!(
-            matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
-            "{full}"
-        );
+        let fit = records_that_fit(record, 0).await;
         let most = (64 << 10) / (estimate + slot);
         assert!(
-            sent.len() <= most && sent.len() > most / 2,
-            "{} records fit, at most {most} expected",
-            sent.len()
+            fit <= most && fit > most / 2,
+            "{fit} records fit, at most {most} expected"
         );
-        p.flush().await;
-        for d in sent {
-            d.await.unwrap();
-        }
-        assert_eq!(p.statistics().buffer_bytes, 0);
     })
     .await;
 }
 
-/// Small records queued until `try_send` fails, with the broker holding every
-/// request back; the records that fit.
-async fn records_that_fit(max_buffered_records: usize) -> usize {
+/// Copies of `record` queued in a 64 KiB buffer until `try_send` fails, with a linger
+/// that sends none meanwhile; how many fit. All are delivered after.
+async fn records_that_fit(record: ProducerRecord, max_buffered_records: usize) -> usize {
     let c = fake(1).await;
-    c.create_topic("counted", 1);
-    let mut config = fast().with_topic("counted");
+    c.create_topic("fit", 1);
+    let mut config = fast().with_topic("fit");
     config.buffer_memory = 64 << 10;
     config.max_request_size = 64 << 10;
     config.linger = Duration::from_secs(30);
@@ -660,10 +636,7 @@ async fn records_that_fit(max_buffered_records: usize) -> usize {
     let p = BufferedProducer::new(client(&c).await, config).unwrap();
     let mut sent = Vec::new();
     let full = loop {
-        match p
-            .try_send(ProducerRecord::new(Bytes::from_static(b"ten bytes!")))
-            .await
-        {
+        match p.try_send(record.clone()).await {
             Ok(d) => sent.push(d),
             Err(e) => break e,
         }
@@ -687,10 +660,11 @@ async fn max_buffered_records_bounds_the_count_of_small_records() {
     within(async {
         // Each record is charged at least 64 KiB / 100 (656 bytes): at most 99 fit,
         // and the buffer is nearly full of them.
-        let bounded = records_that_fit(100).await;
+        let record = ProducerRecord::new(Bytes::from_static(b"ten bytes!"));
+        let bounded = records_that_fit(record.clone(), 100).await;
         assert!((90..=100).contains(&bounded), "{bounded} records fit");
         // Without the bound the same buffer holds several times as many.
-        let unbounded = records_that_fit(0).await;
+        let unbounded = records_that_fit(record, 0).await;
         assert!(unbounded > 5 * bounded, "{unbounded} against {bounded}");
     })
     .await;

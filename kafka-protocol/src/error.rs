@@ -7,6 +7,54 @@
 use std::borrow::Cow;
 use std::fmt;
 
+/// An error's kind and the path of what was being decoded or encoded (innermost
+/// first, as it is added on the way out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Contexted<K> {
+    kind: K,
+    context: Vec<Cow<'static, str>>,
+}
+
+/// The constructor and accessors [`DecodeError`] and [`EncodeError`] share.
+macro_rules! contexted_error {
+    ($error:ident, $kind:ty, $doing:literal, $done:literal) => {
+        impl $error {
+            /// An error of this kind with no context yet.
+            #[cold]
+            pub fn new(kind: $kind) -> Self {
+                $error(Box::new(Contexted {
+                    kind,
+                    context: Vec::new(),
+                }))
+            }
+
+            #[doc = concat!("Why ", $doing, " failed.")]
+            pub fn kind(&self) -> &$kind {
+                &self.0.kind
+            }
+
+            #[doc = concat!("The path of what was being ", $done, ", outermost first.")]
+            pub fn context(&self) -> impl Iterator<Item = &str> {
+                self.0.context.iter().rev().map(|c| c.as_ref())
+            }
+
+            /// Adds an outer context (a field, record or message name) to the error.
+            #[must_use]
+            #[inline]
+            pub fn within(self, what: impl Into<Cow<'static, str>>) -> Self {
+                self.within_cow(what.into())
+            }
+
+            #[cold]
+            #[inline(never)]
+            fn within_cow(mut self, what: Cow<'static, str>) -> Self {
+                self.0.context.push(what);
+                self
+            }
+        }
+    };
+}
+
 /// Why decoding failed, without the context of where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -80,48 +128,11 @@ pub enum DecodeErrorKind {
 /// Boxed, so that a `Result` carrying it is small: each `?` of the generated codecs
 /// moves a pointer, not the whole error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError(Box<DecodeErrorInner>);
+pub struct DecodeError(Box<Contexted<DecodeErrorKind>>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct DecodeErrorInner {
-    kind: DecodeErrorKind,
-    context: Vec<Cow<'static, str>>,
-}
+contexted_error!(DecodeError, DecodeErrorKind, "decoding", "decoded");
 
 impl DecodeError {
-    /// An error of this kind with no context yet.
-    #[cold]
-    pub fn new(kind: DecodeErrorKind) -> Self {
-        DecodeError(Box::new(DecodeErrorInner {
-            kind,
-            context: Vec::new(),
-        }))
-    }
-
-    /// Why decoding failed.
-    pub fn kind(&self) -> &DecodeErrorKind {
-        &self.0.kind
-    }
-
-    /// The path of what was being decoded, outermost first.
-    pub fn context(&self) -> impl Iterator<Item = &str> {
-        self.0.context.iter().rev().map(|c| c.as_ref())
-    }
-
-    /// Adds an outer context (a field, record or message name) to the error.
-    #[must_use]
-    #[inline]
-    pub fn within(self, what: impl Into<Cow<'static, str>>) -> Self {
-        self.within_cow(what.into())
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn within_cow(mut self, what: Cow<'static, str>) -> Self {
-        self.0.context.push(what);
-        self
-    }
-
     /// True when the error is only that the input ended early: more bytes may make it
     /// decodable (a truncated frame or record batch).
     pub fn is_truncated(&self) -> bool {
@@ -197,51 +208,11 @@ pub enum EncodeErrorKind {
 
 /// An error encoding a value, with the path of what was being encoded.
 ///
-/// Boxed, so that a `Result` carrying it is small: each `?` of the generated codecs
-/// moves a pointer, not the whole error.
+/// Boxed, as [`DecodeError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodeError(Box<EncodeErrorInner>);
+pub struct EncodeError(Box<Contexted<EncodeErrorKind>>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct EncodeErrorInner {
-    kind: EncodeErrorKind,
-    context: Vec<Cow<'static, str>>,
-}
-
-impl EncodeError {
-    /// An error of this kind with no context yet.
-    #[cold]
-    pub fn new(kind: EncodeErrorKind) -> Self {
-        EncodeError(Box::new(EncodeErrorInner {
-            kind,
-            context: Vec::new(),
-        }))
-    }
-
-    /// Why encoding failed.
-    pub fn kind(&self) -> &EncodeErrorKind {
-        &self.0.kind
-    }
-
-    /// The path of what was being encoded, outermost first.
-    pub fn context(&self) -> impl Iterator<Item = &str> {
-        self.0.context.iter().rev().map(|c| c.as_ref())
-    }
-
-    /// Adds an outer context (a field, record or message name) to the error.
-    #[must_use]
-    #[inline]
-    pub fn within(self, what: impl Into<Cow<'static, str>>) -> Self {
-        self.within_cow(what.into())
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn within_cow(mut self, what: Cow<'static, str>) -> Self {
-        self.0.context.push(what);
-        self
-    }
-}
+contexted_error!(EncodeError, EncodeErrorKind, "encoding", "encoded");
 
 impl From<EncodeErrorKind> for EncodeError {
     fn from(kind: EncodeErrorKind) -> Self {
