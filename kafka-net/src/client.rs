@@ -148,17 +148,23 @@ pub trait ClientExt: Client {
     async fn request<R>(&self, request: R) -> Result<R::Response>
     where
         R: Request + Into<RequestKind> + Send,
-        R::Response: TryFrom<ResponseKind>,
+        R::Response: TryFrom<ResponseKind, Error = ResponseKind>,
     {
-        let api = R::API_KEY;
         let response = self.send(request.into()).await?;
-        R::Response::try_from(response).map_err(|_| {
-            Error::new(ErrorKind::Malformed(format!(
-                "answer of the wrong type to {api}"
-            )))
-            .with_api(api)
-        })
+        R::Response::try_from(response).map_err(|other| wrong_answer(R::API_KEY, other))
     }
+}
+
+/// The error for an answer of another type than the request's. Takes the answer and
+/// drops it here, out of line: a `ResponseKind` dropped in generic code compiles the
+/// drop of every response type into each crate that calls it.
+#[inline(never)]
+fn wrong_answer(api: ApiKey, answer: ResponseKind) -> Error {
+    drop(answer);
+    Error::new(ErrorKind::Malformed(format!(
+        "answer of the wrong type to {api}"
+    )))
+    .with_api(api)
 }
 
 impl<C: Client + ?Sized> ClientExt for C {}
