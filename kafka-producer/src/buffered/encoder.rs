@@ -16,8 +16,8 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The queue the pool's threads take jobs from; `None` when no thread could be
 /// started (jobs then go to tokio's blocking pool).
-fn queue() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
-    static QUEUE: OnceLock<Option<Mutex<mpsc::Sender<Job>>>> = OnceLock::new();
+fn queue() -> Option<&'static mpsc::Sender<Job>> {
+    static QUEUE: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
     QUEUE
         .get_or_init(|| {
             let (tx, rx) = mpsc::channel::<Job>();
@@ -34,7 +34,7 @@ fn queue() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
                     Err(e) => tracing::warn!(error = %e, "cannot start an encoder thread"),
                 }
             }
-            (started > 0).then(|| Mutex::new(tx))
+            (started > 0).then_some(tx)
         })
         .as_ref()
 }
@@ -62,12 +62,7 @@ pub(super) fn run<T: Send + 'static>(
         let _ = tx.send(f());
     });
     let rejected = match queue() {
-        Some(queue) => queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job)
-            .err()
-            .map(|e| e.0),
+        Some(queue) => queue.send(job).err().map(|e| e.0),
         None => Some(job),
     };
     if let Some(job) = rejected {
