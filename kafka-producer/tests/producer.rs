@@ -1013,3 +1013,97 @@ async fn send_batch_queues_many_records_and_reports_each_once() {
     })
     .await
 }
+
+/// The runtime a producer runs on shuts down while its requests are being encoded (on
+/// the encoder threads, outside the runtime, when compressed) and answered slowly:
+/// every record's callback is still called exactly once, acknowledged or `Closed`,
+/// and nothing panics. (The answers' callbacks once held the producer, which holds the
+/// client and so the callbacks: the records queued were never reported.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_shut_down_mid_flight_reports_every_record_once() {
+    let c = fake(1).await;
+    c.inject(
+        Fault::new(
+            ApiKey::Produce,
+            FaultAction::Delay(Duration::from_millis(200)),
+        )
+        .times(Times::Always),
+    );
+    for (topic, compression) in [
+        ("shutdown", Compression::None),
+        ("shutdown-lz4", Compression::Lz4),
+    ] {
+        c.create_topic(topic, 4);
+        let reports = produce_then_shut_down(c.bootstrap(), topic, compression);
+        for _ in 0..100 {
+            if !reports.iter().any(|r| r.load(Ordering::Relaxed) == 0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Time for a second report of any record, had there been one.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let count = |f: fn(u32) -> bool| {
+            reports
+                .iter()
+                .filter(|r| f(r.load(Ordering::Relaxed)))
+                .count()
+        };
+        assert_eq!(
+            count(|n| n == 0),
+            0,
+            "{compression:?}: records never reported"
+        );
+        assert_eq!(
+            count(|n| n > 1),
+            0,
+            "{compression:?}: records reported twice"
+        );
+    }
+    c.clear_faults();
+}
+
+/// Queues 20,000 records with callbacks on a runtime of its own, on a plain thread,
+/// and shuts that runtime down with them queued and in flight; the count of reports
+/// of each record.
+fn produce_then_shut_down(
+    bootstrap: String,
+    topic: &'static str,
+    compression: Compression,
+) -> Arc<Vec<std::sync::atomic::AtomicU32>> {
+    const RECORDS: usize = 20_000;
+    let reports: Arc<Vec<std::sync::atomic::AtomicU32>> =
+        Arc::new((0..RECORDS).map(|_| Default::default()).collect());
+    let counted = reports.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = KafkaClient::connect(&[bootstrap], ClientConfig::default())
+                .await
+                .unwrap();
+            let mut config = fast().with_topic(topic).with_compression(compression);
+            config.linger = Duration::from_millis(1);
+            let p = BufferedProducer::new(client, config).unwrap();
+            for i in 0..RECORDS {
+                let counted = counted.clone();
+                let value = format!("record {i} of a runtime that goes away").repeat(8);
+                p.send_with_callback(
+                    ProducerRecord::new(value).at_partition((i % 4) as i32),
+                    move |_| {
+                        counted[i].fetch_add(1, Ordering::Relaxed);
+                    },
+                )
+                .await
+                .unwrap();
+            }
+        });
+        rt.shutdown_background();
+    })
+    .join()
+    .unwrap();
+    reports
+}

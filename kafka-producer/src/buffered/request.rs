@@ -267,11 +267,18 @@ pub(super) async fn submit(
         return;
     }
     // The answer is handled on the connection's reader task: no task of ours waits
-    // for it (a task wake-up less per request).
-    let inner = inner.clone();
+    // for it (a task wake-up less per request). The callback holds the producer
+    // weakly: the producer holds the client, which holds the connection and so this
+    // callback, and a strong hold would keep all of them, and the records queued, alive
+    // once the runtime's tasks are gone (the records never reported).
+    let weak = Arc::downgrade(inner);
     conn.enqueue_produce_then(&request, &records, version, move |answer| {
-        lock(&inner.state).requests -= 1;
         drop(permit);
+        let Some(inner) = weak.upgrade() else {
+            // The producer is being dropped: the batches report `Closed` as they drop.
+            return;
+        };
+        lock(&inner.state).requests -= 1;
         match answer {
             Ok(response) => handle_response(&inner, outs, &response),
             Err(e) => request_failed(&inner, outs, e),
