@@ -623,6 +623,28 @@ async fn each_record_charges_the_buffer_its_report_slot_too() {
     .await;
 }
 
+/// Queues copies of `record` with `try_send` until it fails, which must be for a full
+/// buffer, and before `most` are queued; the deliveries of those queued.
+async fn fill_until_full(
+    p: &BufferedProducer,
+    record: &ProducerRecord,
+    most: usize,
+) -> Vec<kafka_producer::DeliveryFuture> {
+    let mut sent = Vec::new();
+    let full = loop {
+        match p.try_send(record.clone()).await {
+            Ok(d) => sent.push(d),
+            Err(e) => break e,
+        }
+        assert!(sent.len() < most, "the buffer never filled");
+    };
+    assert!(
+        matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
+        "{full}"
+    );
+    sent
+}
+
 /// Copies of `record` queued in a 64 KiB buffer until `try_send` fails, with a linger
 /// that sends none meanwhile; how many fit. All are delivered after.
 async fn records_that_fit(record: ProducerRecord, max_buffered_records: usize) -> usize {
@@ -634,18 +656,7 @@ async fn records_that_fit(record: ProducerRecord, max_buffered_records: usize) -
     config.linger = Duration::from_secs(30);
     config.max_buffered_records = max_buffered_records;
     let p = BufferedProducer::new(client(&c).await, config).unwrap();
-    let mut sent = Vec::new();
-    let full = loop {
-        match p.try_send(record.clone()).await {
-            Ok(d) => sent.push(d),
-            Err(e) => break e,
-        }
-        assert!(sent.len() < 10_000, "the buffer never filled");
-    };
-    assert!(
-        matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
-        "{full}"
-    );
+    let sent = fill_until_full(&p, &record, 10_000).await;
     let fit = sent.len();
     p.flush().await;
     for d in sent {
@@ -690,18 +701,7 @@ async fn a_full_buffer_makes_try_send_fail_and_send_wait() {
             .times(Times::Always),
         );
         let value = Bytes::from(vec![7u8; 100 << 10]);
-        let mut sent = Vec::new();
-        let full = loop {
-            match p.try_send(ProducerRecord::new(value.clone())).await {
-                Ok(d) => sent.push(d),
-                Err(e) => break e,
-            }
-            assert!(sent.len() < 50, "the buffer never filled");
-        };
-        assert!(
-            matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
-            "{full}"
-        );
+        let sent = fill_until_full(&p, &ProducerRecord::new(value.clone()), 50).await;
         // send waits for room, then succeeds once the batch drains.
         let waited = tokio::spawn({
             let p = p.clone();

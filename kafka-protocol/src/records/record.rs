@@ -3,6 +3,7 @@
 
 use super::batch::{encode_invalid, invalid};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+use crate::messages::support::within_index;
 use crate::types::StrBytes;
 use crate::wire::{varint_len, varlong_len, zigzag32, zigzag64, Decoder};
 use bytes::{Bytes, BytesMut};
@@ -307,7 +308,7 @@ fn decode_counted<T>(
     }
     let mut items = Vec::with_capacity(count);
     for i in 0..count {
-        let item = decode_one(d).map_err(|e| e.within(format!("[{i}]")).within(list))?;
+        let item = decode_one(d).map_err(|e| within_index(e, i).within(list))?;
         items.push(item);
     }
     Ok(items)
