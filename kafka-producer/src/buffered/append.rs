@@ -23,7 +23,11 @@ impl SharedCallback {
 
 impl Drop for SharedCallback {
     fn drop(&mut self) {
-        self.call(Err(ProduceErrorKind::Closed.into()));
+        // As for a record's own callback: the error is made only for a record dropped
+        // unreported.
+        if self.0.is_some() {
+            self.call(Err(ProduceErrorKind::Closed.into()));
+        }
     }
 }
 
