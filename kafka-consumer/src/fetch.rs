@@ -4,7 +4,7 @@
 
 use crate::error::{ConsumeError, ConsumeErrorKind};
 use bytes::Bytes;
-use kafka_net::{Client, ClientExt, KafkaClient};
+use kafka_net::{Client, KafkaClient};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::AbortedTransaction;
 use kafka_protocol::messages::FetchRequest;

@@ -11,7 +11,7 @@
 
 use crate::consumer::{Consumer, Message};
 use crate::error::{ConsumeError, ConsumeErrorKind};
-use kafka_net::{Client, ClientExt, KafkaClient};
+use kafka_net::{Client, KafkaClient};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,

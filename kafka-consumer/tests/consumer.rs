@@ -13,7 +13,7 @@ use kafka_consumer::{
     ConsumeErrorKind, Consumer, ConsumerConfig, FetchOptions, Fetcher, FetcherConfig, Message, Mx,
     OffsetReset, SimpleConsumer, StartOffset,
 };
-use kafka_net::{Client, ClientExt, NewTopic};
+use kafka_net::{Client, NewTopic};
 use kafka_producer::{Producer, SimpleProducer, SimpleProducerConfig};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use kafka_consumer::offsets::OffsetCoordinator;
 use kafka_consumer::{FetchOptions, Fetcher, FetcherConfig, PartitionReader, StartOffset};
-use kafka_net::{Client, ClientExt, NewTopic};
+use kafka_net::{Client, NewTopic};
 use kafka_protocol::compression::Compression;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::FetchRequest;

@@ -4,7 +4,7 @@
 
 use crate::assignor::{Assignor, MemberInfo};
 use crate::protocol::{Assignment, Subscription};
-use kafka_net::{Client, ClientExt, KafkaClient};
+use kafka_net::{Client, KafkaClient};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{

@@ -14,7 +14,7 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_net::admin::{AlterConfigOp, ConfigResource, OffsetSpec, ResetTo};
-use kafka_net::{Admin, AdminConfig, ClientConfig, ClientExt, ErrorKind, KafkaClient, NewTopic};
+use kafka_net::{Admin, AdminConfig, ClientConfig, ErrorKind, KafkaClient, NewTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::records::{Record, RecordBatch};

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::{Bytes, BytesMut};
-use kafka_net::{Client, ClientConfig, ClientExt, KafkaClient, NewTopic};
+use kafka_net::{Client, ClientConfig, KafkaClient, NewTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{FetchRequest, MetadataRequest, ProduceRequest};

@@ -15,7 +15,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
-use kafka_protocol::{ApiKey, ErrorCode, RequestKind, ResponseKind};
+use kafka_protocol::{ApiKey, ErrorCode, Request, RequestKind, ResponseKind};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -154,6 +154,11 @@ async fn cluster() -> (String, Seen) {
             tokio::spawn(async move {
                 while let Some(frame) = read_request(&mut s).await {
                     let (header, body) = decode_request(&frame).unwrap();
+                    if matches!(&body, RequestKind::Produce(p) if p.acks == 0) {
+                        // As Kafka: no answer to acks=0.
+                        *seen.lock().unwrap().entry(ApiKey::Produce).or_default() += 1;
+                        continue;
+                    }
                     let response = answer(body, port, &seen);
                     let mut out = BytesMut::new();
                     let rh = ResponseHeader {
@@ -184,40 +189,65 @@ async fn eventually(what: &str, f: impl Fn() -> bool) {
     panic!("{what} did not happen");
 }
 
+/// The two ways a request is sent: `Client::send` (any request, as a `RequestKind`)
+/// and the typed `KafkaClient::request`. Both route and react to answers alike.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    Kind,
+    Typed,
+}
+
+async fn send_via<R>(client: &KafkaClient, path: Path, request: R) -> R::Response
+where
+    R: Request + Into<RequestKind> + Send + Sync + 'static,
+    R::Response: TryFrom<ResponseKind, Error = ResponseKind> + 'static,
+{
+    match path {
+        Path::Kind => R::Response::try_from(client.send(request.into()).await.unwrap()).unwrap(),
+        Path::Typed => client.request(request).await.unwrap(),
+    }
+}
+
 #[tokio::test]
 async fn not_coordinator_forgets_the_cached_coordinator() {
-    let (addr, seen) = cluster().await;
-    let client = KafkaClient::connect(&[addr.as_str()], ClientConfig::default())
-        .await
-        .unwrap();
-    let heartbeat = || {
-        RequestKind::from(HeartbeatRequest {
+    for path in [Path::Kind, Path::Typed] {
+        let (addr, seen) = cluster().await;
+        let client = KafkaClient::connect(&[addr.as_str()], ClientConfig::default())
+            .await
+            .unwrap();
+        let heartbeat = || HeartbeatRequest {
             group_id: "g".into(),
             generation_id: 1,
             member_id: "m".into(),
             ..Default::default()
-        })
-    };
-    let ResponseKind::Heartbeat(first) = client.send(heartbeat()).await.unwrap() else {
-        panic!()
-    };
-    assert_eq!(ErrorCode::from(first.error_code), ErrorCode::NotCoordinator);
-    assert_eq!(count(&seen, ApiKey::FindCoordinator), 1);
-    let ResponseKind::Heartbeat(second) = client.send(heartbeat()).await.unwrap() else {
-        panic!()
-    };
-    assert_eq!(second.error_code, 0);
-    assert_eq!(
-        count(&seen, ApiKey::FindCoordinator),
-        2,
-        "looked the coordinator up again"
-    );
-    client.send(heartbeat()).await.unwrap();
-    assert_eq!(count(&seen, ApiKey::FindCoordinator), 2, "and cached it");
+        };
+        let first = send_via(&client, path, heartbeat()).await;
+        assert_eq!(ErrorCode::from(first.error_code), ErrorCode::NotCoordinator);
+        assert_eq!(count(&seen, ApiKey::FindCoordinator), 1, "{path:?}");
+        let second = send_via(&client, path, heartbeat()).await;
+        assert_eq!(second.error_code, 0);
+        assert_eq!(
+            count(&seen, ApiKey::FindCoordinator),
+            2,
+            "{path:?}: looked the coordinator up again"
+        );
+        send_via(&client, path, heartbeat()).await;
+        assert_eq!(
+            count(&seen, ApiKey::FindCoordinator),
+            2,
+            "{path:?}: and cached it"
+        );
+    }
 }
 
 #[tokio::test]
 async fn not_leader_or_follower_refreshes_metadata() {
+    for path in [Path::Kind, Path::Typed] {
+        not_leader_or_follower_refreshes_metadata_via(path).await;
+    }
+}
+
+async fn not_leader_or_follower_refreshes_metadata_via(path: Path) {
     let (addr, seen) = cluster().await;
     let client = KafkaClient::connect(&[addr.as_str()], ClientConfig::default())
         .await
@@ -237,13 +267,13 @@ async fn not_leader_or_follower_refreshes_metadata() {
         }],
         ..Default::default()
     };
-    client.send(produce.clone().into()).await.unwrap();
+    send_via(&client, path, produce.clone()).await;
     eventually("a metadata refresh", || {
         count(&seen, ApiKey::Metadata) > before
     })
     .await;
     let after = count(&seen, ApiKey::Metadata);
-    client.send(produce.into()).await.unwrap();
+    send_via(&client, path, produce).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         count(&seen, ApiKey::Metadata),
@@ -259,6 +289,45 @@ async fn not_leader_or_follower_refreshes_metadata() {
             .sum::<u64>()
             >= 1
     );
+}
+
+#[tokio::test]
+async fn a_produce_with_acks_zero_is_done_once_written() {
+    for path in [Path::Kind, Path::Typed] {
+        let (addr, seen) = cluster().await;
+        let client = KafkaClient::connect(&[addr.as_str()], ClientConfig::default())
+            .await
+            .unwrap();
+        let produce = ProduceRequest {
+            acks: 0,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(Bytes::new()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(5), send_via(&client, path, produce))
+            .await
+            .expect("done once written");
+        assert_eq!(answer, ProduceResponse::default(), "{path:?}");
+        eventually("the broker to read it", || {
+            count(&seen, ApiKey::Produce) == 1
+        })
+        .await;
+        // The connection goes on: the next request is answered as its own.
+        let heartbeat = HeartbeatRequest {
+            group_id: "g".into(),
+            ..Default::default()
+        };
+        let first = send_via(&client, path, heartbeat).await;
+        assert_eq!(ErrorCode::from(first.error_code), ErrorCode::NotCoordinator);
+    }
 }
 
 #[tokio::test]

@@ -5,8 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_net::{
-    BrokerMetrics, Client, ClientConfig, ClientExt, Connection, ErrorKind, KafkaClient, NewTopic,
-    VersionTable,
+    BrokerMetrics, Client, ClientConfig, Connection, ErrorKind, KafkaClient, NewTopic, VersionTable,
 };
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::error::{GroupError, GroupErrorKind};
 use crate::GroupEvent;
-use kafka_net::{Client, ClientExt, KafkaClient};
+use kafka_net::{Client, KafkaClient};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use kafka_protocol::{ApiKey, ErrorCode, StrBytes};

@@ -299,7 +299,7 @@ pub(super) async fn init_producer_id(
         producer_epoch: epoch,
         ..Default::default()
     };
-    let response = kafka_net::ClientExt::request(&inner.client, request).await?;
+    let response = inner.client.request(request).await?;
     if let Some(e) = ProduceError::from_code(response.error_code, None) {
         return Err(e);
     }

@@ -186,6 +186,15 @@ pub fn messages_mod(messages: &[MessageDef]) -> Result<String, String> {
         }
         let _ = writeln!(
             out,
+            "}} }}\n\n/// The {what} inside, to downcast to its own type (by its API key): \
+             code that reads a few kinds this way does not reach every message's codec.\n\
+             pub fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {{ match self {{"
+        );
+        for a in &apis {
+            let _ = write!(out, "{kind}::{}(m) => m,", a.variant);
+        }
+        let _ = writeln!(
+            out,
             "}} }}\n\n/// Decodes the body of a {what} of this API key and version.\n\
              pub fn decode(api_key: ApiKey, d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {{ Ok(match api_key {{"
         );

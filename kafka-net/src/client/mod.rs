@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+mod route;
+use route::produce_unanswered;
+
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -141,7 +144,9 @@ pub trait Client: Send + Sync {
     async fn close(&self);
 }
 
-/// Typed requests through any [`Client`].
+/// Typed requests through any [`Client`] (a mock too). On a [`KafkaClient`] itself,
+/// `client.request(..)` is [`KafkaClient::request`], which does the same without
+/// going through [`RequestKind`], so that only the codecs of what is sent are linked.
 #[async_trait]
 pub trait ClientExt: Client {
     /// Sends a typed request, routed as [`Client::send`] routes it.
@@ -558,150 +563,6 @@ impl KafkaClient {
             });
         }
     }
-
-    /// The broker a request belongs to.
-    async fn route(
-        &self,
-        request: &RequestKind,
-    ) -> Result<(Arc<Connection>, Option<(i8, String)>)> {
-        use RequestKind as R;
-        let partition = |topic: &str, p: i32| (topic.to_string(), p);
-        let leader_of = match request {
-            R::Produce(r) => r.topic_data.first().and_then(|t| {
-                t.partition_data
-                    .first()
-                    .map(|p| partition(&t.name, p.index))
-            }),
-            R::Fetch(r) => r.topics.first().and_then(|t| {
-                let name = if t.topic.is_empty() {
-                    self.cached_metadata()?.topic_name(&t.topic_id)?.to_string()
-                } else {
-                    t.topic.to_string()
-                };
-                t.partitions.first().map(|p| partition(&name, p.partition))
-            }),
-            R::ListOffsets(r) => r.topics.first().and_then(|t| {
-                t.partitions
-                    .first()
-                    .map(|p| partition(&t.name, p.partition_index))
-            }),
-            R::DeleteRecords(r) => r.topics.first().and_then(|t| {
-                t.partitions
-                    .first()
-                    .map(|p| partition(&t.name, p.partition_index))
-            }),
-            R::OffsetForLeaderEpoch(r) => r.topics.first().and_then(|t| {
-                t.partitions
-                    .first()
-                    .map(|p| partition(&t.topic, p.partition))
-            }),
-            _ => None,
-        };
-        if let Some((topic, p)) = leader_of {
-            let purpose = match request {
-                R::Produce(_) => Purpose::Produce,
-                R::Fetch(_) => Purpose::Fetch,
-                _ => Purpose::Admin,
-            };
-            let leader = self.leader(&topic, p).await?;
-            return Ok((self.connection(&leader, purpose).await?, None));
-        }
-        let group = |g: &StrBytes| Some((GROUP, g.to_string()));
-        let coordinator = match request {
-            R::JoinGroup(r) => group(&r.group_id),
-            R::SyncGroup(r) => group(&r.group_id),
-            R::Heartbeat(r) => group(&r.group_id),
-            R::LeaveGroup(r) => group(&r.group_id),
-            R::OffsetCommit(r) => group(&r.group_id),
-            R::OffsetDelete(r) => group(&r.group_id),
-            R::TxnOffsetCommit(r) => group(&r.group_id),
-            R::ConsumerGroupHeartbeat(r) => group(&r.group_id),
-            R::OffsetFetch(r) => match r.groups.first() {
-                Some(g) => group(&g.group_id),
-                None => group(&r.group_id),
-            },
-            R::DescribeGroups(r) => r.groups.first().and_then(group),
-            R::InitProducerId(r) => r
-                .transactional_id
-                .as_ref()
-                .map(|t| (TRANSACTION, t.to_string())),
-            R::AddOffsetsToTxn(r) => Some((TRANSACTION, r.transactional_id.to_string())),
-            R::EndTxn(r) => Some((TRANSACTION, r.transactional_id.to_string())),
-            R::AddPartitionsToTxn(r) => {
-                let id = r
-                    .transactions
-                    .first()
-                    .map(|t| t.transactional_id.to_string())
-                    .unwrap_or_else(|| r.v3_and_below_transactional_id.to_string());
-                Some((TRANSACTION, id))
-            }
-            _ => None,
-        };
-        if let Some((key_type, key)) = coordinator {
-            let broker = self.coordinator(key_type, &key).await?;
-            return Ok((
-                self.connection(&broker, Purpose::Group).await?,
-                Some((key_type, key)),
-            ));
-        }
-        match request {
-            R::CreateTopics(_)
-            | R::DeleteTopics(_)
-            | R::CreatePartitions(_)
-            | R::ElectLeaders(_)
-            | R::AlterPartitionReassignments(_)
-            | R::ListPartitionReassignments(_) => Ok((self.controller().await?, None)),
-            _ => Ok((self.any_broker(Purpose::Admin).await?, None)),
-        }
-    }
-}
-
-/// The top-level error code of group coordinator answers.
-fn coordinator_error(response: &ResponseKind) -> Option<i16> {
-    use ResponseKind as R;
-    match response {
-        R::JoinGroup(r) => Some(r.error_code),
-        R::SyncGroup(r) => Some(r.error_code),
-        R::Heartbeat(r) => Some(r.error_code),
-        R::LeaveGroup(r) => Some(r.error_code),
-        R::OffsetFetch(r) => Some(r.groups.first().map_or(r.error_code, |g| g.error_code)),
-        R::OffsetCommit(r) => r
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .map(|p| p.error_code),
-        R::FindCoordinator(r) => Some(r.error_code),
-        R::EndTxn(r) => Some(r.error_code),
-        R::AddOffsetsToTxn(r) => Some(r.error_code),
-        R::InitProducerId(r) => Some(r.error_code),
-        _ => None,
-    }
-}
-
-/// The first partition error code of partition answers.
-fn partition_error(response: &ResponseKind) -> Option<i16> {
-    use ResponseKind as R;
-    match response {
-        R::Produce(r) => r
-            .responses
-            .iter()
-            .flat_map(|t| &t.partition_responses)
-            .map(|p| p.error_code)
-            .find(|c| *c != 0),
-        R::Fetch(r) => r
-            .responses
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.error_code)
-            .find(|c| *c != 0),
-        R::ListOffsets(r) => r
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.error_code)
-            .find(|c| *c != 0),
-        _ => None,
-    }
 }
 
 #[async_trait]
@@ -867,29 +728,18 @@ impl Client for KafkaClient {
 
     async fn send(&self, request: RequestKind) -> Result<ResponseKind> {
         self.check_open()?;
-        let (conn, coordinator) = self.route(&request).await?;
+        let api = request.api_key();
+        let (conn, coordinator) = self
+            .open_route(self.route_of(api, request.as_any()))
+            .await?;
         if let RequestKind::Produce(p) = &request {
             if p.acks == 0 {
-                // acks=0: the broker sends no answer; done once written.
-                let version = conn.versions().version_for(ApiKey::Produce)?;
-                conn.send_without_response(p, version).await?;
+                produce_unanswered(&conn, p).await?;
                 return Ok(ResponseKind::Produce(Default::default()));
             }
         }
         let response = conn.send_kind(&request).await?;
-        if let Some((key_type, key)) = coordinator {
-            if let Some(code) = coordinator_error(&response) {
-                if matches!(
-                    ErrorCode::from(code),
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
-                ) {
-                    self.invalidate_coordinator(key_type, &key);
-                }
-            }
-        }
-        if let Some(code) = partition_error(&response) {
-            self.note_partition_error(code);
-        }
+        self.note_answer(coordinator, api, response.as_any());
         Ok(response)
     }
 
