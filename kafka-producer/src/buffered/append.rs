@@ -231,7 +231,7 @@ impl BufferedProducer {
                 order,
                 records: BatchRecords::Open(RecordBatchWriter::with_capacity(room)),
                 count: 0,
-                deliveries: Vec::with_capacity(records.clamp(1, MAX_RESERVED_RECORDS)),
+                deliveries: reports::Reports::new(records),
                 bytes: 0,
                 created: Instant::now(),
                 memory: Charge {

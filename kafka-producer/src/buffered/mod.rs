@@ -13,6 +13,7 @@
 
 mod append;
 mod encoder;
+mod reports;
 mod request;
 mod sender;
 mod stats;
@@ -125,7 +126,7 @@ struct Batch {
     /// Records in the batch.
     count: usize,
     /// Each record's report and create time.
-    deliveries: Vec<(Delivery, i64)>,
+    deliveries: reports::Reports,
     /// The records' size estimates, summed (what `batch_size` and `max_request_size`
     /// count, and what the batch charges the buffer).
     bytes: usize,
@@ -222,9 +223,6 @@ impl PartitionQueue {
         self.batches.insert(at, batch);
     }
 }
-
-/// At most this many records' room is set aside when a batch opens.
-const MAX_RESERVED_RECORDS: usize = 16 * 1024;
 
 /// What a queued record holds besides its wire bytes: its report's slot in the
 /// batch (where the report goes, and the create time), charged to the buffer with it
