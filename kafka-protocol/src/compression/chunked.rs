@@ -13,14 +13,48 @@ pub(crate) const OUT_CHUNK: usize = 64 * 1024;
 pub(crate) struct ChunkedOut {
     chunks: Vec<Bytes>,
     current: BytesMut,
+    /// The first chunk's size, when it is made.
+    first: usize,
+    /// Chunks of the input already compressed, emptied, to write into before any new
+    /// one is made (see [`recycle`](Self::recycle)).
+    spare: Vec<BytesMut>,
 }
 
 impl ChunkedOut {
     /// Output expected to be about `expected` bytes: the first chunk is no larger.
+    /// Nothing is allocated until the first byte is written.
     pub(crate) fn new(expected: usize) -> Self {
         ChunkedOut {
             chunks: Vec::new(),
-            current: BytesMut::with_capacity(expected.clamp(1, OUT_CHUNK)),
+            current: BytesMut::new(),
+            first: expected.clamp(1, OUT_CHUNK),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back a chunk of the input that has been compressed: the output goes on in
+    /// it (when nothing else holds it), in the memory the records were written in,
+    /// rather than in new memory next to it. The records' chunks were made by the
+    /// thread that queued them and are compressed on another, whose allocations the
+    /// allocator keeps apart; so a batch in flight held its records' memory until it
+    /// was compressed and its output's besides (BENCHMARKS.md, issue 16).
+    pub(crate) fn recycle(&mut self, chunk: Bytes) {
+        if let Ok(mut chunk) = chunk.try_into_mut() {
+            chunk.clear();
+            if chunk.capacity() > 0 {
+                self.spare.push(chunk);
+            }
+        }
+    }
+
+    /// The next chunk to write into: a spare one, else a new one.
+    fn next_chunk(&mut self) -> BytesMut {
+        match self.spare.pop() {
+            Some(chunk) => chunk,
+            None if self.chunks.is_empty() && self.current.capacity() == 0 => {
+                BytesMut::with_capacity(self.first)
+            }
+            None => BytesMut::with_capacity(OUT_CHUNK),
         }
     }
 
@@ -29,8 +63,11 @@ impl ChunkedOut {
         while !data.is_empty() {
             let room = self.current.capacity() - self.current.len();
             if room == 0 {
-                let full = std::mem::replace(&mut self.current, BytesMut::with_capacity(OUT_CHUNK));
-                self.chunks.push(full.freeze());
+                let next = self.next_chunk();
+                let full = std::mem::replace(&mut self.current, next);
+                if !full.is_empty() {
+                    self.chunks.push(full.freeze());
+                }
                 continue;
             }
             let n = room.min(data.len());

@@ -31,31 +31,121 @@ pub(super) fn lz4_compress<P: AsRef<[u8]>, W: std::io::Write>(
     parts: &[P],
     out: &mut W,
 ) -> Result<(), EncodeError> {
-    let write = |out: &mut W, bytes: &[u8]| out.write_all(bytes).map_err(|e| encode_err("lz4", e));
-    let flg = LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT;
-    write(out, &LZ4_MAGIC.to_le_bytes())?;
-    write(
-        out,
-        &[flg, LZ4_BD_64K, lz4_header_checksum(&[flg, LZ4_BD_64K])],
-    )?;
-    // Each block is compressed into this buffer, then written out (one size for every
-    // block of every batch).
-    let mut block = vec![0u8; lz4_flex::block::get_maximum_output_size(LZ4_BLOCK)];
+    let mut frame = Lz4Frame::new();
     // A frame's blocks may be shorter than its maximum block size, so each part's
     // blocks are compressed where they lie.
     for chunk in parts.iter().flat_map(|p| p.as_ref().chunks(LZ4_BLOCK)) {
-        let n =
-            lz4_flex::block::compress_into(chunk, &mut block).map_err(|e| encode_err("lz4", e))?;
-        if n < chunk.len() {
-            write(out, &(n as u32).to_le_bytes())?;
-            write(out, &block[..n])?;
-        } else {
-            // Incompressible: the block as it is.
-            write(out, &(chunk.len() as u32 | LZ4_UNCOMPRESSED).to_le_bytes())?;
-            write(out, chunk)?;
+        frame.compress(chunk)?;
+        frame.write_block(out, chunk)?;
+    }
+    frame.finish(out)
+}
+
+/// Compresses a batch's chunks of records into chunks, giving each input chunk to
+/// `out` to write on in once its blocks are written (see [`ChunkedOut::recycle`]):
+/// the output mostly lands in the memory of records already compressed.
+pub(super) fn lz4_compress_chunks(
+    chunks: Vec<Bytes>,
+    out: &mut ChunkedOut,
+) -> Result<(), EncodeError> {
+    let mut frame = Lz4Frame::new();
+    for chunk in chunks {
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut at = 0;
+        loop {
+            let end = (at + LZ4_BLOCK).min(chunk.len());
+            frame.compress(&chunk[at..end])?;
+            if end < chunk.len() {
+                frame.write_block(out, &chunk[at..end])?;
+                at = end;
+                continue;
+            }
+            // The chunk's last block: compressed, it is written from the scratch
+            // buffer, and the chunk can take output already.
+            if frame.compressed.is_some() {
+                out.recycle(chunk);
+                frame.write_block(out, &[])?;
+            } else {
+                frame.write_block(out, &chunk[at..end])?;
+                out.recycle(chunk);
+            }
+            break;
         }
     }
-    write(out, &0u32.to_le_bytes())
+    frame.finish(out)
+}
+
+/// An LZ4 frame being written: independent blocks of up to 64 KiB, compressed one at
+/// a time into one scratch buffer (one size for every block of every batch).
+struct Lz4Frame {
+    block: Vec<u8>,
+    /// The length of the block in `block` (none when the last block did not shrink).
+    compressed: Option<usize>,
+    /// Whether the frame's header is written (before its first block).
+    started: bool,
+}
+
+impl Lz4Frame {
+    fn new() -> Self {
+        Lz4Frame {
+            block: vec![0u8; lz4_flex::block::get_maximum_output_size(LZ4_BLOCK)],
+            compressed: None,
+            started: false,
+        }
+    }
+
+    /// Compresses `data` (at most one block) into the scratch buffer.
+    fn compress(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+        let n = lz4_flex::block::compress_into(data, &mut self.block)
+            .map_err(|e| encode_err("lz4", e))?;
+        self.compressed = (n < data.len()).then_some(n);
+        Ok(())
+    }
+
+    /// Writes the block last compressed: from the scratch buffer, or `data` as it is
+    /// when it did not shrink.
+    fn write_block<W: std::io::Write>(
+        &mut self,
+        out: &mut W,
+        data: &[u8],
+    ) -> Result<(), EncodeError> {
+        self.start(out)?;
+        match self.compressed {
+            Some(n) => {
+                write(out, &(n as u32).to_le_bytes())?;
+                write(out, &self.block[..n])
+            }
+            None => {
+                write(out, &(data.len() as u32 | LZ4_UNCOMPRESSED).to_le_bytes())?;
+                write(out, data)
+            }
+        }
+    }
+
+    fn start<W: std::io::Write>(&mut self, out: &mut W) -> Result<(), EncodeError> {
+        if !self.started {
+            self.started = true;
+            let flg = LZ4_FLG_VERSION | LZ4_FLG_INDEPENDENT;
+            write(out, &LZ4_MAGIC.to_le_bytes())?;
+            write(
+                out,
+                &[flg, LZ4_BD_64K, lz4_header_checksum(&[flg, LZ4_BD_64K])],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Ends the frame (its header first, for a frame with no block).
+    fn finish<W: std::io::Write>(mut self, out: &mut W) -> Result<(), EncodeError> {
+        self.start(out)?;
+        write(out, &0u32.to_le_bytes())
+    }
+}
+
+fn write<W: std::io::Write>(out: &mut W, bytes: &[u8]) -> Result<(), EncodeError> {
+    out.write_all(bytes).map_err(|e| encode_err("lz4", e))
 }
 
 /// Decompresses LZ4 frames (one or more, concatenated; skippable frames are skipped).

@@ -49,7 +49,7 @@ use gzip::{gzip_compress, gzip_decompress};
 #[cfg(feature = "lz4")]
 pub use lz4::decompress_lz4;
 #[cfg(feature = "lz4")]
-use lz4::lz4_compress;
+use lz4::{lz4_compress, lz4_compress_chunks};
 #[cfg(feature = "snappy")]
 use snappy::{snappy_compress, snappy_decompress};
 #[cfg(feature = "zstd")]
@@ -223,6 +223,24 @@ impl Compression {
         Ok(out.finish())
     }
 
+    /// Compresses a batch's chunks of records as
+    /// [`compress_chunked`](Self::compress_chunked) does, taking them: LZ4 writes its
+    /// output on in the chunks it has compressed (see [`ChunkedOut::recycle`]).
+    pub(crate) fn compress_owned_chunks(
+        &self,
+        chunks: Vec<Bytes>,
+    ) -> Result<Vec<Bytes>, EncodeError> {
+        match self {
+            #[cfg(feature = "lz4")]
+            Compression::Lz4 => {
+                let mut out = ChunkedOut::new(parts_len(&chunks) / 2 + 64);
+                lz4_compress_chunks(chunks, &mut out)?;
+                Ok(out.finish())
+            }
+            _ => self.compress_chunked(&chunks),
+        }
+    }
+
     /// Compresses `parts` onto `out` (every codec but snappy, which needs one
     /// contiguous output).
     fn compress_into<P: AsRef<[u8]>, W: std::io::Write>(
@@ -393,6 +411,56 @@ mod tests {
             assert!(back == data[..], "{c}: chunked output did not decompress");
             if c != Compression::None {
                 assert_eq!(chunks.concat(), out, "{c}: chunked output differs");
+            }
+        }
+    }
+
+    #[test]
+    fn owned_chunks_compress_as_their_concatenation_and_lz4_writes_in_them() {
+        // Words in a pseudo-random order: about a third of their size compressed, so
+        // the output takes several chunks.
+        let words = [
+            "order", "customer", "item", "price", "berlin", "tokyo", "42", "eur",
+        ];
+        let mut seed = 1u32;
+        let mut data = Vec::with_capacity(300_000);
+        while data.len() < 300_000 {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            data.extend_from_slice(words[(seed >> 24) as usize % words.len()].as_bytes());
+            data.push(b' ');
+        }
+        data.truncate(300_000);
+        // Chunks as a batch writer makes them: a small first one, then 64 KiB ones, one
+        // over several LZ4 blocks, an empty one, and one shared with someone else.
+        let cuts = [0usize, 16_384, 16_384, 81_920, 147_456, 280_000, 300_000];
+        let shared = Bytes::copy_from_slice(&data[280_000..]);
+        let chunks = || -> Vec<Bytes> {
+            let mut c: Vec<Bytes> = cuts
+                .windows(2)
+                .take(cuts.len() - 2)
+                .map(|w| Bytes::copy_from_slice(&data[w[0]..w[1]]))
+                .collect();
+            c.push(shared.clone());
+            c
+        };
+        for c in ALL {
+            let input = chunks();
+            let starts: Vec<usize> = input.iter().map(|b| b.as_ptr() as usize).collect();
+            let want = c.compress_chunked(&input).unwrap().concat();
+            let out = c.compress_owned_chunks(input).unwrap();
+            assert!(out.concat() == want, "{c}: differs from compress_chunked");
+            let back = c.decompress(&out.concat(), data.len()).unwrap();
+            assert!(back == data[..], "{c}: did not decompress");
+            if c == Compression::Lz4 {
+                // The output's chunks are input chunks written over (the last one,
+                // mostly empty, is cut to its size), never the one still shared.
+                assert!(out.len() >= 3, "{} chunks", out.len());
+                let reused = out
+                    .iter()
+                    .filter(|o| starts.contains(&(o.as_ptr() as usize)));
+                assert!(reused.count() + 1 >= out.len(), "lz4 made new chunks");
+                assert!(out.iter().all(|o| o.as_ptr() != shared.as_ptr()));
+                assert!(shared == data[280_000..], "a shared chunk was written over");
             }
         }
     }

@@ -177,7 +177,8 @@ impl RecordBatchWriter {
 
     /// The finished batch: header, length and CRC-32C written, records compressed with
     /// `seal.compression`. Uncompressed, the records stay in their chunks (no copy);
-    /// compressed, they are in chunks of 64 KiB (the last one cut to its size).
+    /// compressed, they are in chunks of 64 KiB (LZ4: the records' own chunks written over;
+    /// the last one cut to its size).
     pub fn seal(self, seal: &BatchSeal) -> Result<SealedBatch, EncodeError> {
         let RecordBatchWriter {
             mut chunks,
@@ -192,10 +193,11 @@ impl RecordBatchWriter {
         }
         if seal.compression != Compression::None {
             // Compressed chunk after chunk (not gathered first), into chunks of one
-            // size (see `ChunkedOut`), as a batch in flight keeps them.
+            // size (see `ChunkedOut`), as a batch in flight keeps them; LZ4 writes on
+            // in the chunks of records it has compressed.
             chunks = seal
                 .compression
-                .compress_chunked(&chunks)
+                .compress_owned_chunks(chunks)
                 .map_err(|e| e.within("records").within("record batch"))?;
         }
         let body: usize = chunks.iter().map(Bytes::len).sum();
