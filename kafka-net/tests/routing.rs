@@ -208,6 +208,24 @@ where
     }
 }
 
+/// A Produce of no records to partition 0 of topic `t`.
+fn produce(acks: i16) -> ProduceRequest {
+    ProduceRequest {
+        acks,
+        timeout_ms: 1000,
+        topic_data: vec![TopicProduceData {
+            name: "t".into(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(Bytes::new()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn not_coordinator_forgets_the_cached_coordinator() {
     for path in [Path::Kind, Path::Typed] {
@@ -253,20 +271,7 @@ async fn not_leader_or_follower_refreshes_metadata_via(path: Path) {
         .await
         .unwrap();
     let before = count(&seen, ApiKey::Metadata);
-    let produce = ProduceRequest {
-        acks: 1,
-        timeout_ms: 1000,
-        topic_data: vec![TopicProduceData {
-            name: "t".into(),
-            partition_data: vec![PartitionProduceData {
-                index: 0,
-                records: Some(Bytes::new()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
+    let produce = produce(1);
     send_via(&client, path, produce.clone()).await;
     eventually("a metadata refresh", || {
         count(&seen, ApiKey::Metadata) > before
@@ -298,23 +303,10 @@ async fn a_produce_with_acks_zero_is_done_once_written() {
         let client = KafkaClient::connect(&[addr.as_str()], ClientConfig::default())
             .await
             .unwrap();
-        let produce = ProduceRequest {
-            acks: 0,
-            timeout_ms: 1000,
-            topic_data: vec![TopicProduceData {
-                name: "t".into(),
-                partition_data: vec![PartitionProduceData {
-                    index: 0,
-                    records: Some(Bytes::new()),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let answer = tokio::time::timeout(Duration::from_secs(5), send_via(&client, path, produce))
-            .await
-            .expect("done once written");
+        let answer =
+            tokio::time::timeout(Duration::from_secs(5), send_via(&client, path, produce(0)))
+                .await
+                .expect("done once written");
         assert_eq!(answer, ProduceResponse::default(), "{path:?}");
         eventually("the broker to read it", || {
             count(&seen, ApiKey::Produce) == 1
