@@ -246,6 +246,47 @@ async fn retries_and_failures_are_counted_per_partition() {
     .await;
 }
 
+/// A record is counted before it is reported: its callback, run as its batch is
+/// answered, sees it among the delivered (or failed) records, and so does a caller
+/// that awaited its report.
+#[tokio::test]
+async fn a_record_is_counted_before_it_is_reported() {
+    within(async {
+        let cluster = fake().await;
+        cluster.create_topic("counted", 1);
+        let producer =
+            BufferedProducer::new(client(&cluster.bootstrap()).await, config("counted")).unwrap();
+        let seen = |producer: &BufferedProducer| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let inside = producer.clone();
+            let callback = move |report: kafka_producer::DeliveryReport| {
+                let s = inside.statistics();
+                let _ = tx.send((report.is_ok(), s.delivered_records, s.failed_records));
+            };
+            (callback, rx)
+        };
+        let (callback, rx) = seen(&producer);
+        producer
+            .send_with_callback(ProducerRecord::new("delivered"), callback)
+            .await
+            .unwrap();
+        assert_eq!(rx.await.unwrap(), (true, 1, 0));
+
+        cluster.inject(Fault::new(
+            ApiKey::Produce,
+            FaultAction::Error(ErrorCode::InvalidRecord),
+        ));
+        let (callback, rx) = seen(&producer);
+        producer
+            .send_with_callback(ProducerRecord::new("refused"), callback)
+            .await
+            .unwrap();
+        assert_eq!(rx.await.unwrap(), (false, 1, 1));
+        producer.close().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn statistics_every_advances_and_ends_when_the_producer_closes() {
     within(async {

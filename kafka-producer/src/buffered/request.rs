@@ -450,6 +450,13 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
     // queues, and one cache line changed by both threads for every record cost both
     // (BENCHMARKS.md, issue 16).
     let reported = Topic::from(&*topic);
+    count(
+        inner,
+        &topic,
+        partition,
+        n,
+        stats::Outcome::Delivered { bytes },
+    );
     for (i, (delivery, created)) in deliveries.into_iter().enumerate() {
         let (offset, timestamp) = match result {
             Some((base, append_time)) if base >= 0 => {
@@ -468,14 +475,7 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
     inner
         .partitioner
         .on_batch_complete(&topic, partition, bytes);
-    finish(
-        inner,
-        &topic,
-        partition,
-        order,
-        n,
-        stats::Outcome::Delivered { bytes },
-    );
+    finish(inner, &topic, partition, order, n);
 }
 
 /// Puts a failed batch back in its place in its queue, or fails its records when it
@@ -523,6 +523,7 @@ pub(super) fn retry_or_fail_as(
     };
     let n = out.batch.count;
     drop(out.batch.memory);
+    count(inner, &out.topic, out.partition, n, stats::Outcome::Failed);
     for (delivery, _) in out.batch.deliveries {
         delivery.report(Err(error.clone()));
     }
@@ -537,29 +538,25 @@ pub(super) fn retry_or_fail_as(
         // be written in a new epoch.
         lock(&inner.state).bump = true;
     }
-    finish(
-        inner,
-        &out.topic,
-        out.partition,
-        out.batch.order,
-        n,
-        stats::Outcome::Failed,
-    );
+    finish(inner, &out.topic, out.partition, out.batch.order, n);
 }
 
-pub(super) fn finish(
-    inner: &Inner,
-    topic: &Topic,
-    partition: i32,
-    order: u64,
-    records: usize,
-    outcome: stats::Outcome,
-) {
+/// Counts how a batch ended in its partition's statistics, before its records are
+/// reported: a caller that has a record's report sees the record counted.
+fn count(inner: &Inner, topic: &Topic, partition: i32, records: usize, outcome: stats::Outcome) {
+    if let Some(q) = lock(&inner.state)
+        .queues
+        .get_mut(&(topic.clone(), partition))
+    {
+        q.counters.finished(records, outcome);
+    }
+}
+
+pub(super) fn finish(inner: &Inner, topic: &Topic, partition: i32, order: u64, records: usize) {
     let wake = {
         let mut state = lock(&inner.state);
         state.pending = state.pending.saturating_sub(records);
         if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
-            q.counters.finished(records, outcome);
             q.in_flight.remove(&order);
             if q.batches.front().is_none_or(|b| b.attempts == 0) {
                 q.retry_at = None;
