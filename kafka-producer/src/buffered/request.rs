@@ -6,10 +6,11 @@ use super::*;
 
 /// Hands one request to the submitter: gives new batches their sequence numbers and
 /// encodes it. An uncompressed request takes a slot of the broker's `max_in_flight`
-/// first. A compressed one is encoded on the encoder threads (at most one per core at
-/// a time) and takes its slot in the submitter once encoded: so the sender goes on to
-/// the next while it compresses, consecutive requests compress in parallel, and with
-/// few slots the broker does not wait while a request compresses in one.
+/// first. A compressed one is encoded on the encoder threads (one per two cores) and
+/// takes its slot in the submitter once encoded: so the sender goes on to the next
+/// while it compresses, consecutive requests compress in parallel (on 4 cores or
+/// more), and with few slots the broker does not wait while a request compresses in
+/// one.
 pub(super) async fn send_request(
     inner: &Arc<Inner>,
     (addr, lane): (&str, u8),
@@ -450,12 +451,12 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
     // queues, and one cache line changed by both threads for every record cost both
     // (BENCHMARKS.md, issue 16).
     let reported = Topic::from(&*topic);
-    count(
+    settle(
         inner,
         &topic,
         partition,
-        n,
-        stats::Outcome::Delivered { bytes },
+        order,
+        Some((n, stats::Outcome::Delivered { bytes })),
     );
     for (i, (delivery, created)) in deliveries.into_iter().enumerate() {
         let (offset, timestamp) = match result {
@@ -475,7 +476,7 @@ pub(super) fn complete(inner: &Inner, out: Outgoing, result: Option<(i64, Option
     inner
         .partitioner
         .on_batch_complete(&topic, partition, bytes);
-    finish(inner, &topic, partition, order, n);
+    finish(inner, n);
 }
 
 /// Puts a failed batch back in its place in its queue, or fails its records when it
@@ -523,7 +524,13 @@ pub(super) fn retry_or_fail_as(
     };
     let n = out.batch.count;
     drop(out.batch.memory);
-    count(inner, &out.topic, out.partition, n, stats::Outcome::Failed);
+    // Counted before its records are reported (see `settle`).
+    if let Some(q) = lock(&inner.state)
+        .queues
+        .get_mut(&(out.topic.clone(), out.partition))
+    {
+        q.counters.finished(n, stats::Outcome::Failed);
+    }
     for (delivery, _) in out.batch.deliveries {
         delivery.report(Err(error.clone()));
     }
@@ -538,36 +545,54 @@ pub(super) fn retry_or_fail_as(
         // be written in a new epoch.
         lock(&inner.state).bump = true;
     }
-    finish(inner, &out.topic, out.partition, out.batch.order, n);
+    settle(inner, &out.topic, out.partition, out.batch.order, None);
+    finish(inner, n);
 }
 
-/// Counts how a batch ended in its partition's statistics, before its records are
-/// reported: a caller that has a record's report sees the record counted.
-fn count(inner: &Inner, topic: &Topic, partition: i32, records: usize, outcome: stats::Outcome) {
-    if let Some(q) = lock(&inner.state)
-        .queues
-        .get_mut(&(topic.clone(), partition))
-    {
-        q.counters.finished(records, outcome);
-    }
-}
-
-pub(super) fn finish(inner: &Inner, topic: &Topic, partition: i32, order: u64, records: usize) {
+/// A batch answered: no longer out to the broker, and counted in its partition's
+/// statistics (`outcome`, unless counted already). Done before its records are reported
+/// when it was delivered, so that a caller who has a report sees its record counted,
+/// and the sender takes the partition's next batch while the reports are made (at
+/// 100-byte records, some 8,000 of them per batch); after them for a failed batch,
+/// whose failure may stop the batches behind it (an epoch bump).
+fn settle(
+    inner: &Inner,
+    topic: &Topic,
+    partition: i32,
+    order: u64,
+    outcome: Option<(usize, stats::Outcome)>,
+) {
     let wake = {
         let mut state = lock(&inner.state);
-        state.pending = state.pending.saturating_sub(records);
         if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
+            if let Some((records, outcome)) = outcome {
+                q.counters.finished(records, outcome);
+            }
             q.in_flight.remove(&order);
             if q.batches.front().is_none_or(|b| b.attempts == 0) {
                 q.retry_at = None;
             }
         }
-        // The sender only needs this answer when it held batches back for it, has an
-        // epoch bump waiting for the requests in flight, or may stop now.
-        state.stalled || state.bump || state.pending == 0
+        // The sender only needs this answer when it held batches back for it, or has
+        // an epoch bump waiting for the requests in flight.
+        state.stalled || state.bump
     };
     inner.progress.notify_waiters();
     if wake {
+        inner.wake.notify_one();
+    }
+}
+
+/// A settled batch's `records` reported: no longer pending (`flush` waits for none).
+fn finish(inner: &Inner, records: usize) {
+    let idle = {
+        let mut state = lock(&inner.state);
+        state.pending = state.pending.saturating_sub(records);
+        // The sender may stop now.
+        state.pending == 0
+    };
+    inner.progress.notify_waiters();
+    if idle {
         inner.wake.notify_one();
     }
 }
