@@ -99,6 +99,19 @@ pub struct ProducerConfig {
     /// default buffer held 100-byte records in 1 to 2 MiB less RSS, and cost up to a
     /// quarter of the msg/s on 8 partitions, where Tansu then got smaller batches.
     pub max_buffered_records: usize,
+    /// The most of `buffer_memory` one partition's records may hold, queued and in
+    /// flight (charged as `buffer_memory` charges them). A record that would take its
+    /// partition past it waits in `send` until one of the partition's batches is
+    /// answered (`try_send` fails with `BufferFull`), even when the buffer has room;
+    /// a partition holding nothing takes any record. So one partition cannot take the
+    /// whole buffer from the others: a partition whose leader is slow or gone leaves
+    /// room for the rest, and one partition written faster than its broker takes in
+    /// (where the buffer fills, whatever its size) holds less. No Java or librdkafka
+    /// equivalent (their partitions share the buffer). `None` (the default): three
+    /// quarters of `buffer_memory`; in the comparison (BENCHMARKS.md, issue 16), one
+    /// partition then held 0.8 to 1.2 MB less at the same msg/s, and many partitions
+    /// were as before. At least `max_request_size`.
+    pub partition_memory: Option<usize>,
     /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
     pub request_timeout: Duration,
     /// `delivery.timeout.ms`: a record not acknowledged by then fails. Default 120 s.
@@ -148,6 +161,7 @@ impl Default for ProducerConfig {
             connections_per_broker: 2,
             buffer_memory: 4 << 20,
             max_buffered_records: 0,
+            partition_memory: None,
             request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
             retries: u32::MAX,
@@ -181,6 +195,12 @@ impl ProducerConfig {
         }
         if self.batch_size == 0 || self.max_request_size < 128 {
             return bad("batch_size must be positive and max_request_size at least 128 bytes");
+        }
+        if self
+            .partition_memory
+            .is_some_and(|n| n < self.max_request_size)
+        {
+            return bad("partition_memory must hold at least one max_request_size");
         }
         if self.buffer_memory < self.max_request_size {
             return bad("buffer_memory must hold at least one max_request_size");

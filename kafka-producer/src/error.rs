@@ -47,8 +47,9 @@ pub enum ProduceErrorKind {
     #[error("not delivered within the delivery timeout of {0:?}")]
     DeliveryTimeout(std::time::Duration),
     /// The producer's buffer is full (`try_send`): its bytes, or its records when
-    /// `max_buffered_records` is set.
-    #[error("the producer's buffer of {0} bytes is full (or holds max_buffered_records records)")]
+    /// `max_buffered_records` is set, or the record's partition's share of it
+    /// (`partition_memory`).
+    #[error("the producer's buffer of {0} bytes is full (or holds max_buffered_records records, or the record's partition holds its partition_memory)")]
     BufferFull(usize),
     /// The producer was closed.
     #[error("the producer is closed")]

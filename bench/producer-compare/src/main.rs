@@ -34,7 +34,8 @@
 //! `BENCH_OURS_PREFETCH=N` (its `prefetch_bytes`), `BENCH_OURS_CONNECTIONS=N` (the
 //! producer's `connections_per_broker`), `BENCH_OURS_IN_FLIGHT=N` (its `max_in_flight`),
 //! `BENCH_OURS_BUFFER=N` (its `buffer_memory`), `BENCH_OURS_MAX_RECORDS=N` (its
-//! `max_buffered_records`),
+//! `max_buffered_records`), `BENCH_OURS_PARTITION_MEMORY=N` (its
+//! `partition_memory`),
 //! `BENCH_OURS_MAX_REQUEST=N` (its `max_request_size` and `batch_size`),
 //! `BENCH_OURS_BATCH=N` (its `batch_size` alone),
 //! `BENCH_OURS_FUTURES=1` (ours' throughput driver reaps a `DeliveryFuture` per record
@@ -439,6 +440,12 @@ mod ours {
             .and_then(|v| v.parse().ok())
         {
             config.max_in_flight = n;
+        }
+        if let Some(n) = std::env::var("BENCH_OURS_PARTITION_MEMORY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.partition_memory = Some(n);
         }
         if let Some(n) = std::env::var("BENCH_OURS_CONNECTIONS")
             .ok()

@@ -2,6 +2,7 @@
 //! its kin), or many under one lock ([`BufferedProducer::send_batch`]).
 
 use super::*;
+use std::collections::btree_map;
 
 /// A callback shared by the records of one `send_batch`, called once per record: with
 /// its report, or with `Closed` if the producer drops the record unreported.
@@ -50,6 +51,44 @@ const GIVE_BACK_SLACK: u32 = 4 * 1024;
 
 /// A record placed (topic, partition) and measured, not queued yet.
 type Placed = (Topic, i32, ProducerRecord, usize);
+
+/// A record placed, measured and charged, on its way into its partition's batch.
+pub(super) struct Queueing<'a> {
+    pub(super) topic: Topic,
+    pub(super) partition: i32,
+    pub(super) record: ProducerRecord,
+    pub(super) size: usize,
+    /// Its room in the buffer.
+    pub(super) permit: SemaphorePermit<'a>,
+    pub(super) delivery: Delivery,
+}
+
+/// A record waiting for its partition's room; dropped (its caller gone), its report
+/// is dropped unmade.
+struct Parked<'a>(Option<Queueing<'a>>);
+
+impl<'a> Parked<'a> {
+    fn release(mut self) -> Option<Queueing<'a>> {
+        self.0.take()
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.delivery.forget();
+        }
+    }
+}
+
+/// What became of a record given to `append`.
+pub(super) enum Appended {
+    /// In its batch; whether the sender must be woken (a new or a full batch).
+    Queued { wake: bool },
+    /// Not queued: it would take its partition past `partition_memory`; the record's
+    /// report and its partition's topic are handed back.
+    Full(Topic, Delivery),
+}
 
 impl BufferedProducer {
     /// Queues many records with one call (franz-go's `ProduceSync(ctx, records...)`,
@@ -112,13 +151,27 @@ impl BufferedProducer {
         callback: &Arc<dyn Fn(DeliveryReport) + Send + Sync>,
     ) -> Result<(), ProduceError> {
         let permit = self.acquire_memory(bytes).await?;
+        // The group's partitions must be below their share of the buffer; the group
+        // then goes in whole (it may take a partition past its share).
+        let mut last: Option<(&Topic, i32)> = None;
+        for (topic, partition, ..) in &group {
+            if last != Some((topic, *partition)) {
+                self.partition_room(topic, *partition, 0).await;
+                last = Some((topic, *partition));
+            }
+        }
         let now = now_ms();
         let wake = {
             let mut state = self.open_state("send_batch")?;
             let mut wake = false;
             for (topic, partition, record, size) in group {
                 let delivery = Delivery::Shared(SharedCallback(Some(callback.clone())));
-                wake |= self.append(&mut state, topic, partition, record, size, delivery, now);
+                let r = (topic, partition, &record, size);
+                if let Appended::Queued { wake: w } =
+                    self.append(&mut state, r, delivery, now, false)
+                {
+                    wake |= w;
+                }
             }
             // The batches give the bytes back when they are dropped.
             permit.forget();
@@ -130,16 +183,41 @@ impl BufferedProducer {
         Ok(())
     }
 
-    /// Queues one record with the room `permit` holds for it.
-    pub(super) fn enqueue(
+    /// Queues one record with the room its permit holds for it, waiting while it would
+    /// take its partition past `partition_memory`.
+    pub(super) async fn enqueue(&self, mut r: Queueing<'_>) -> Result<(), ProduceError> {
+        loop {
+            let Some(back) = self.try_enqueue(r)? else {
+                return Ok(());
+            };
+            // Held so that, if the caller gives up while it waits, the record's report
+            // is dropped unmade (as for a record never queued), not made `Closed`.
+            let parked = Parked(Some(back));
+            if let Some(p) = &parked.0 {
+                let charge = self.inner.charge(p.size);
+                self.partition_room(&p.topic, p.partition, charge).await;
+            }
+            match parked.release() {
+                Some(back) => r = back,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Queues one record with the room its permit holds for it; hands it back when it
+    /// would take its partition past `partition_memory`.
+    pub(super) fn try_enqueue<'a>(
         &self,
-        topic: Topic,
-        partition: i32,
-        record: ProducerRecord,
-        size: usize,
-        permit: SemaphorePermit<'_>,
-        delivery: Delivery,
-    ) -> Result<(), ProduceError> {
+        r: Queueing<'a>,
+    ) -> Result<Option<Queueing<'a>>, ProduceError> {
+        let Queueing {
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            delivery,
+        } = r;
         // Read before the lock is taken, and only when the record has no timestamp.
         let now = if record.timestamp.is_none() {
             now_ms()
@@ -154,16 +232,60 @@ impl BufferedProducer {
                     return Err(e);
                 }
             };
-            let wake = self.append(&mut state, topic, partition, record, size, delivery, now);
-            // The batch gives the bytes back when it is dropped (no reference count
-            // per record).
-            permit.forget();
-            wake
+            match self.append(
+                &mut state,
+                (topic, partition, &record, size),
+                delivery,
+                now,
+                true,
+            ) {
+                Appended::Queued { wake } => {
+                    // The batch gives the bytes back when it is dropped (no reference
+                    // count per record).
+                    permit.forget();
+                    wake
+                }
+                Appended::Full(topic, delivery) => {
+                    drop(state);
+                    // Its partition's open batch is done (see `waited`): the sender
+                    // sends it when it may.
+                    self.inner.wake.notify_one();
+                    return Ok(Some(Queueing {
+                        topic,
+                        partition,
+                        record,
+                        size,
+                        permit,
+                        delivery,
+                    }));
+                }
+            }
         };
         if wake {
             self.inner.wake.notify_one();
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Waits until a record charged `charge` may go into `partition` of `topic`
+    /// (returns at once when it may now, and after one batch answered otherwise).
+    pub(super) async fn partition_room(&self, topic: &Topic, partition: i32, charge: usize) {
+        let progress = self.inner.progress.notified();
+        tokio::pin!(progress);
+        progress.as_mut().enable();
+        let over = lock(&self.inner.state)
+            .queues
+            .get(&(topic.clone(), partition))
+            .is_some_and(|q| self.past_share(q.held(), charge));
+        if over {
+            progress.await;
+        }
+    }
+
+    /// Whether a record charged `charge` would take a partition that holds `held` past
+    /// `partition_memory` (a partition that holds nothing takes any record).
+    fn past_share(&self, held: usize, charge: usize) -> bool {
+        held > 0 && held + charge > self.inner.partition_memory
     }
 
     /// The state, locked, when records may be queued: the producer is open and, for a
@@ -194,19 +316,35 @@ impl BufferedProducer {
     fn append(
         &self,
         state: &mut State,
-        topic: Topic,
-        partition: i32,
-        record: ProducerRecord,
-        size: usize,
+        (topic, partition, record, size): (Topic, i32, &ProducerRecord, usize),
         delivery: Delivery,
         now: i64,
-    ) -> bool {
+        bounded: bool,
+    ) -> Appended {
         let batch_size = self.inner.config.batch_size;
         // What the caller charged for the record: all of it, and the part that is not
         // its report's slot (room for its bytes, at least `size`).
         let charge = self.inner.charge(size);
         let own = charge - REPORT_BYTES;
-        let queue = state.queues.entry((topic, partition)).or_default();
+        let share = self.inner.partition_memory;
+        let (queue, held) = match state.queues.entry((topic, partition)) {
+            btree_map::Entry::Occupied(mut o) => {
+                let held = o.get().held();
+                if bounded && self.past_share(held, charge) {
+                    o.get_mut().waited = true;
+                    return Appended::Full(o.key().0.clone(), delivery);
+                }
+                (o.into_mut(), held)
+            }
+            btree_map::Entry::Vacant(v) => (v.insert(PartitionQueue::default()), 0),
+        };
+        queue.waited = false;
+        // What a new chunk may take of the partition's share beyond the record's charge.
+        let spare = if bounded {
+            share.saturating_sub(held + charge)
+        } else {
+            usize::MAX
+        };
         let open = queue
             .batches
             .back()
@@ -225,7 +363,7 @@ impl BufferedProducer {
             // room is charged to the buffer when it opens if the buffer can spare it;
             // at least this record's size, which its caller has charged.
             let want = if bytes > MIN_CHUNK { CHUNK } else { MIN_CHUNK };
-            let charged = self.take_room(want.min(batch_size), own);
+            let charged = self.take_room(want.min(batch_size), own, spare);
             let room = charged.max(MIN_CHUNK.min(batch_size));
             queue.batches.push_back(Batch {
                 order,
@@ -237,6 +375,7 @@ impl BufferedProducer {
                 memory: Charge {
                     memory: self.inner.memory.clone(),
                     bytes: (charged - own) as u32,
+                    out: None,
                 },
                 sequence: None,
                 attempts: 0,
@@ -246,17 +385,17 @@ impl BufferedProducer {
         let Some(batch) = queue.batches.back_mut() else {
             // Not reached: a batch was just opened. The record is dropped and its
             // delivery reports `Closed`.
-            return wake;
+            return Appended::Queued { wake };
         };
         let BatchRecords::Open(writer) = &mut batch.records else {
             // Not reached: only an open batch is appended to.
-            return wake;
+            return Appended::Queued { wake };
         };
         if writer.room() < size {
             // A new chunk, charged if the buffer can spare it; the records so far stay
             // where they are.
             let want = CHUNK.min(batch_size.max(MIN_CHUNK));
-            let room = self.take_room(want, own);
+            let room = self.take_room(want, own, spare);
             batch.memory.bytes += (room - own) as u32;
             writer.add_chunk(room.max(MIN_CHUNK));
         }
@@ -271,7 +410,7 @@ impl BufferedProducer {
             let error = ProduceError::from(kafka_net::Error::from(e));
             delivery.report(Err(error));
             self.inner.memory.add_permits(charge);
-            return wake;
+            return Appended::Queued { wake };
         }
         let room = writer.capacity();
         batch.deliveries.push((delivery, timestamp));
@@ -287,15 +426,19 @@ impl BufferedProducer {
         batch.memory.give_back_over(held, GIVE_BACK_SLACK);
         let full = batch.bytes >= batch_size;
         state.pending += 1;
-        wake || full
+        Appended::Queued { wake: wake || full }
     }
 
-    /// Room for a new chunk: `want` bytes if the buffer can spare them now, else `size`
-    /// (charged already); what is more than `size` is charged here. All or nothing, so
-    /// that chunks keep to their sizes.
-    fn take_room(&self, want: usize, size: usize) -> usize {
+    /// Room for a new chunk: `want` bytes if the buffer (and, of them, `spare` of the
+    /// partition's share beyond `size`) can spare them now, else `size` (charged
+    /// already); what is more than `size` is charged here. All or nothing, so that
+    /// chunks keep to their sizes.
+    fn take_room(&self, want: usize, size: usize, spare: usize) -> usize {
         let memory = &self.inner.memory;
         let extra = want.saturating_sub(size);
+        if extra > spare {
+            return size;
+        }
         match u32::try_from(extra).map(|n| memory.try_acquire_many(n)) {
             Ok(Ok(permit)) if extra > 0 => {
                 permit.forget();

@@ -22,6 +22,7 @@ mod transaction;
 pub use stats::{ProducerPartitionStats, ProducerStatistics};
 pub use transaction::TransactionState;
 
+use append::Queueing;
 use request::*;
 use sender::*;
 
@@ -39,7 +40,7 @@ use kafka_protocol::ErrorCode;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -167,9 +168,25 @@ impl Batch {
 struct Charge {
     memory: Arc<Semaphore>,
     bytes: u32,
+    /// Its partition's bytes out (`PartitionQueue::out_bytes`) while the batch is out
+    /// of its queue (sent, or being compressed); they follow `bytes`.
+    out: Option<Arc<AtomicUsize>>,
 }
 
 impl Charge {
+    /// The batch leaves its queue: its bytes count among its partition's `out`.
+    fn go_out(&mut self, out: &Arc<AtomicUsize>) {
+        out.fetch_add(self.bytes as usize, Ordering::Relaxed);
+        self.out = Some(out.clone());
+    }
+
+    /// The batch is back in its queue (to be retried).
+    fn come_back(&mut self) {
+        if let Some(out) = self.out.take() {
+            out.fetch_sub(self.bytes as usize, Ordering::Relaxed);
+        }
+    }
+
     /// Gives back what the batch no longer holds: a sealed batch holds its wire bytes
     /// (compressed ones far fewer than its records' size estimates).
     fn shrink_to(&mut self, held: usize) {
@@ -182,7 +199,11 @@ impl Charge {
     fn give_back_over(&mut self, held: usize, slack: u32) {
         let held = u32::try_from(held).unwrap_or(u32::MAX);
         if held.saturating_add(slack) < self.bytes {
-            self.memory.add_permits((self.bytes - held) as usize);
+            let given = (self.bytes - held) as usize;
+            self.memory.add_permits(given);
+            if let Some(out) = &self.out {
+                out.fetch_sub(given, Ordering::Relaxed);
+            }
             self.bytes = held;
         }
     }
@@ -191,6 +212,7 @@ impl Charge {
 impl Drop for Charge {
     fn drop(&mut self) {
         self.memory.add_permits(self.bytes as usize);
+        self.come_back();
     }
 }
 
@@ -209,11 +231,23 @@ struct PartitionQueue {
     /// buffers do not grow (and move their records) as it fills.
     last_len: usize,
     last_bytes: usize,
+    /// What the partition's batches out of the queue hold of the buffer (see `held`).
+    out_bytes: Arc<AtomicUsize>,
+    /// A record waits for the partition's room (`partition_memory`): its open batch
+    /// grows no more, so it goes as soon as it may.
+    waited: bool,
 }
 
 impl PartitionQueue {
+    /// What the partition's batches hold of the buffer, queued and out.
+    fn held(&self) -> usize {
+        let queued: usize = self.batches.iter().map(|b| b.memory.bytes as usize).sum();
+        queued + self.out_bytes.load(Ordering::Relaxed)
+    }
+
     /// Puts a batch back in its place (by order), ahead of the batches after it.
-    fn requeue(&mut self, batch: Batch) {
+    fn requeue(&mut self, mut batch: Batch) {
+        batch.memory.come_back();
         self.in_flight.remove(&batch.order);
         let at = self
             .batches
@@ -265,6 +299,8 @@ struct Inner {
     /// The least a record is charged to `memory`, its report's slot included
     /// (`buffer_memory / max_buffered_records`, rounded up; 0 without a record bound).
     record_floor: usize,
+    /// The most one partition's batches may hold of `memory` (`partition_memory`).
+    partition_memory: usize,
     /// Wakes the sender.
     wake: Notify,
     /// Wakes `flush` when records complete.
@@ -379,6 +415,10 @@ impl BufferedProducer {
                 0 => 0,
                 n => config.buffer_memory.div_ceil(n),
             },
+            partition_memory: config
+                .partition_memory
+                .unwrap_or(config.buffer_memory / 4 * 3)
+                .max(config.max_request_size),
             client,
             config,
             partitioner,
@@ -401,12 +441,21 @@ impl BufferedProducer {
         Ok(BufferedProducer { inner })
     }
 
-    /// Queues a record, waiting while the buffer is full; the future resolves when the
-    /// broker acknowledged it (or it failed).
+    /// Queues a record, waiting while the buffer (or its partition's share of it,
+    /// `partition_memory`) is full; the future resolves when the broker acknowledged it
+    /// (or it failed).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
         let (topic, partition, size, permit) = self.reserve(&record).await?;
         let (tx, rx) = oneshot::channel();
-        self.enqueue(topic, partition, record, size, permit, Delivery::Future(tx))?;
+        self.enqueue(Queueing {
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            delivery: Delivery::Future(tx),
+        })
+        .await?;
         Ok(DeliveryFuture(rx))
     }
 
@@ -425,7 +474,15 @@ impl BufferedProducer {
     ) -> Result<(), ProduceError> {
         let (topic, partition, size, permit) = self.reserve(&record).await?;
         let delivery = Delivery::Callback(DeliveryCallback(Some(Box::new(callback))));
-        self.enqueue(topic, partition, record, size, permit, delivery)
+        self.enqueue(Queueing {
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            delivery,
+        })
+        .await
     }
 
     /// Places a record and takes its room in the buffer, waiting while it is full.
@@ -456,13 +513,21 @@ impl BufferedProducer {
         }
     }
 
-    /// Queues a record if the buffer has room, else fails with
-    /// [`ProduceErrorKind::BufferFull`] at once.
+    /// Queues a record if the buffer (and its partition's share of it,
+    /// `partition_memory`) has room, else fails with [`ProduceErrorKind::BufferFull`]
+    /// at once.
     pub async fn try_send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
         let (topic, partition, size) = self.place(&record).await?;
         let permit = self.try_reserve(size)?;
         let (tx, rx) = oneshot::channel();
-        self.enqueue(topic, partition, record, size, permit, Delivery::Future(tx))?;
+        self.try_enqueue_now(Queueing {
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            delivery: Delivery::Future(tx),
+        })?;
         Ok(DeliveryFuture(rx))
     }
 
@@ -518,7 +583,7 @@ impl BufferedProducer {
     /// thread, as librdkafka's `rd_kafka_produce` or franz-go's `TryProduce` are
     /// called): no future, no `block_on`. The callback is called as with
     /// [`send_with_callback`](Self::send_with_callback). Fails at once, and the
-    /// callback is not called, when the buffer is full
+    /// callback is not called, when the buffer (or its partition's share) is full
     /// ([`ProduceErrorKind::BufferFull`]: wait for deliveries and call again, as
     /// librdkafka's callers do on `QUEUE_FULL`), when the topic's partition count is
     /// not in the client's cached metadata yet ([`ProduceErrorKind::WouldBlock`]: one
@@ -538,7 +603,28 @@ impl BufferedProducer {
         let partition = self.choose(&topic, &record, partitions)?;
         let permit = self.try_reserve(size)?;
         let delivery = Delivery::Callback(DeliveryCallback(Some(Box::new(callback))));
-        self.enqueue(topic, partition, record, size, permit, delivery)
+        self.try_enqueue_now(Queueing {
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            delivery,
+        })
+    }
+
+    /// Queues a record now, or fails with `BufferFull` when it would take its partition
+    /// past `partition_memory` (its room goes back to the buffer, its report unmade).
+    fn try_enqueue_now(&self, r: Queueing<'_>) -> Result<(), ProduceError> {
+        match self.try_enqueue(r)? {
+            None => Ok(()),
+            Some(back) => {
+                back.delivery.forget();
+                Err(ProduceError::new(ProduceErrorKind::BufferFull(
+                    self.inner.config.buffer_memory,
+                )))
+            }
+        }
     }
 
     /// Takes a record's room in the buffer (`size` and its report's slot), or fails

@@ -131,8 +131,9 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
             continue;
         }
         let due = front.created + early_linger;
-        // Full, or another batch opened behind it: it grows no more.
-        let done = front.bytes >= inner.config.batch_size || q.batches.len() > 1;
+        // Full, another batch opened behind it, or a record waits for its partition's
+        // room (`partition_memory`): it grows no more.
+        let done = front.bytes >= inner.config.batch_size || q.batches.len() > 1 || q.waited;
         let is_ready = hurry || front.attempts > 0 || done || due <= now;
         if is_ready && pressed && !hurry && !done && !q.in_flight.is_empty() {
             // Lingered while the buffer is nearly full and a batch of its partition is
@@ -144,7 +145,8 @@ pub(super) fn take_ready(inner: &Inner) -> (Vec<Outgoing>, Option<Instant>) {
             continue;
         }
         if is_ready {
-            if let Some(batch) = q.batches.pop_front() {
+            if let Some(mut batch) = q.batches.pop_front() {
+                batch.memory.go_out(&q.out_bytes);
                 q.in_flight.insert(batch.order);
                 if batch.attempts == 0 {
                     q.last_len = batch.count;
