@@ -45,6 +45,7 @@ pub use lag::{lag_of, GroupLag, PartitionLag};
 pub use offsets::ResetTo;
 pub use producers::ProducerState;
 pub use records::{ListedOffset, OffsetSpec};
+pub(crate) use topics::delete_topics_request;
 pub use topics::{CreatedTopic, TopicDescription, TopicListing};
 pub use transactions::{TransactionDescription, TransactionListing};
 

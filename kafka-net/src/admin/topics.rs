@@ -234,26 +234,7 @@ impl Admin {
             .per_item(api, items, |names| async move {
                 let (conn, broker) = self.controller().await?;
                 let version = Self::version(&conn, api)?;
-                let request = DeleteTopicsRequest {
-                    topic_names: if version < 6 {
-                        names.iter().map(|n| StrBytes::from(n.clone())).collect()
-                    } else {
-                        Vec::new()
-                    },
-                    topics: if version >= 6 {
-                        names
-                            .iter()
-                            .map(|n| DeleteTopicState {
-                                name: Some(StrBytes::from(n.clone())),
-                                ..Default::default()
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                    timeout_ms: self.timeout_ms(),
-                    ..Default::default()
-                };
+                let request = delete_topics_request(&names, version, self.timeout_ms());
                 let response = conn.send_version(&request, version).await?;
                 let addr = broker.addr();
                 Ok(response
@@ -336,5 +317,30 @@ impl Admin {
         }
         results.append(&mut refused);
         results
+    }
+}
+
+/// A DeleteTopics request for `names` in `version`: by name before v6, as topic states
+/// (which may carry ids) from v6.
+pub(crate) fn delete_topics_request(
+    names: &[String],
+    version: i16,
+    timeout_ms: i32,
+) -> DeleteTopicsRequest {
+    let names = names.iter().map(|n| StrBytes::from(n.clone()));
+    let (topic_names, topics) = if version < 6 {
+        (names.collect(), Vec::new())
+    } else {
+        let states = names.map(|name| DeleteTopicState {
+            name: Some(name),
+            ..Default::default()
+        });
+        (Vec::new(), states.collect())
+    };
+    DeleteTopicsRequest {
+        topic_names,
+        topics,
+        timeout_ms,
+        ..Default::default()
     }
 }

@@ -11,12 +11,10 @@ use crate::stats::{ClientStatistics, Every};
 use async_trait::async_trait;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest,
-    MetadataRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, ListOffsetsRequest, MetadataRequest,
 };
 use kafka_protocol::{ApiKey, ErrorCode, Request, RequestKind, ResponseKind, StrBytes};
 use std::collections::{BTreeMap, HashMap};
@@ -269,6 +267,12 @@ impl KafkaClient {
             bootstrap.extend(m.brokers.values().map(BrokerInfo::addr));
         }
         KafkaClient::connect(&bootstrap, self.inner.config.clone()).await
+    }
+
+    /// The request timeout in milliseconds, as admin requests carry it.
+    fn timeout_ms(&self) -> i32 {
+        let ms = self.inner.config.request_timeout.as_millis();
+        i32::try_from(ms).unwrap_or(i32::MAX)
     }
 
     fn check_open(&self) -> Result<()> {
@@ -635,12 +639,7 @@ impl Client for KafkaClient {
 
     async fn create_topics(&self, topics: Vec<NewTopic>) -> Result<()> {
         self.check_open()?;
-        let timeout_ms = self
-            .inner
-            .config
-            .request_timeout
-            .as_millis()
-            .min(i32::MAX as u128) as i32;
+        let timeout_ms = self.timeout_ms();
         let request = CreateTopicsRequest {
             topics: topics.iter().map(NewTopic::to_creatable).collect(),
             timeout_ms,
@@ -662,32 +661,7 @@ impl Client for KafkaClient {
         self.check_open()?;
         let conn = self.controller().await?;
         let version = conn.versions().version_for(ApiKey::DeleteTopics)?;
-        let names: Vec<StrBytes> = topics.iter().map(|t| StrBytes::from(t.clone())).collect();
-        let request = DeleteTopicsRequest {
-            topic_names: if version < 6 {
-                names.clone()
-            } else {
-                Vec::new()
-            },
-            topics: if version >= 6 {
-                names
-                    .into_iter()
-                    .map(|name| DeleteTopicState {
-                        name: Some(name),
-                        ..Default::default()
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            timeout_ms: self
-                .inner
-                .config
-                .request_timeout
-                .as_millis()
-                .min(i32::MAX as u128) as i32,
-            ..Default::default()
-        };
+        let request = crate::admin::delete_topics_request(&topics, version, self.timeout_ms());
         let response = conn.send_version(&request, version).await?;
         let _ = self.refresh_metadata().await;
         for r in &response.responses {
@@ -709,12 +683,7 @@ impl Client for KafkaClient {
                 assignments: None,
                 ..Default::default()
             }],
-            timeout_ms: self
-                .inner
-                .config
-                .request_timeout
-                .as_millis()
-                .min(i32::MAX as u128) as i32,
+            timeout_ms: self.timeout_ms(),
             ..Default::default()
         };
         let response = conn.send(&request).await?;

@@ -81,6 +81,24 @@ impl Drop for Parked<'_> {
     }
 }
 
+impl<'a> Queueing<'a> {
+    /// A record placed and charged (`reserve`'s answer), with its report.
+    pub(super) fn new(
+        (topic, partition, size, permit): (Topic, i32, usize, SemaphorePermit<'a>),
+        record: ProducerRecord,
+        delivery: Delivery,
+    ) -> Self {
+        Queueing {
+            topic,
+            partition,
+            record,
+            size,
+            permit,
+            delivery,
+        }
+    }
+}
+
 /// What became of a record given to `append`.
 pub(super) enum Appended {
     /// In its batch; whether the sender must be woken (a new or a full batch).
@@ -208,18 +226,10 @@ impl BufferedProducer {
     /// would take its partition past `partition_memory`.
     pub(super) fn try_enqueue<'a>(
         &self,
-        r: Queueing<'a>,
+        mut r: Queueing<'a>,
     ) -> Result<Option<Queueing<'a>>, ProduceError> {
-        let Queueing {
-            topic,
-            partition,
-            record,
-            size,
-            permit,
-            delivery,
-        } = r;
         // Read before the lock is taken, and only when the record has no timestamp.
-        let now = if record.timestamp.is_none() {
+        let now = if r.record.timestamp.is_none() {
             now_ms()
         } else {
             0
@@ -228,21 +238,16 @@ impl BufferedProducer {
             let mut state = match self.open_state("send") {
                 Ok(state) => state,
                 Err(e) => {
-                    delivery.forget();
+                    r.delivery.forget();
                     return Err(e);
                 }
             };
-            match self.append(
-                &mut state,
-                (topic, partition, &record, size),
-                delivery,
-                now,
-                true,
-            ) {
+            let placed = (r.topic, r.partition, &r.record, r.size);
+            match self.append(&mut state, placed, r.delivery, now, true) {
                 Appended::Queued { wake } => {
                     // The batch gives the bytes back when it is dropped (no reference
                     // count per record).
-                    permit.forget();
+                    r.permit.forget();
                     wake
                 }
                 Appended::Full(topic, delivery) => {
@@ -250,14 +255,9 @@ impl BufferedProducer {
                     // Its partition's open batch is done (see `waited`): the sender
                     // sends it when it may.
                     self.inner.wake.notify_one();
-                    return Ok(Some(Queueing {
-                        topic,
-                        partition,
-                        record,
-                        size,
-                        permit,
-                        delivery,
-                    }));
+                    r.topic = topic;
+                    r.delivery = delivery;
+                    return Ok(Some(r));
                 }
             }
         };

@@ -445,17 +445,11 @@ impl BufferedProducer {
     /// `partition_memory`) is full; the future resolves when the broker acknowledged it
     /// (or it failed).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
-        let (topic, partition, size, permit) = self.reserve(&record).await?;
+        let placed = self.reserve(&record).await?;
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Queueing {
-            topic,
-            partition,
-            record,
-            size,
-            permit,
-            delivery: Delivery::Future(tx),
-        })
-        .await?;
+        let delivery = Delivery::Future(tx);
+        self.enqueue(Queueing::new(placed, record, delivery))
+            .await?;
         Ok(DeliveryFuture(rx))
     }
 
@@ -472,17 +466,9 @@ impl BufferedProducer {
         record: ProducerRecord,
         callback: impl FnOnce(DeliveryReport) + Send + 'static,
     ) -> Result<(), ProduceError> {
-        let (topic, partition, size, permit) = self.reserve(&record).await?;
+        let placed = self.reserve(&record).await?;
         let delivery = Delivery::Callback(DeliveryCallback(Some(Box::new(callback))));
-        self.enqueue(Queueing {
-            topic,
-            partition,
-            record,
-            size,
-            permit,
-            delivery,
-        })
-        .await
+        self.enqueue(Queueing::new(placed, record, delivery)).await
     }
 
     /// Places a record and takes its room in the buffer, waiting while it is full.
@@ -520,14 +506,8 @@ impl BufferedProducer {
         let (topic, partition, size) = self.place(&record).await?;
         let permit = self.try_reserve(size)?;
         let (tx, rx) = oneshot::channel();
-        self.try_enqueue_now(Queueing {
-            topic,
-            partition,
-            record,
-            size,
-            permit,
-            delivery: Delivery::Future(tx),
-        })?;
+        let placed = (topic, partition, size, permit);
+        self.try_enqueue_now(Queueing::new(placed, record, Delivery::Future(tx)))?;
         Ok(DeliveryFuture(rx))
     }
 
@@ -603,14 +583,8 @@ impl BufferedProducer {
         let partition = self.choose(&topic, &record, partitions)?;
         let permit = self.try_reserve(size)?;
         let delivery = Delivery::Callback(DeliveryCallback(Some(Box::new(callback))));
-        self.try_enqueue_now(Queueing {
-            topic,
-            partition,
-            record,
-            size,
-            permit,
-            delivery,
-        })
+        let placed = (topic, partition, size, permit);
+        self.try_enqueue_now(Queueing::new(placed, record, delivery))
     }
 
     /// Queues a record now, or fails with `BufferFull` when it would take its partition
