@@ -109,8 +109,10 @@ pub struct ProducerConfig {
     /// (where the buffer fills, whatever its size) holds less. No Java or librdkafka
     /// equivalent (their partitions share the buffer). `None` (the default): three
     /// quarters of `buffer_memory`; in the comparison (BENCHMARKS.md, issue 16), one
-    /// partition then held 0.8 to 1.2 MB less at the same msg/s, and many partitions
-    /// were as before. At least `max_request_size`.
+    /// partition then held 0.6 to 1.0 MB less and stayed ahead of librdkafka and
+    /// rskafka, and many partitions were as before (a smaller buffer for all made the
+    /// idempotent 8-partition cells up to a fifth slower). At least
+    /// `max_request_size`.
     pub partition_memory: Option<usize>,
     /// `request.timeout.ms` (passed to the broker as the Produce timeout). Default 30 s.
     pub request_timeout: Duration,
