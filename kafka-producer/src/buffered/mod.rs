@@ -448,8 +448,9 @@ impl BufferedProducer {
         let placed = self.reserve(&record).await?;
         let (tx, rx) = oneshot::channel();
         let delivery = Delivery::Future(tx);
-        self.enqueue(Queueing::new(placed, record, delivery))
-            .await?;
+        if let Some(back) = self.try_enqueue(Queueing::new(placed, record, delivery))? {
+            self.enqueue_when_room(back).await?;
+        }
         Ok(DeliveryFuture(rx))
     }
 
@@ -468,7 +469,10 @@ impl BufferedProducer {
     ) -> Result<(), ProduceError> {
         let placed = self.reserve(&record).await?;
         let delivery = Delivery::Callback(DeliveryCallback(Some(Box::new(callback))));
-        self.enqueue(Queueing::new(placed, record, delivery)).await
+        match self.try_enqueue(Queueing::new(placed, record, delivery))? {
+            None => Ok(()),
+            Some(back) => self.enqueue_when_room(back).await,
+        }
     }
 
     /// Places a record and takes its room in the buffer, waiting while it is full.
