@@ -32,6 +32,18 @@ async fn cluster(topic: &str, partitions: i32) -> (FakeCluster, KafkaClient) {
     (cluster, client)
 }
 
+/// The broker's Produce answers (`times` of them) come 300 ms late, so that nothing
+/// is answered while a test fills the buffer.
+fn answer_late(cluster: &FakeCluster, times: Times) {
+    cluster.inject(
+        Fault::new(
+            ApiKey::Produce,
+            FaultAction::Delay(Duration::from_millis(300)),
+        )
+        .times(times),
+    );
+}
+
 /// A 1 MiB buffer, requests and batches of 64 KiB, records that linger until their
 /// batch is full.
 fn config(topic: &str, partition_memory: Option<usize>) -> ProducerConfig {
@@ -76,14 +88,7 @@ async fn a_partition_holds_at_most_its_share_and_the_others_go_on() {
     within(async {
         let (cluster, client) = cluster("share", 2).await;
         let p = BufferedProducer::new(client, config("share", Some(256 << 10))).unwrap();
-        // Every answer comes 300 ms late.
-        cluster.inject(
-            Fault::new(
-                ApiKey::Produce,
-                FaultAction::Delay(Duration::from_millis(300)),
-            )
-            .times(Times::Always),
-        );
+        answer_late(&cluster, Times::Always);
         let (first, full) = fill(&p, 0).await;
         assert!(
             matches!(full.kind(), ProduceErrorKind::BufferFull(_)),
@@ -142,10 +147,7 @@ async fn the_default_share_is_three_quarters_of_the_buffer() {
     within(async {
         let (cluster, client) = cluster("default-share", 1).await;
         let p = BufferedProducer::new(client, config("default-share", None)).unwrap();
-        cluster.inject(Fault::new(
-            ApiKey::Produce,
-            FaultAction::Delay(Duration::from_millis(300)),
-        ));
+        answer_late(&cluster, Times::Once);
         let (sent, _) = fill(&p, 0).await;
         let held = p.statistics().buffer_bytes;
         assert!(
@@ -176,13 +178,7 @@ async fn a_send_given_up_while_it_waits_for_room_reports_nothing() {
     within(async {
         let (cluster, client) = cluster("given-up", 1).await;
         let p = BufferedProducer::new(client, config("given-up", Some(256 << 10))).unwrap();
-        cluster.inject(
-            Fault::new(
-                ApiKey::Produce,
-                FaultAction::Delay(Duration::from_millis(300)),
-            )
-            .times(Times::Always),
-        );
+        answer_late(&cluster, Times::Always);
         let (sent, _) = fill(&p, 0).await;
         // 64 records more than fit: the first that does not waits, and is given up.
         let calls = Arc::new(AtomicUsize::new(0));

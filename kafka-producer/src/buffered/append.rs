@@ -206,14 +206,13 @@ impl BufferedProducer {
     /// first: a future made for every record, holding the record, moved it once more
     /// (memory copies were a tenth of a 100-byte record's CPU).
     pub(super) async fn enqueue_when_room(&self, back: Queueing<'_>) -> Result<(), ProduceError> {
+        let (topic, partition) = (back.topic.clone(), back.partition);
+        let charge = self.inner.charge(back.size);
         // Held so that, if the caller gives up while it waits, the record's report is
         // dropped unmade (as for a record never queued), not made `Closed`.
         let mut parked = Parked(Some(back));
         loop {
-            if let Some(p) = &parked.0 {
-                let charge = self.inner.charge(p.size);
-                self.partition_room(&p.topic, p.partition, charge).await;
-            }
+            self.partition_room(&topic, partition, charge).await;
             let Some(r) = parked.release() else {
                 return Ok(());
             };
@@ -331,7 +330,8 @@ impl BufferedProducer {
         let share = self.inner.partition_memory;
         let (queue, held) = match state.queues.entry((topic, partition)) {
             btree_map::Entry::Occupied(mut o) => {
-                let held = o.get().held();
+                // Only a bounded record needs it (a walk of the queue's batches).
+                let held = if bounded { o.get().held() } else { 0 };
                 if bounded && self.past_share(held, charge) {
                     o.get_mut().waited = true;
                     return Appended::Full(o.key().0.clone(), delivery);

@@ -525,12 +525,8 @@ pub(super) fn retry_or_fail_as(
     let n = out.batch.count;
     drop(out.batch.memory);
     // Counted before its records are reported (see `settle`).
-    if let Some(q) = lock(&inner.state)
-        .queues
-        .get_mut(&(out.topic.clone(), out.partition))
-    {
-        q.counters.finished(n, stats::Outcome::Failed);
-    }
+    let failed = (n, stats::Outcome::Failed);
+    count(&mut lock(&inner.state), &out.topic, out.partition, failed);
     for (delivery, _) in out.batch.deliveries {
         delivery.report(Err(error.clone()));
     }
@@ -564,10 +560,10 @@ fn settle(
 ) {
     let wake = {
         let mut state = lock(&inner.state);
+        if let Some(outcome) = outcome {
+            count(&mut state, topic, partition, outcome);
+        }
         if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
-            if let Some((records, outcome)) = outcome {
-                q.counters.finished(records, outcome);
-            }
             q.in_flight.remove(&order);
             if q.batches.front().is_none_or(|b| b.attempts == 0) {
                 q.retry_at = None;
@@ -580,6 +576,18 @@ fn settle(
     inner.progress.notify_waiters();
     if wake {
         inner.wake.notify_one();
+    }
+}
+
+/// Counts how a batch of `records` ended in its partition's statistics.
+fn count(
+    state: &mut State,
+    topic: &Topic,
+    partition: i32,
+    (records, outcome): (usize, stats::Outcome),
+) {
+    if let Some(q) = state.queues.get_mut(&(topic.clone(), partition)) {
+        q.counters.finished(records, outcome);
     }
 }
 
